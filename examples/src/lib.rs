@@ -1,0 +1,1 @@
+//! Runnable examples of flowgate live next to this crate: see `examples/*.rs`.

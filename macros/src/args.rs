@@ -1,0 +1,335 @@
+//! Parsing of `#[feature_gate(...)]` arguments.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::ext::IdentExt as _;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Error, Expr, ExprClosure, ExprPath, Ident, LitStr, Path, Token};
+
+mod kw {
+    syn::custom_keyword!(timeout);
+    syn::custom_keyword!(labels);
+    syn::custom_keyword!(on_reject);
+    syn::custom_keyword!(fallback);
+    syn::custom_keyword!(client);
+    syn::custom_keyword!(accept);
+    syn::custom_keyword!(reject);
+}
+
+/// Everything the attribute was given.
+pub(crate) struct GateArgs {
+    pub(crate) flag: LitStr,
+    pub(crate) timeout: Option<Timeout>,
+    pub(crate) labels: Vec<Label>,
+    pub(crate) on_reject: Option<OnReject>,
+    pub(crate) fallback: Option<Fallback>,
+    pub(crate) client: Option<Expr>,
+    pub(crate) krate: Option<Path>,
+}
+
+pub(crate) enum Timeout {
+    /// `timeout = "200ms"`, checked here.
+    Literal(Duration),
+    /// `timeout = some_expr`, a `Duration` computed at run time.
+    Expr(Expr),
+}
+
+pub(crate) struct Label {
+    pub(crate) key: LitStr,
+    pub(crate) value: Expr,
+}
+
+pub(crate) enum OnReject {
+    /// `|| value`
+    NoArgs(ExprClosure),
+    /// `|rejection| value`
+    WithRejection(ExprClosure),
+    /// `path::to::handler`, called with `&Rejection`
+    Path(ExprPath),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fallback {
+    Accept,
+    Reject,
+}
+
+const FORMAT_HELP: &str = "expected `#[feature_gate(\"FlagName\", timeout = \"200ms\", \
+                           labels(key = value, ...), on_reject = ..., fallback = accept | reject, \
+                           client = expr, crate = path)]`";
+
+impl Parse for GateArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(Error::new(
+                Span::call_site(),
+                format!("missing the flag name: {FORMAT_HELP}"),
+            ));
+        }
+        let flag: LitStr = input.parse().map_err(|e| {
+            Error::new(
+                e.span(),
+                "the first argument is the flag name, as a string literal: \
+                 `#[feature_gate(\"AwesomeFeature\")]`",
+            )
+        })?;
+        if flag.value().is_empty() {
+            return Err(Error::new_spanned(&flag, "the flag name is empty"));
+        }
+
+        let mut args = GateArgs {
+            flag,
+            timeout: None,
+            labels: Vec::new(),
+            on_reject: None,
+            fallback: None,
+            client: None,
+            krate: None,
+        };
+        let mut seen: Vec<&'static str> = Vec::new();
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let lookahead = input.lookahead1();
+            let (name, span) = if lookahead.peek(kw::timeout) {
+                let key = input.parse::<kw::timeout>()?;
+                input.parse::<Token![=]>()?;
+                args.timeout = Some(parse_timeout(input)?);
+                ("timeout", key.span)
+            } else if lookahead.peek(kw::labels) {
+                let key = input.parse::<kw::labels>()?;
+                args.labels = parse_labels(input)?;
+                ("labels", key.span)
+            } else if lookahead.peek(kw::on_reject) {
+                let key = input.parse::<kw::on_reject>()?;
+                input.parse::<Token![=]>()?;
+                args.on_reject = Some(parse_on_reject(input)?);
+                ("on_reject", key.span)
+            } else if lookahead.peek(kw::fallback) {
+                let key = input.parse::<kw::fallback>()?;
+                input.parse::<Token![=]>()?;
+                args.fallback = Some(parse_fallback(input)?);
+                ("fallback", key.span)
+            } else if lookahead.peek(kw::client) {
+                let key = input.parse::<kw::client>()?;
+                input.parse::<Token![=]>()?;
+                args.client = Some(input.parse()?);
+                ("client", key.span)
+            } else if lookahead.peek(Token![crate]) {
+                let key = input.parse::<Token![crate]>()?;
+                input.parse::<Token![=]>()?;
+                args.krate = Some(Path::parse_mod_style(input)?);
+                ("crate", key.span)
+            } else {
+                return Err(lookahead.error());
+            };
+            if seen.contains(&name) {
+                return Err(Error::new(span, format!("duplicate `{name}` argument")));
+            }
+            seen.push(name);
+        }
+        Ok(args)
+    }
+}
+
+fn parse_timeout(input: ParseStream<'_>) -> syn::Result<Timeout> {
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        parse_duration(&literal.value())
+            .map(Timeout::Literal)
+            .map_err(|problem| {
+                Error::new_spanned(
+                    &literal,
+                    format!(
+                        "invalid timeout {:?}: {problem}; expected a duration such as \"200ms\", \
+                         \"2s\", \"1m30s\" or \"1h\" (units h, m, s, ms; \"0s\" decides \
+                         without waiting)",
+                        literal.value()
+                    ),
+                )
+            })
+    } else {
+        Ok(Timeout::Expr(input.parse()?))
+    }
+}
+
+/// Parses `"1h2m3s4ms"`-style durations: whole numbers, each followed by a unit, units
+/// from largest to smallest, each at most once.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    if text.is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut rest = text;
+    let mut total_ms: u64 = 0;
+    let mut last_unit: Option<usize> = None;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("expected a number at `{rest}`"));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "the number is too large".to_string())?;
+        rest = &rest[digits..];
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..letters];
+        rest = &rest[letters..];
+        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
+            return Err(if unit.is_empty() {
+                format!("`{number}` has no unit")
+            } else {
+                format!("unknown unit `{unit}`")
+            });
+        };
+        if last_unit.is_some_and(|last| index <= last) {
+            return Err(format!(
+                "unit `{unit}` is out of order or repeated (write larger units first)"
+            ));
+        }
+        last_unit = Some(index);
+        total_ms = number
+            .checked_mul(UNITS[index].1)
+            .and_then(|ms| total_ms.checked_add(ms))
+            .ok_or_else(|| "the duration is too large".to_string())?;
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+fn parse_labels(input: ParseStream<'_>) -> syn::Result<Vec<Label>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let pairs = Punctuated::<Label, Token![,]>::parse_terminated(&content)?;
+    let mut labels: Vec<Label> = Vec::with_capacity(pairs.len());
+    for label in pairs {
+        if labels.iter().any(|l| l.key.value() == label.key.value()) {
+            return Err(Error::new_spanned(
+                &label.key,
+                format!("duplicate label `{}`", label.key.value()),
+            ));
+        }
+        labels.push(label);
+    }
+    Ok(labels)
+}
+
+impl Parse for Label {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let lookahead = input.lookahead1();
+        let key = if lookahead.peek(LitStr) {
+            input.parse()?
+        } else if lookahead.peek(Ident::peek_any) {
+            let ident = Ident::parse_any(input)?;
+            let name = ident.to_string();
+            LitStr::new(name.trim_start_matches("r#"), ident.span())
+        } else {
+            return Err(lookahead.error());
+        };
+        input.parse::<Token![=]>()?;
+        let value = input.parse()?;
+        Ok(Label { key, value })
+    }
+}
+
+fn parse_on_reject(input: ParseStream<'_>) -> syn::Result<OnReject> {
+    const EXPECTED: &str = "`on_reject` takes a closure `|| value`, a closure \
+                            `|rejection: &flowgate::Rejection| value`, or a path to a function \
+                            taking `&flowgate::Rejection`";
+    let expr: Expr = input.parse()?;
+    match expr {
+        Expr::Closure(closure) => {
+            if let Some(asyncness) = &closure.asyncness {
+                return Err(Error::new(
+                    asyncness.span(),
+                    "`on_reject` is not awaited: return the value directly",
+                ));
+            }
+            match closure.inputs.len() {
+                0 => Ok(OnReject::NoArgs(closure)),
+                1 => Ok(OnReject::WithRejection(closure)),
+                _ => Err(Error::new(closure.inputs.span(), EXPECTED)),
+            }
+        }
+        Expr::Path(path) => Ok(OnReject::Path(path)),
+        other => Err(Error::new_spanned(other, EXPECTED)),
+    }
+}
+
+fn parse_fallback(input: ParseStream<'_>) -> syn::Result<Fallback> {
+    let lookahead = input.lookahead1();
+    if lookahead.peek(kw::accept) {
+        input.parse::<kw::accept>()?;
+        Ok(Fallback::Accept)
+    } else if lookahead.peek(kw::reject) {
+        input.parse::<kw::reject>()?;
+        Ok(Fallback::Reject)
+    } else {
+        Err(lookahead.error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ms = |n| Ok(Duration::from_millis(n));
+        assert_eq!(parse_duration("200ms"), ms(200));
+        assert_eq!(parse_duration("0s"), ms(0));
+        assert_eq!(parse_duration("2s"), ms(2_000));
+        assert_eq!(parse_duration("1m30s"), ms(90_000));
+        assert_eq!(parse_duration("1h"), ms(3_600_000));
+        assert_eq!(parse_duration("1h2m3s4ms"), ms(3_723_004));
+        for bad in [
+            "", "200", "2 s", "1.5s", "30s1m", "1s1s", "5us", "ms", "-1s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("9999999999999999h").is_err());
+    }
+
+    #[test]
+    fn full_argument_list_parses() {
+        let args: GateArgs = syn::parse_quote! {
+            "X", timeout = "1s", labels(userId = user.id, "x-region" = region()),
+            on_reject = |r| handle(r), fallback = accept, client = &self.flags,
+            crate = ::my::flowgate,
+        };
+        assert_eq!(args.flag.value(), "X");
+        assert!(matches!(args.timeout, Some(Timeout::Literal(d)) if d == Duration::from_secs(1)));
+        assert_eq!(args.labels.len(), 2);
+        assert_eq!(args.labels[1].key.value(), "x-region");
+        assert!(matches!(args.on_reject, Some(OnReject::WithRejection(_))));
+        assert_eq!(args.fallback, Some(Fallback::Accept));
+        assert!(args.client.is_some() && args.krate.is_some());
+    }
+
+    #[test]
+    fn errors_name_the_valid_keys() {
+        let err = syn::parse_str::<GateArgs>(r#""X", tiemout = "1s""#)
+            .err()
+            .unwrap();
+        let message = err.to_string();
+        for key in [
+            "timeout",
+            "labels",
+            "on_reject",
+            "fallback",
+            "client",
+            "crate",
+        ] {
+            assert!(message.contains(key), "{message}");
+        }
+        let err = syn::parse_str::<GateArgs>(r#""X", timeout = "1s", timeout = "2s""#)
+            .err()
+            .unwrap();
+        assert_eq!(err.to_string(), "duplicate `timeout` argument");
+    }
+}

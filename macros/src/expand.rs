@@ -1,0 +1,220 @@
+//! Code generation: the gated function.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{parse_quote, Error, ItemFn, LitStr, Path, ReturnType, Type};
+
+use crate::args::{Fallback, GateArgs, OnReject, Timeout};
+use crate::manifest::{self, FlagDecl};
+use crate::validate;
+
+/// The attribute's whole job. On any error the user's function comes back unchanged,
+/// next to the error, so the rest of the crate (and rust-analyzer) keeps working.
+pub(crate) fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_feature_gate(args, item.clone()) {
+        Ok(expanded) => expanded,
+        Err(error) => {
+            let mut unchanged = item;
+            unchanged.extend(error.to_compile_error());
+            unchanged
+        }
+    }
+}
+
+fn try_feature_gate(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let function = parse_function(item)?;
+    let args: GateArgs = syn::parse2(args)?;
+    validate::gateable(&function)?;
+    let manifest = manifest::load(&args.flag.value())
+        .map_err(|message| Error::new_spanned(&args.flag, message))?;
+    let decl = validate::declared_flag(&args.flag, &manifest)?;
+    let manifest_path = manifest.path.to_str().ok_or_else(|| {
+        Error::new_spanned(
+            &args.flag,
+            format!("the path of `{}` is not valid UTF-8", manifest.display_path),
+        )
+    })?;
+    Ok(gate(&args, decl, manifest_path, function))
+}
+
+fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
+    syn::parse2::<ItemFn>(item.clone()).map_err(|error| {
+        if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item) {
+            if method.default.is_none() {
+                return Error::new_spanned(
+                    &method.sig,
+                    "`#[feature_gate]` needs a function body: put it on the trait's \
+                     implementations, or give this method a default body",
+                );
+            }
+        }
+        Error::new(
+            error.span(),
+            format!("`#[feature_gate]` applies to functions and methods: {error}"),
+        )
+    })
+}
+
+fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) -> TokenStream {
+    let krate: Path = args
+        .krate
+        .clone()
+        .unwrap_or_else(|| parse_quote!(::flowgate));
+    let private = quote!(#krate::__private);
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let stmts = &block.stmts;
+
+    let flag = &args.flag;
+    let fallback = match args.fallback.or(decl.fallback).unwrap_or(Fallback::Reject) {
+        Fallback::Accept => quote!(#private::Fallback::Accept),
+        Fallback::Reject => quote!(#private::Fallback::Reject),
+    };
+    let manifest_path = LitStr::new(manifest_path, Span::call_site());
+    let timeout = timeout(args, &private);
+    let client = if let Some(expr) = &args.client {
+        quote!(#private::client(&(#expr)))
+    } else {
+        quote!(#private::global())
+    };
+    let labels = labels(args, &private);
+    let rejected = rejected(args, &sig.output, &sig.ident, &private);
+
+    // Pins the body's type to the declared return type, so that `?` and `return` inside
+    // the closure or async block infer exactly as they did in the function.
+    let fake_return_type = fake_return_type(&sig.output);
+    let fake_return = quote! {
+        #[allow(
+            unknown_lints, unreachable_code, clippy::diverging_sub_expression,
+            clippy::let_unit_value, clippy::unreachable, clippy::let_with_type_underscore,
+            clippy::empty_loop, clippy::needless_return
+        )]
+        if false {
+            let __fg_fake_return: #fake_return_type = loop {};
+            return __fg_fake_return;
+        }
+    };
+
+    let (start, run_body) = if sig.asyncness.is_some() {
+        (
+            quote!(#private::start_flow(#client, &__FG_SITE, &__fg_labels, #timeout).await),
+            quote!(#private::instrument(&__fg_flow, async move { #fake_return #(#stmts)* }).await),
+        )
+    } else {
+        (
+            quote!(#private::start_flow_blocking(#client, &__FG_SITE, &__fg_labels, #timeout)),
+            quote!(#private::run_in_span(&__fg_flow, move || { #fake_return #(#stmts)* })),
+        )
+    };
+
+    let body = quote! {
+        const _: &[u8] = ::core::include_bytes!(#manifest_path);
+        static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
+        #labels
+        let __fg_flow = #start;
+        if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
+            let __fg_rejected = #rejected;
+            #private::end_rejected(__fg_flow);
+            return __fg_rejected;
+        }
+        #[allow(clippy::let_unit_value)]
+        let __fg_output = #run_body;
+        let __fg_status = {
+            #[allow(unused_imports)]
+            use #private::{OtherStatus as _, ResultStatus as _};
+            (&#private::StatusProbe(&__fg_output)).flow_status()
+        };
+        #private::end(__fg_flow, __fg_status);
+        __fg_output
+    };
+
+    let mut tokens = TokenStream::new();
+    for attr in &attrs {
+        attr.to_tokens(&mut tokens);
+    }
+    vis.to_tokens(&mut tokens);
+    sig.to_tokens(&mut tokens);
+    let brace = block.brace_token;
+    brace.surround(&mut tokens, |inner| inner.extend(body));
+    tokens
+}
+
+fn timeout(args: &GateArgs, private: &TokenStream) -> TokenStream {
+    match &args.timeout {
+        None => quote!(#private::Duration::from_millis(200)),
+        Some(Timeout::Literal(duration)) => {
+            let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+            quote!(#private::Duration::from_millis(#millis))
+        }
+        Some(Timeout::Expr(expr)) => quote!(#private::timeout(#expr)),
+    }
+}
+
+/// Declares `__fg_labels`, evaluating each label before the body runs.
+fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
+    if args.labels.is_empty() {
+        return quote!(let __fg_labels = #private::Labels::new(););
+    }
+    let inserts = args.labels.iter().map(|label| {
+        let (key, value) = (&label.key, &label.value);
+        quote!(__fg_labels.insert(#key, &(#value));)
+    });
+    quote!(let mut __fg_labels = #private::Labels::new(); #(#inserts)*)
+}
+
+/// The value a rejected call returns, from `__fg_rejection`.
+fn rejected(
+    args: &GateArgs,
+    output: &ReturnType,
+    name: &syn::Ident,
+    private: &TokenStream,
+) -> TokenStream {
+    match &args.on_reject {
+        None => {
+            // Spanned at the return type, where the "needs on_reject" error belongs.
+            let span = match output {
+                ReturnType::Default => name.span(),
+                ReturnType::Type(_, ty) => ty.span(),
+            };
+            quote_spanned!(span=> #private::reject_default(__fg_rejection))
+        }
+        Some(OnReject::NoArgs(closure)) => quote!(#private::reject_with_nothing(#closure)),
+        Some(OnReject::WithRejection(closure)) => {
+            quote!(#private::reject_with(__fg_rejection, #closure))
+        }
+        Some(OnReject::Path(path)) => quote!(#path(__fg_rejection)),
+    }
+}
+
+/// The declared return type with every `impl Trait` replaced by `_` (a `let` cannot
+/// name an opaque type, but can leave it to inference).
+fn fake_return_type(output: &ReturnType) -> Type {
+    struct ImplTraitToInfer;
+
+    impl VisitMut for ImplTraitToInfer {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(impl_trait) = ty {
+                *ty = Type::Infer(syn::TypeInfer {
+                    underscore_token: syn::Token![_](impl_trait.span()),
+                });
+            } else {
+                syn::visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+
+    match output {
+        ReturnType::Default => parse_quote!(()),
+        ReturnType::Type(_, ty) => {
+            let mut ty = (**ty).clone();
+            ImplTraitToInfer.visit_type_mut(&mut ty);
+            ty
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The `#[feature_gate]` attribute. Use it through the `flowgate` crate, which
+//! re-exports it as `flowgate::feature_gate` and provides everything it expands to.
+
+mod args;
+mod expand;
+mod manifest;
+mod validate;
+
+use proc_macro::TokenStream;
+
+/// Puts a function behind a feature flag: each call starts a flow, the body runs only
+/// when the flow is accepted, and the flow always ends with a status.
+///
+/// ```
+/// use flowgate::{feature_gate, testing::InMemorySource, Rejected};
+///
+/// #[derive(Debug)]
+/// struct AppError(Rejected);
+///
+/// impl From<Rejected> for AppError {
+///     fn from(rejected: Rejected) -> Self {
+///         AppError(rejected)
+///     }
+/// }
+///
+/// struct User {
+///     id: u64,
+/// }
+///
+/// #[feature_gate("AwesomeFeature", timeout = "200ms", labels(userId = user.id))]
+/// async fn awesome(user: &User) -> Result<String, AppError> {
+///     Ok(format!("awesome things for user {}", user.id))
+/// }
+///
+/// #[feature_gate("AwesomeFeature", on_reject = || "Flow was rejected")]
+/// fn plain() -> &'static str {
+///     "Flow was accepted"
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let flags = InMemorySource::new().enable("AwesomeFeature");
+/// flowgate::set_global(flags.clone().into_client()).unwrap();
+///
+/// assert!(awesome(&User { id: 7 }).await.is_ok());
+/// assert_eq!(plain(), "Flow was accepted");
+///
+/// flags.set("AwesomeFeature", false);
+/// assert!(awesome(&User { id: 7 }).await.is_err());
+/// assert_eq!(plain(), "Flow was rejected");
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// `#[feature_gate("Flag", key = value, ...)]`; the flag name comes first, then any of:
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `timeout = "200ms"` | longest wait for a decision; units `h`, `m`, `s`, `ms`, combined largest first (`"1m30s"`); checked at compile time. `"0s"` decides without waiting. Any `Duration` expression also works. | `"200ms"` |
+/// | `labels(key = expr, "other-key" = expr)` | the call's labels, evaluated before the body; they may use the arguments (taken by reference), and values are anything `Display` | none |
+/// | `on_reject = ...` | what a rejected call returns: a closure `\|\| value`, a closure `\|rejection\| value` (given `&flowgate::Rejection`), or a path to a function taking `&flowgate::Rejection`. It produces the function's return type and is not awaited. | see below |
+/// | `fallback = accept \| reject` | what to do when no decision can be made in time | the manifest's `fallback`, else `reject` |
+/// | `client = expr` | the `&flowgate::Client` to ask, e.g. `&self.flags` | `flowgate::global()` |
+/// | `crate = path` | where the `flowgate` crate is, when it is renamed or re-exported | `::flowgate` |
+///
+/// Without `on_reject`, a rejected call returns through `flowgate::FromRejection`:
+/// `Err(E::from(Rejected))` for `Result<T, E>` where `E: From<flowgate::Rejected>`,
+/// `None` for `Option<T>`, and `()` for `()`. Any other return type is a compile error
+/// asking for `on_reject`.
+///
+/// # Flow status
+///
+/// An accepted flow ends `Ok`, unless the body returns an `Err` (of any `Result`) or
+/// panics: then it ends `Error` (and the panic goes on unwinding). When the future of an
+/// `async fn` is dropped before the body finishes, the flow ends *cancelled*. Early
+/// `return`s and `?` end the flow like the final expression does.
+///
+/// # The manifest: `flowgate.toml`
+///
+/// Every flag named in an attribute must be declared in the crate's manifest, found in
+/// the crate's directory (`CARGO_MANIFEST_DIR`) or the nearest parent directory that
+/// has one (set `FLOWGATE_MANIFEST` to a path to use another file). A typo is a
+/// compile error at the flag name that suggests the closest declared flag, and editing
+/// the manifest rebuilds the crate.
+///
+/// ```toml
+/// [flags.AwesomeFeature]
+/// description = "The awesome feature"   # for people
+/// fallback = "reject"                   # or "accept": when no decision can be made in time
+/// ```
+///
+/// Any other key is an error that names the file, line and flag.
+///
+/// # Where it works
+///
+/// `async fn` and plain `fn`; free functions and methods (`self`, `&self`,
+/// `&mut self`), in inherent and trait impls; generics, `where` clauses, `impl Trait`
+/// returns, returns borrowed from arguments, `unsafe fn`; together with other attributes
+/// such as `#[tracing::instrument]`, `#[tokio::test]` or axum handlers. Doc comments,
+/// attributes and visibility are kept. A `const fn` cannot be gated.
+///
+/// `async fn`s wait for a decision without blocking the thread. Plain `fn`s block the
+/// thread for at most `timeout`, and only while the decision source is not ready.
+///
+/// # What it expands to
+///
+/// Roughly, for an `async fn` (a plain `fn` calls `start_flow_blocking` and runs the
+/// body in a closure instead of an `async` block):
+///
+/// ```text
+/// async fn awesome(user: &User) -> Result<String, AppError> {
+///     static SITE: CallSite = CallSite::new("AwesomeFeature", Fallback::Reject);
+///     let labels = Labels::new().with("userId", &(user.id));
+///     let flow = start_flow(flowgate::global(), &SITE, &labels, Duration::from_millis(200)).await;
+///     if let Some(rejection) = flow.rejection() {
+///         let rejected = FromRejection::from_rejection(rejection);   // or on_reject
+///         flow.end();
+///         return rejected;
+///     }
+///     let output = async move { /* the original body */ }.instrument(flow.span()).await;
+///     flow.set_status(if output.is_err() { FlowStatus::Error } else { FlowStatus::Ok });
+///     flow.end();
+///     output
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::feature_gate(args.into(), item.into()).into()
+}

@@ -1,0 +1,265 @@
+//! Finding and reading the crate's `flowgate.toml` at compile time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Deserialize;
+
+use crate::args::Fallback;
+
+pub(crate) const FILE_NAME: &str = "flowgate.toml";
+/// Points the attribute at a manifest outside the crate's directory tree.
+pub(crate) const OVERRIDE_VAR: &str = "FLOWGATE_MANIFEST";
+
+/// The flags a crate declares.
+#[derive(Debug)]
+pub(crate) struct Manifest {
+    /// Absolute, for `include_bytes!`.
+    pub(crate) path: PathBuf,
+    /// As shown in messages: relative to the crate being compiled.
+    pub(crate) display_path: String,
+    pub(crate) flags: BTreeMap<String, FlagDecl>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlagDecl {
+    pub(crate) fallback: Option<Fallback>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    flags: BTreeMap<String, RawFlag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlag {
+    #[serde(default)]
+    #[allow(dead_code)] // read by people, and by the runtime's engine
+    description: Option<String>,
+    #[serde(default)]
+    fallback: Option<RawFallback>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawFallback {
+    Accept,
+    Reject,
+}
+
+/// Reads the manifest for the crate being compiled. The error is a complete message.
+///
+/// Parsed manifests are cached by content: a crate with hundreds of gated functions
+/// reads the file once per expansion but parses it once.
+pub(crate) fn load(flag: &str) -> Result<Arc<Manifest>, String> {
+    /// Parsed manifests by path, with the text they were parsed from.
+    type Cache = HashMap<PathBuf, (String, Arc<Manifest>)>;
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+    let crate_dir = crate_dir();
+    let path = locate(&crate_dir, flag)?;
+    let display_path = display_relative(&path, &crate_dir);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| format!("cannot read `{display_path}`: {error}"))?;
+
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some((cached_text, manifest)) = cache.get(&path) {
+        if *cached_text == text && manifest.display_path == display_path {
+            return Ok(Arc::clone(manifest));
+        }
+    }
+    let manifest = Arc::new(parse(&text, path.clone(), display_path)?);
+    cache.insert(path, (text, Arc::clone(&manifest)));
+    Ok(manifest)
+}
+
+fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default()
+}
+
+fn locate(crate_dir: &Path, flag: &str) -> Result<PathBuf, String> {
+    if let Some(explicit) = std::env::var_os(OVERRIDE_VAR).filter(|v| !v.is_empty()) {
+        let path = crate_dir.join(explicit);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{OVERRIDE_VAR} is set to `{}`, which is not a file",
+                path.display()
+            ))
+        };
+    }
+    crate_dir
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            format!(
+                "no `{FILE_NAME}` found in this crate's directory or any parent directory; \
+                 create `{FILE_NAME}` next to this crate's `Cargo.toml` and declare every gated \
+                 flag in it:\n\n\
+                 [flags.{key}]\n\
+                 description = \"What this flag gates\"\n\
+                 fallback = \"reject\"  # or \"accept\": what the gate does when no decision \
+                 can be made in time\n",
+                key = toml_key(flag),
+            )
+        })
+}
+
+/// `path` relative to `base` when that can be expressed, else as is.
+fn display_relative(path: &Path, base: &Path) -> String {
+    let path_parts: Vec<Component<'_>> = path.components().collect();
+    let base_parts: Vec<Component<'_>> = base.components().collect();
+    let common = path_parts
+        .iter()
+        .zip(&base_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return path.display().to_string();
+    }
+    let mut relative = PathBuf::new();
+    for _ in common..base_parts.len() {
+        relative.push("..");
+    }
+    for part in &path_parts[common..] {
+        relative.push(part);
+    }
+    relative.display().to_string()
+}
+
+/// How `name` is written as a TOML key.
+pub(crate) fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+fn parse(text: &str, path: PathBuf, display_path: String) -> Result<Manifest, String> {
+    let raw: RawManifest = toml::from_str(text).map_err(|error| {
+        let (line, column, flag) = match error.span() {
+            Some(span) => locate_offset(text, span.start),
+            None => (1, 1, None),
+        };
+        let within = flag.map_or_else(String::new, |flag| format!(" (flag `{flag}`)"));
+        format!(
+            "{display_path}:{line}:{column}{within}: {}",
+            error.message().trim_end()
+        )
+    })?;
+    let flags = raw
+        .flags
+        .into_iter()
+        .map(|(name, flag)| {
+            let fallback = flag.fallback.map(|f| match f {
+                RawFallback::Accept => Fallback::Accept,
+                RawFallback::Reject => Fallback::Reject,
+            });
+            (name, FlagDecl { fallback })
+        })
+        .collect();
+    Ok(Manifest {
+        path,
+        display_path,
+        flags,
+    })
+}
+
+/// 1-based line and column of `offset`, and the `[flags.NAME]` table it falls in.
+fn locate_offset(text: &str, offset: usize) -> (usize, usize, Option<String>) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let flag = before.lines().rev().find_map(|l| {
+        let header = l.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+        let name = header.strip_prefix("flags.")?.trim();
+        Some(name.trim_matches('"').to_owned())
+    });
+    (line, column, flag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Manifest, String> {
+        parse(
+            text,
+            PathBuf::from("/x/flowgate.toml"),
+            "flowgate.toml".into(),
+        )
+    }
+
+    #[test]
+    fn reads_flags_and_fallbacks() {
+        let manifest = parse_str(
+            "[flags.A]\ndescription = \"a\"\n[flags.B]\nfallback = \"accept\"\n[flags.\"c d\"]\n",
+        )
+        .unwrap();
+        assert_eq!(manifest.flags.len(), 3);
+        assert_eq!(manifest.flags["A"].fallback, None);
+        assert_eq!(manifest.flags["B"].fallback, Some(Fallback::Accept));
+        assert!(manifest.flags.contains_key("c d"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_flag_and_valid_keys() {
+        let err = parse_str("[flags.A]\ndescription = \"a\"\n\n[flags.B]\nfalback = \"accept\"\n")
+            .unwrap_err();
+        assert!(err.starts_with("flowgate.toml:5:1 (flag `B`): "), "{err}");
+        assert!(err.contains("falback"), "{err}");
+        assert!(
+            err.contains("`description`") && err.contains("`fallback`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_fallback_and_duplicates_are_errors() {
+        let err = parse_str("[flags.A]\nfallback = \"maybe\"\n").unwrap_err();
+        assert!(
+            err.contains("flowgate.toml:2:") && err.contains("maybe"),
+            "{err}"
+        );
+        let err = parse_str("[flags.A]\n[flags.A]\n").unwrap_err();
+        assert!(err.contains("flowgate.toml:2:"), "{err}");
+        let err = parse_str("[flag.A]\n").unwrap_err();
+        assert!(
+            err.contains("flowgate.toml:1:") && err.contains("flag"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_display() {
+        let show = |p: &str, b: &str| display_relative(Path::new(p), Path::new(b));
+        assert_eq!(show("/w/app/flowgate.toml", "/w/app"), "flowgate.toml");
+        assert_eq!(show("/w/flowgate.toml", "/w/app"), "../flowgate.toml");
+        assert_eq!(
+            show("/w/ui/flowgate.toml", "/w/t/x"),
+            "../../ui/flowgate.toml"
+        );
+    }
+
+    #[test]
+    fn toml_keys_are_quoted_when_needed() {
+        assert_eq!(toml_key("Awesome_Feature-2"), "Awesome_Feature-2");
+        assert_eq!(toml_key("new.checkout"), "\"new.checkout\"");
+    }
+}

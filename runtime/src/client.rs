@@ -1,0 +1,278 @@
+//! The client: a decision source plus the counters of its flows.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::decision::{Decision, Fallback, Rejection};
+use crate::flow::Flow;
+use crate::labels::Labels;
+use crate::metrics::{Metrics, Registry};
+use crate::source::{DecisionSource, EmptySource, Evaluation, Undecided};
+
+/// Starts flows against a decision source and counts them per control point.
+///
+/// Cheap to clone: clones share the source and the counters.
+///
+/// ```
+/// use std::time::Duration;
+/// use flowgate::{labels, Client, testing::InMemorySource};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let client: Client = InMemorySource::new().enable("AwesomeFeature").into_client();
+/// let flow = client
+///     .start_flow("AwesomeFeature", &labels! { "userId" => 7 }, Duration::from_millis(200))
+///     .await;
+/// assert!(flow.should_run());
+/// flow.end();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: Box<dyn DecisionSource>,
+    registry: Registry,
+}
+
+impl Client {
+    /// A client deciding with `source`.
+    pub fn new(source: impl DecisionSource) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                source: Box::new(source),
+                registry: Registry::default(),
+            }),
+        }
+    }
+
+    /// A client with no source: every flag takes its fallback.
+    pub fn empty() -> Self {
+        Self::new(EmptySource)
+    }
+
+    /// The client [`global`] builds when nothing was set: for now a client with no
+    /// source, which logs one warning, since every gate then runs on its fallback.
+    pub fn from_env() -> Self {
+        tracing::warn!(
+            "flowgate: no client was set with `flowgate::set_global`; every flag takes its \
+             fallback (reject unless declared `fallback = \"accept\"`)"
+        );
+        Self::empty()
+    }
+
+    /// The decision source.
+    pub fn source(&self) -> &dyn DecisionSource {
+        &*self.inner.source
+    }
+
+    /// Whether the source has its state (always true for sources without a readiness
+    /// signal).
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .source
+            .readiness()
+            .is_none_or(crate::Readiness::is_ready)
+    }
+
+    /// Starts a flow of `control_point`, waiting up to `timeout` for the source to be
+    /// ready. The wait does not block the thread.
+    ///
+    /// The fallback is the one the source declares for the flag, else
+    /// [`Fallback::Reject`].
+    pub async fn start_flow(
+        &self,
+        control_point: &str,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        self.start_flow_with(control_point, labels, timeout, None)
+            .await
+    }
+
+    /// Starts a flow of `control_point` from a plain function: like
+    /// [`start_flow`](Client::start_flow), but it may block the thread up to `timeout`
+    /// (only while the source is not ready), never longer.
+    pub fn start_flow_blocking(
+        &self,
+        control_point: &str,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        self.start_flow_blocking_with(control_point, labels, timeout, None)
+    }
+
+    pub(crate) async fn start_flow_with(
+        &self,
+        control_point: &str,
+        labels: &Labels,
+        timeout: Duration,
+        fallback: Option<Fallback>,
+    ) -> Flow {
+        let span = flow_span(control_point);
+        let mut evaluation = self.inner.source.evaluate(control_point, labels);
+        if let Some(readiness) = self.readiness_to_await(evaluation) {
+            if readiness.wait(timeout).await {
+                evaluation = self.inner.source.evaluate(control_point, labels);
+            }
+        }
+        self.flow_from(control_point, evaluation, fallback, span)
+    }
+
+    pub(crate) fn start_flow_blocking_with(
+        &self,
+        control_point: &str,
+        labels: &Labels,
+        timeout: Duration,
+        fallback: Option<Fallback>,
+    ) -> Flow {
+        let span = flow_span(control_point);
+        let mut evaluation = self.inner.source.evaluate(control_point, labels);
+        if let Some(readiness) = self.readiness_to_await(evaluation) {
+            if readiness.wait_blocking(timeout) {
+                evaluation = self.inner.source.evaluate(control_point, labels);
+            }
+        }
+        self.flow_from(control_point, evaluation, fallback, span)
+    }
+
+    /// The readiness signal worth waiting on after `evaluation`: only a source that said
+    /// it is not ready yet can change its answer by waiting.
+    fn readiness_to_await(&self, evaluation: Evaluation) -> Option<&crate::Readiness> {
+        match evaluation {
+            Evaluation::Undecided(Undecided::NotReady) => self.inner.source.readiness(),
+            _ => None,
+        }
+    }
+
+    fn flow_from(
+        &self,
+        control_point: &str,
+        evaluation: Evaluation,
+        fallback: Option<Fallback>,
+        span: tracing::Span,
+    ) -> Flow {
+        let stats = self.inner.registry.control_point(control_point);
+        let (decision, success) = match evaluation {
+            Evaluation::Enabled => (Decision::Accepted, true),
+            Evaluation::Disabled => (
+                Decision::Rejected(Rejection::shared(
+                    stats.name(),
+                    crate::RejectReason::FlagDisabled,
+                )),
+                true,
+            ),
+            Evaluation::Undecided(undecided) => match self.fallback_for(control_point, fallback) {
+                Fallback::Accept => (Decision::Accepted, false),
+                Fallback::Reject => (
+                    Decision::Rejected(Rejection::shared(stats.name(), undecided.into())),
+                    false,
+                ),
+            },
+        };
+        Flow::new(stats, decision, success, span)
+    }
+
+    fn fallback_for(&self, flag: &str, fallback: Option<Fallback>) -> Fallback {
+        fallback
+            .or_else(|| self.inner.source.fallback(flag))
+            .unwrap_or_default()
+    }
+
+    /// Whether `flag` is on for `labels`: a pure check that starts no flow and never
+    /// waits. A flag the source cannot decide takes its fallback.
+    pub fn is_enabled(&self, flag: &str, labels: &Labels) -> bool {
+        match self.inner.source.evaluate(flag, labels) {
+            Evaluation::Enabled => true,
+            Evaluation::Disabled => false,
+            Evaluation::Undecided(_) => self.fallback_for(flag, None) == Fallback::Accept,
+        }
+    }
+
+    /// A snapshot of the flow counters of every control point seen so far.
+    pub fn metrics(&self) -> Metrics {
+        self.inner.registry.snapshot()
+    }
+}
+
+fn flow_span(control_point: &str) -> tracing::Span {
+    tracing::debug_span!(
+        target: "flowgate",
+        "flowgate.flow",
+        control_point,
+        decision = tracing::field::Empty,
+        reason = tracing::field::Empty,
+        status = tracing::field::Empty,
+    )
+}
+
+impl AsRef<Client> for Client {
+    fn as_ref(&self) -> &Client {
+        self
+    }
+}
+
+// A panic inside a gated body cannot leave the client half-updated: its state is
+// atomic counters and whole-snapshot swaps. Without these, `catch_unwind` around a
+// gated call would not compile because of the boxed source.
+impl std::panic::UnwindSafe for Client {}
+impl std::panic::RefUnwindSafe for Client {}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("source", &self.inner.source)
+            .finish_non_exhaustive()
+    }
+}
+
+static GLOBAL: OnceLock<Client> = OnceLock::new();
+
+/// Installs the client that gates use when their attribute names no `client`.
+///
+/// # Errors
+/// Fails, giving the client back, when a global client is already in place: set
+/// earlier, or built from the environment by an earlier [`global`] call.
+pub fn set_global(client: Client) -> Result<(), SetGlobalError> {
+    GLOBAL
+        .set(client)
+        .map_err(|client| SetGlobalError { client })
+}
+
+/// The global client: the one passed to [`set_global`], or, when nothing was set, one
+/// built on first use by [`Client::from_env`].
+pub fn global() -> &'static Client {
+    GLOBAL.get_or_init(Client::from_env)
+}
+
+/// [`set_global`] was called when a global client was already in place.
+pub struct SetGlobalError {
+    client: Client,
+}
+
+impl SetGlobalError {
+    /// The client that was not installed.
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+}
+
+impl fmt::Debug for SetGlobalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetGlobalError").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for SetGlobalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the global flowgate client is already set (by `set_global`, or built from the \
+             environment by an earlier `global()` call: set it before the first gated call)",
+        )
+    }
+}
+
+impl std::error::Error for SetGlobalError {}

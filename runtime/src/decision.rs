@@ -1,0 +1,293 @@
+//! What a flow was told: accepted, or rejected with a reason.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a gate does when no decision can be made in time (no source, source not ready,
+/// source error, flag unknown to the source).
+///
+/// The default is [`Fallback::Reject`]: a flag that cannot be confirmed on stays off.
+/// Fail-open is opt-in, per flag in `flowgate.toml` (`fallback = "accept"`) or per gate
+/// (`#[feature_gate("X", fallback = accept)]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Run the body anyway (fail-open).
+    Accept,
+    /// Do not run the body (fail-closed).
+    #[default]
+    Reject,
+}
+
+/// Why a flow was rejected, or why its source could not decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The decision source answered: the flag is off for these labels.
+    FlagDisabled,
+    /// The source had no state yet (still loading) and did not get one within the
+    /// gate's timeout.
+    NotReady,
+    /// The source is ready but does not know this flag.
+    UnknownFlag,
+    /// The client has no decision source configured.
+    NoSource,
+    /// The source failed to evaluate the flag.
+    SourceError,
+}
+
+impl RejectReason {
+    /// Every reason, in a stable order (the order of [`RejectReason::index`]).
+    pub const ALL: [RejectReason; 5] = [
+        RejectReason::FlagDisabled,
+        RejectReason::NotReady,
+        RejectReason::UnknownFlag,
+        RejectReason::NoSource,
+        RejectReason::SourceError,
+    ];
+
+    /// A stable `snake_case` name, as used in metrics and tracing fields.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::FlagDisabled => "flag_disabled",
+            RejectReason::NotReady => "not_ready",
+            RejectReason::UnknownFlag => "unknown_flag",
+            RejectReason::NoSource => "no_source",
+            RejectReason::SourceError => "source_error",
+        }
+    }
+
+    /// Position in [`RejectReason::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            RejectReason::FlagDisabled => 0,
+            RejectReason::NotReady => 1,
+            RejectReason::UnknownFlag => 2,
+            RejectReason::NoSource => 3,
+            RejectReason::SourceError => 4,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            RejectReason::FlagDisabled => "the flag is disabled",
+            RejectReason::NotReady => "the decision source was not ready in time",
+            RejectReason::UnknownFlag => "the decision source does not know the flag",
+            RejectReason::NoSource => "no decision source is configured",
+            RejectReason::SourceError => "the decision source failed",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a particular flow was not allowed to run.
+///
+/// Cheap to clone: the control point name is shared, not copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    reason: RejectReason,
+    control_point: Arc<str>,
+    retry_after: Option<Duration>,
+}
+
+impl Rejection {
+    /// A rejection of `control_point` for `reason`.
+    pub fn new(control_point: impl Into<Arc<str>>, reason: RejectReason) -> Self {
+        Self {
+            reason,
+            control_point: control_point.into(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn shared(control_point: &Arc<str>, reason: RejectReason) -> Self {
+        Self {
+            reason,
+            control_point: Arc::clone(control_point),
+            retry_after: None,
+        }
+    }
+
+    /// Sets when a retry may succeed.
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// Why the flow was rejected.
+    pub fn reason(&self) -> RejectReason {
+        self.reason
+    }
+
+    /// The control point (flag) that rejected the flow.
+    pub fn control_point(&self) -> &str {
+        &self.control_point
+    }
+
+    /// When a retry may succeed, if the decision knows.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "flow `{}` was rejected: {}",
+            self.control_point,
+            self.reason.describe()
+        )?;
+        if let Some(retry_after) = self.retry_after {
+            write!(f, " (retry after {retry_after:?})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The decision a flow received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The body may run.
+    Accepted,
+    /// The body must not run.
+    Rejected(Rejection),
+}
+
+impl Decision {
+    /// Whether the flow was accepted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Decision::Accepted)
+    }
+
+    /// The rejection, if the flow was rejected.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Decision::Accepted => None,
+            Decision::Rejected(rejection) => Some(rejection),
+        }
+    }
+}
+
+/// The error a rejected gate returns: wraps a [`Rejection`].
+///
+/// Implement `From<flowgate::Rejected>` for your error type and a gated function that
+/// returns `Result<T, YourError>` needs no `on_reject`:
+///
+/// ```
+/// use flowgate::Rejected;
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     Unavailable(Rejected),
+/// }
+///
+/// impl From<Rejected> for AppError {
+///     fn from(rejected: Rejected) -> Self {
+///         AppError::Unavailable(rejected)
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected(Rejection);
+
+impl Rejected {
+    /// The rejection.
+    pub fn rejection(&self) -> &Rejection {
+        &self.0
+    }
+
+    /// Unwraps the rejection.
+    pub fn into_rejection(self) -> Rejection {
+        self.0
+    }
+}
+
+impl From<Rejection> for Rejected {
+    fn from(rejection: Rejection) -> Self {
+        Rejected(rejection)
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for Rejected {}
+
+/// How a gated function without `on_reject` answers a rejected call.
+///
+/// Implemented for `Result<T, E>` where `E: From<Rejected>` (returns `Err`), for
+/// `Option<T>` (returns `None`) and for `()`. For any other return type, give the
+/// attribute an `on_reject`.
+#[diagnostic::on_unimplemented(
+    message = "`#[feature_gate]` cannot build a `{Self}` for a rejected call",
+    label = "this return type needs `on_reject`",
+    note = "add `on_reject = || value`, `on_reject = |rejection| value`, or `on_reject = path::to::fn` (taking `&flowgate::Rejection`) to the attribute",
+    note = "without `on_reject`, a gated function must return `Result<T, E>` with `E: From<flowgate::Rejected>`, `Option<T>` or `()`"
+)]
+pub trait FromRejection {
+    /// The value returned instead of running the body.
+    fn from_rejection(rejection: &Rejection) -> Self;
+}
+
+impl<T, E: From<Rejected>> FromRejection for Result<T, E> {
+    fn from_rejection(rejection: &Rejection) -> Self {
+        Err(E::from(Rejected(rejection.clone())))
+    }
+}
+
+impl<T> FromRejection for Option<T> {
+    fn from_rejection(_: &Rejection) -> Self {
+        None
+    }
+}
+
+impl FromRejection for () {
+    fn from_rejection(_: &Rejection) -> Self {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_index_matches_all() {
+        for (i, reason) in RejectReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason}");
+        }
+    }
+
+    #[test]
+    fn rejection_display_names_flag_reason_and_retry() {
+        let rejection = Rejection::new("Awesome", RejectReason::FlagDisabled)
+            .with_retry_after(Duration::from_secs(2));
+        assert_eq!(
+            Rejected::from(rejection).to_string(),
+            "flow `Awesome` was rejected: the flag is disabled (retry after 2s)"
+        );
+    }
+
+    #[test]
+    fn from_rejection_defaults() {
+        let rejection = Rejection::new("X", RejectReason::NotReady);
+        let result: Result<u8, Rejected> = FromRejection::from_rejection(&rejection);
+        assert_eq!(
+            result.unwrap_err().rejection().reason(),
+            RejectReason::NotReady
+        );
+        let option: Option<u8> = FromRejection::from_rejection(&rejection);
+        assert_eq!(option, None);
+    }
+}

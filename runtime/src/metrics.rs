@@ -1,0 +1,288 @@
+//! Per-control-point flow counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::decision::RejectReason;
+
+/// How a flow ended, for the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Ok,
+    Error,
+    Cancelled,
+}
+
+impl Ending {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Ending::Ok => "ok",
+            Ending::Error => "error",
+            Ending::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Live counters of one control point. Shared by every flow of that control point.
+#[derive(Debug)]
+pub(crate) struct ControlPointStats {
+    name: Arc<str>,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    by_fallback: AtomicU64,
+    ok: AtomicU64,
+    error: AtomicU64,
+    cancelled: AtomicU64,
+    rejected_by_reason: [AtomicU64; RejectReason::ALL.len()],
+}
+
+impl ControlPointStats {
+    fn new(name: &str) -> Self {
+        Self {
+            name: Arc::from(name),
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            by_fallback: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            error: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            rejected_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    pub(crate) fn record_accepted(&self, by_fallback: bool) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        if by_fallback {
+            self.by_fallback.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record_rejected(&self, reason: RejectReason, by_fallback: bool) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.rejected_by_reason[reason.index()].fetch_add(1, Ordering::Relaxed);
+        if by_fallback {
+            self.by_fallback.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record_end(&self, ending: Ending) {
+        // Release pairs with the Acquire loads in `snapshot`: whoever sees this end
+        // also sees the `accepted` increment that preceded it.
+        let counter = match ending {
+            Ending::Ok => &self.ok,
+            Ending::Error => &self.error,
+            Ending::Cancelled => &self.cancelled,
+        };
+        counter.fetch_add(1, Ordering::Release);
+    }
+
+    fn snapshot(&self) -> FlowCounts {
+        // Ends are read before `accepted`, so `in_flight` never goes negative.
+        let ok = self.ok.load(Ordering::Acquire);
+        let error = self.error.load(Ordering::Acquire);
+        let cancelled = self.cancelled.load(Ordering::Acquire);
+        let accepted = self.accepted.load(Ordering::Acquire);
+        let mut by_reason = RejectionsByReason::default();
+        for reason in RejectReason::ALL {
+            by_reason.set(
+                reason,
+                self.rejected_by_reason[reason.index()].load(Ordering::Relaxed),
+            );
+        }
+        FlowCounts {
+            accepted,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            ok,
+            error,
+            cancelled,
+            in_flight: accepted.saturating_sub(ok + error + cancelled),
+            by_fallback: self.by_fallback.load(Ordering::Relaxed),
+            rejected_by_reason: by_reason,
+        }
+    }
+}
+
+/// The control points a client has seen, readable without a lock.
+///
+/// New control points are rare (one per gated function), so insertion copies the map
+/// and swaps it in; lookups never wait for a writer.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    control_points: ArcSwap<HashMap<Arc<str>, Arc<ControlPointStats>>>,
+}
+
+impl Registry {
+    pub(crate) fn control_point(&self, name: &str) -> Arc<ControlPointStats> {
+        if let Some(stats) = self.control_points.load().get(name) {
+            return Arc::clone(stats);
+        }
+        self.control_points.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            if !next.contains_key(name) {
+                let stats = Arc::new(ControlPointStats::new(name));
+                next.insert(Arc::clone(stats.name()), stats);
+            }
+            next
+        });
+        Arc::clone(&self.control_points.load()[name])
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        Metrics {
+            control_points: self
+                .control_points
+                .load()
+                .iter()
+                .map(|(name, stats)| (name.to_string(), stats.snapshot()))
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of a client's flow counters, per control point.
+///
+/// ```
+/// let client = flowgate::testing::InMemorySource::new().enable("Awesome").into_client();
+/// let flow = client.start_flow_blocking("Awesome", &flowgate::Labels::new(), std::time::Duration::ZERO);
+/// flow.end();
+/// let counts = client.metrics().control_point("Awesome");
+/// assert_eq!((counts.accepted, counts.ok, counts.in_flight), (1, 1, 0));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Metrics {
+    control_points: BTreeMap<String, FlowCounts>,
+}
+
+impl Metrics {
+    /// The counts of `name`; all zero if no flow of it was started.
+    pub fn control_point(&self, name: &str) -> FlowCounts {
+        self.control_points.get(name).copied().unwrap_or_default()
+    }
+
+    /// Every control point with its counts, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &FlowCounts)> {
+        self.control_points
+            .iter()
+            .map(|(name, counts)| (name.as_str(), counts))
+    }
+}
+
+/// Flow counts of one control point.
+///
+/// `accepted + rejected` flows were started. Of the accepted ones, `ok`, `error` and
+/// `cancelled` have ended and `in_flight` have not. Rejected flows are counted once, in
+/// `rejected` and in `rejected_by_reason`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct FlowCounts {
+    /// Flows whose body was allowed to run.
+    pub accepted: u64,
+    /// Flows whose body was not run.
+    pub rejected: u64,
+    /// Accepted flows that ended with [`FlowStatus::Ok`](crate::FlowStatus::Ok).
+    pub ok: u64,
+    /// Accepted flows that ended with [`FlowStatus::Error`](crate::FlowStatus::Error):
+    /// an `Err` return or a panic.
+    pub error: u64,
+    /// Accepted flows dropped before they ended (a cancelled future).
+    pub cancelled: u64,
+    /// Accepted flows that have not ended yet.
+    pub in_flight: u64,
+    /// Flows (accepted or rejected) decided by the fallback because the source could not
+    /// decide in time.
+    pub by_fallback: u64,
+    /// Rejections broken down by reason.
+    pub rejected_by_reason: RejectionsByReason,
+}
+
+/// Rejections of one control point, by [`RejectReason`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct RejectionsByReason {
+    /// [`RejectReason::FlagDisabled`].
+    pub flag_disabled: u64,
+    /// [`RejectReason::NotReady`].
+    pub not_ready: u64,
+    /// [`RejectReason::UnknownFlag`].
+    pub unknown_flag: u64,
+    /// [`RejectReason::NoSource`].
+    pub no_source: u64,
+    /// [`RejectReason::SourceError`].
+    pub source_error: u64,
+}
+
+impl RejectionsByReason {
+    /// The count for `reason`.
+    pub fn get(&self, reason: RejectReason) -> u64 {
+        match reason {
+            RejectReason::FlagDisabled => self.flag_disabled,
+            RejectReason::NotReady => self.not_ready,
+            RejectReason::UnknownFlag => self.unknown_flag,
+            RejectReason::NoSource => self.no_source,
+            RejectReason::SourceError => self.source_error,
+        }
+    }
+
+    fn set(&mut self, reason: RejectReason, count: u64) {
+        let slot = match reason {
+            RejectReason::FlagDisabled => &mut self.flag_disabled,
+            RejectReason::NotReady => &mut self.not_ready,
+            RejectReason::UnknownFlag => &mut self.unknown_flag,
+            RejectReason::NoSource => &mut self.no_source,
+            RejectReason::SourceError => &mut self.source_error,
+        };
+        *slot = count;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_returns_one_stats_per_name() {
+        let registry = Registry::default();
+        let a = registry.control_point("a");
+        let again = registry.control_point("a");
+        assert!(Arc::ptr_eq(&a, &again));
+        a.record_accepted(false);
+        a.record_rejected(RejectReason::NotReady, true);
+        let counts = registry.snapshot().control_point("a");
+        assert_eq!(counts.accepted, 1);
+        assert_eq!(counts.in_flight, 1);
+        assert_eq!(counts.rejected_by_reason.get(RejectReason::NotReady), 1);
+        assert_eq!(counts.by_fallback, 1);
+        a.record_end(Ending::Cancelled);
+        assert_eq!(registry.snapshot().control_point("a").in_flight, 0);
+    }
+
+    #[test]
+    fn concurrent_registration_keeps_a_single_entry() {
+        let registry = Arc::new(Registry::default());
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let registry = Arc::clone(&registry);
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        registry
+                            .control_point(&format!("cp{i}"))
+                            .record_accepted(false);
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let metrics = registry.snapshot();
+        assert_eq!(metrics.iter().count(), 50);
+        assert!(metrics.iter().all(|(_, counts)| counts.accepted == 8));
+    }
+}

@@ -1,0 +1,122 @@
+//! What `#[feature_gate]` expansions call. Not public API: no stability promise.
+
+use std::future::Future;
+pub use std::time::Duration;
+
+use tracing::Instrument as _;
+
+pub use crate::client::global;
+pub use crate::decision::{Fallback, FromRejection, Rejection};
+pub use crate::flow::{Flow, FlowStatus};
+pub use crate::labels::Labels;
+
+use crate::client::Client;
+
+/// The static description of one gated function.
+#[derive(Debug)]
+pub struct CallSite {
+    flag: &'static str,
+    fallback: Fallback,
+}
+
+impl CallSite {
+    pub const fn new(flag: &'static str, fallback: Fallback) -> Self {
+        Self { flag, fallback }
+    }
+}
+
+pub async fn start_flow(
+    client: &Client,
+    site: &'static CallSite,
+    labels: &Labels,
+    timeout: Duration,
+) -> Flow {
+    client
+        .start_flow_with(site.flag, labels, timeout, Some(site.fallback))
+        .await
+}
+
+pub fn start_flow_blocking(
+    client: &Client,
+    site: &'static CallSite,
+    labels: &Labels,
+    timeout: Duration,
+) -> Flow {
+    client.start_flow_blocking_with(site.flag, labels, timeout, Some(site.fallback))
+}
+
+/// Type-checks a `timeout = expr` argument, with the error at the user's expression.
+pub const fn timeout(timeout: Duration) -> Duration {
+    timeout
+}
+
+/// Takes a `client = expr` argument by reference: a `Client`, a `&Client` or an
+/// `Arc<Client>` all work, and the error of anything else points at the expression.
+pub fn client<C: AsRef<Client> + ?Sized>(client: &C) -> &Client {
+    client.as_ref()
+}
+
+pub fn rejection(flow: &Flow) -> Option<&Rejection> {
+    flow.rejection()
+}
+
+/// Runs a sync body inside the flow's span. Taking `FnOnce` lets the body's closure
+/// move its captures out, which borrowed returns (`-> &mut T`) need.
+pub fn run_in_span<R>(flow: &Flow, body: impl FnOnce() -> R) -> R {
+    flow.span().in_scope(body)
+}
+
+/// Runs an async body inside the flow's span.
+pub fn instrument<F: Future>(flow: &Flow, body: F) -> tracing::instrument::Instrumented<F> {
+    body.instrument(flow.span().clone())
+}
+
+pub fn end(mut flow: Flow, status: FlowStatus) {
+    flow.set_status(status);
+    flow.end();
+}
+
+pub fn end_rejected(flow: Flow) {
+    flow.end();
+}
+
+pub fn reject_default<R: FromRejection>(rejection: &Rejection) -> R {
+    R::from_rejection(rejection)
+}
+
+pub fn reject_with<R>(rejection: &Rejection, on_reject: impl FnOnce(&Rejection) -> R) -> R {
+    on_reject(rejection)
+}
+
+pub fn reject_with_nothing<R>(on_reject: impl FnOnce() -> R) -> R {
+    on_reject()
+}
+
+/// Finds the status of a body's output by autoref specialisation: `Result` values
+/// pick [`ResultStatus`], everything else falls through to [`OtherStatus`].
+#[allow(missing_debug_implementations)]
+pub struct StatusProbe<'a, T>(pub &'a T);
+
+pub trait ResultStatus {
+    fn flow_status(&self) -> FlowStatus;
+}
+
+impl<T, E> ResultStatus for StatusProbe<'_, Result<T, E>> {
+    fn flow_status(&self) -> FlowStatus {
+        if self.0.is_ok() {
+            FlowStatus::Ok
+        } else {
+            FlowStatus::Error
+        }
+    }
+}
+
+pub trait OtherStatus {
+    fn flow_status(&self) -> FlowStatus;
+}
+
+impl<T> OtherStatus for &StatusProbe<'_, T> {
+    fn flow_status(&self) -> FlowStatus {
+        FlowStatus::Ok
+    }
+}

@@ -1,0 +1,193 @@
+//! An in-memory decision source, set from code: for tests, and for services that
+//! compute their flags themselves.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::client::Client;
+use crate::decision::Fallback;
+use crate::labels::Labels;
+use crate::source::{DecisionSource, Evaluation, Readiness, Undecided};
+
+type Rule = dyn Fn(&Labels) -> bool + Send + Sync;
+
+#[derive(Clone)]
+enum Entry {
+    Fixed(bool),
+    Rule(Arc<Rule>),
+    Error,
+}
+
+#[derive(Clone, Default)]
+struct Flag {
+    entry: Option<Entry>,
+    fallback: Option<Fallback>,
+}
+
+/// Flags held in memory and changed from code, visible to every clone at once.
+///
+/// Reads are lock-free (the flag table is swapped whole on each change), so it is as
+/// cheap on the gate's hot path as a real source. A flag that was never set is
+/// [`Undecided::UnknownFlag`], so the gate's fallback applies.
+///
+/// ```
+/// use flowgate::{labels, testing::InMemorySource};
+///
+/// let source = InMemorySource::new()
+///     .enable("AwesomeFeature")
+///     .rule("BetaSearch", |labels| labels.get("plan") == Some("beta"));
+/// let client = source.clone().into_client();
+///
+/// assert!(client.is_enabled("AwesomeFeature", &labels! {}));
+/// assert!(client.is_enabled("BetaSearch", &labels! { "plan" => "beta" }));
+/// source.set("AwesomeFeature", false); // seen by the client at once
+/// assert!(!client.is_enabled("AwesomeFeature", &labels! {}));
+/// ```
+#[derive(Clone)]
+pub struct InMemorySource {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    flags: ArcSwap<HashMap<String, Flag>>,
+    readiness: Readiness,
+}
+
+impl InMemorySource {
+    /// An empty, ready source.
+    pub fn new() -> Self {
+        let source = Self::pending();
+        source.mark_ready();
+        source
+    }
+
+    /// An empty source that is not ready until [`mark_ready`](Self::mark_ready): every
+    /// evaluation says [`Undecided::NotReady`] and gates wait up to their timeout.
+    pub fn pending() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                flags: ArcSwap::default(),
+                readiness: Readiness::new(),
+            }),
+        }
+    }
+
+    /// Makes the source ready, waking gates that wait for it.
+    pub fn mark_ready(&self) {
+        self.shared.readiness.mark_ready();
+    }
+
+    /// Turns `flag` on or off for everyone.
+    pub fn set(&self, flag: &str, enabled: bool) {
+        self.update(flag, |f| f.entry = Some(Entry::Fixed(enabled)));
+    }
+
+    /// Decides `flag` with `rule` on each call's labels.
+    pub fn set_rule(&self, flag: &str, rule: impl Fn(&Labels) -> bool + Send + Sync + 'static) {
+        let rule: Arc<Rule> = Arc::new(rule);
+        self.update(flag, |f| f.entry = Some(Entry::Rule(Arc::clone(&rule))));
+    }
+
+    /// Makes evaluating `flag` fail ([`Undecided::Error`]).
+    pub fn set_error(&self, flag: &str) {
+        self.update(flag, |f| f.entry = Some(Entry::Error));
+    }
+
+    /// Declares the fallback of `flag`, used by [`Client::start_flow`] and
+    /// [`Client::is_enabled`] when the source cannot decide.
+    pub fn set_fallback(&self, flag: &str, fallback: Fallback) {
+        self.update(flag, |f| f.fallback = Some(fallback));
+    }
+
+    /// Forgets `flag`: it becomes [`Undecided::UnknownFlag`] again.
+    pub fn remove(&self, flag: &str) {
+        self.shared.flags.rcu(|flags| {
+            let mut flags = HashMap::clone(flags);
+            flags.remove(flag);
+            flags
+        });
+    }
+
+    /// Builder form of `set(flag, true)`.
+    #[must_use]
+    pub fn enable(self, flag: &str) -> Self {
+        self.set(flag, true);
+        self
+    }
+
+    /// Builder form of `set(flag, false)`.
+    #[must_use]
+    pub fn disable(self, flag: &str) -> Self {
+        self.set(flag, false);
+        self
+    }
+
+    /// Builder form of [`set_rule`](Self::set_rule).
+    #[must_use]
+    pub fn rule(self, flag: &str, rule: impl Fn(&Labels) -> bool + Send + Sync + 'static) -> Self {
+        self.set_rule(flag, rule);
+        self
+    }
+
+    /// A client deciding with this source.
+    pub fn into_client(self) -> Client {
+        Client::new(self)
+    }
+
+    fn update(&self, flag: &str, change: impl Fn(&mut Flag)) {
+        self.shared.flags.rcu(|flags| {
+            let mut flags = HashMap::clone(flags);
+            change(flags.entry(flag.to_owned()).or_default());
+            flags
+        });
+    }
+}
+
+impl Default for InMemorySource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DecisionSource for InMemorySource {
+    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+        if !self.shared.readiness.is_ready() {
+            return Evaluation::Undecided(Undecided::NotReady);
+        }
+        match self
+            .shared
+            .flags
+            .load()
+            .get(flag)
+            .and_then(|f| f.entry.as_ref())
+        {
+            None => Evaluation::Undecided(Undecided::UnknownFlag),
+            Some(Entry::Fixed(enabled)) => Evaluation::from(*enabled),
+            Some(Entry::Rule(rule)) => Evaluation::from(rule(labels)),
+            Some(Entry::Error) => Evaluation::Undecided(Undecided::Error),
+        }
+    }
+
+    fn readiness(&self) -> Option<&Readiness> {
+        Some(&self.shared.readiness)
+    }
+
+    fn fallback(&self, flag: &str) -> Option<Fallback> {
+        self.shared.flags.load().get(flag).and_then(|f| f.fallback)
+    }
+}
+
+impl fmt::Debug for InMemorySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = self.shared.flags.load();
+        let mut names: Vec<&str> = flags.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("InMemorySource")
+            .field("ready", &self.shared.readiness.is_ready())
+            .field("flags", &names)
+            .finish()
+    }
+}

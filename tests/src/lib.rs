@@ -1,0 +1,1 @@
+//! Integration tests of flowgate: see `tests/tests/*.rs`.
