@@ -117,12 +117,13 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
         const _: &[u8] = ::core::include_bytes!(#manifest_path);
         static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
         #labels
-        let __fg_flow = #start;
-        if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
-            let __fg_rejected = #rejected;
-            #private::end_rejected(__fg_flow);
-            return __fg_rejected;
-        }
+        let __fg_flow = match #private::admit(#start) {
+            ::core::result::Result::Ok(__fg_flow) => __fg_flow,
+            ::core::result::Result::Err(__fg_rejection) => {
+                let __fg_rejection = &__fg_rejection;
+                return #rejected;
+            }
+        };
         #[allow(clippy::let_unit_value)]
         let __fg_output = #run_body;
         let __fg_status = {
@@ -168,7 +169,7 @@ fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
     quote!(let mut __fg_labels = #private::Labels::new(); #(#inserts)*)
 }
 
-/// The value a rejected call returns, from `__fg_rejection`.
+/// The value a rejected call returns, from `__fg_rejection: &Rejection`.
 fn rejected(
     args: &GateArgs,
     output: &ReturnType,
@@ -182,14 +183,42 @@ fn rejected(
                 ReturnType::Default => name.span(),
                 ReturnType::Type(_, ty) => ty.span(),
             };
+            let private = respan(private.clone(), span);
             quote_spanned!(span=> #private::reject_default(__fg_rejection))
         }
-        Some(OnReject::NoArgs(closure)) => quote!(#private::reject_with_nothing(#closure)),
+        // Closures are inlined rather than called, so that a body of the wrong type is
+        // reported at the user's tokens, against the function's return type.
+        Some(OnReject::NoArgs(closure)) => {
+            let body = &closure.body;
+            quote!({ #body })
+        }
         Some(OnReject::WithRejection(closure)) => {
-            quote!(#private::reject_with(__fg_rejection, #closure))
+            let body = &closure.body;
+            let parameter = &closure.inputs[0];
+            quote!({
+                let #parameter: &#private::Rejection = __fg_rejection;
+                #body
+            })
         }
         Some(OnReject::Path(path)) => quote!(#path(__fg_rejection)),
     }
+}
+
+/// `tokens` with every span set to `span`, so that an error about them points there.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut respanned =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = proc_macro2::TokenTree::Group(respanned);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// The declared return type with every `impl Trait` replaced by `_` (a `let` cannot
@@ -216,5 +245,45 @@ fn fake_return_type(output: &ReturnType) -> Type {
             ImplTraitToInfer.visit_type_mut(&mut ty);
             ty
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_override_replaces_every_path() {
+        let args: GateArgs = parse_quote!("X", crate = ::my::gates, on_reject = || 0);
+        let function: ItemFn = parse_quote!(
+            fn f() -> u32 {
+                1
+            }
+        );
+        let expanded = gate(
+            &args,
+            FlagDecl { fallback: None },
+            "/m/manifest.toml",
+            function,
+        )
+        .to_string();
+        assert!(!expanded.contains("flowgate"), "{expanded}");
+        assert!(
+            expanded.contains(":: my :: gates :: __private"),
+            "{expanded}"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_function_unchanged() {
+        let function = quote!(
+            #[doc = "kept"]
+            pub fn f(x: u8) -> u8 {
+                x
+            }
+        );
+        let expanded = feature_gate(quote!("X", bogus = 1), function.clone()).to_string();
+        assert!(expanded.starts_with(&function.to_string()), "{expanded}");
+        assert!(expanded.contains("compile_error"), "{expanded}");
     }
 }

@@ -40,7 +40,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    /// Every reason, in a stable order (the order of [`RejectReason::index`]).
+    /// Every reason, in a stable order.
     pub const ALL: [RejectReason; 5] = [
         RejectReason::FlagDisabled,
         RejectReason::NotReady,
@@ -225,6 +225,14 @@ impl fmt::Display for Rejected {
 }
 
 impl Error for Rejected {}
+
+/// Lets gated functions that return `std::io::Result` go without `on_reject`; the
+/// `Rejected` is the error's inner value (`get_ref`/`into_inner`).
+impl From<Rejected> for std::io::Error {
+    fn from(rejected: Rejected) -> Self {
+        std::io::Error::other(rejected)
+    }
+}
 
 /// How a gated function without `on_reject` answers a rejected call.
 ///

@@ -56,8 +56,17 @@ pub fn client<C: AsRef<Client> + ?Sized>(client: &C) -> &Client {
     client.as_ref()
 }
 
-pub fn rejection(flow: &Flow) -> Option<&Rejection> {
-    flow.rejection()
+/// The flow back when it may run; otherwise the flow ends here and its rejection is
+/// returned, so the caller can build its answer with the flow already ended.
+pub fn admit(flow: Flow) -> Result<Flow, Rejection> {
+    match flow.rejection() {
+        None => Ok(flow),
+        Some(rejection) => {
+            let rejection = rejection.clone();
+            flow.end();
+            Err(rejection)
+        }
+    }
 }
 
 /// Runs a sync body inside the flow's span. Taking `FnOnce` lets the body's closure
@@ -76,20 +85,8 @@ pub fn end(mut flow: Flow, status: FlowStatus) {
     flow.end();
 }
 
-pub fn end_rejected(flow: Flow) {
-    flow.end();
-}
-
 pub fn reject_default<R: FromRejection>(rejection: &Rejection) -> R {
     R::from_rejection(rejection)
-}
-
-pub fn reject_with<R>(rejection: &Rejection, on_reject: impl FnOnce(&Rejection) -> R) -> R {
-    on_reject(rejection)
-}
-
-pub fn reject_with_nothing<R>(on_reject: impl FnOnce() -> R) -> R {
-    on_reject()
 }
 
 /// Finds the status of a body's output by autoref specialisation: `Result` values

@@ -398,3 +398,81 @@ fn control_points_are_counted_apart() {
     assert_eq!(metrics.control_point("Search").rejected, 1);
     assert_eq!(metrics.iter().count(), 2);
 }
+
+#[feature_gate("Checkout", client = flags)]
+fn io_result(flags: &Client, fail: bool) -> std::io::Result<()> {
+    if fail {
+        Err(std::io::Error::other("disk full"))
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_result_behind_a_type_alias_still_ends_with_error() {
+    let (_, client) = client_with("Checkout", true);
+    io_result(&client, true).unwrap_err();
+    io_result(&client, false).unwrap();
+    let counts = client.metrics().control_point("Checkout");
+    assert_eq!((counts.ok, counts.error), (1, 1));
+
+    let (_, closed) = client_with("Checkout", false);
+    let error = io_result(&closed, false).unwrap_err();
+    let rejected = error.get_ref().and_then(|e| e.downcast_ref::<Rejected>());
+    assert_eq!(
+        rejected.map(|r| r.rejection().reason()),
+        Some(RejectReason::FlagDisabled)
+    );
+}
+
+#[tokio::test]
+async fn manual_flows_follow_the_aperture_pattern() {
+    use flowgate::{Decision, FlowStatus, Labels};
+    use std::time::Duration;
+
+    let source = InMemorySource::new().enable("Checkout");
+    let client = source.clone().into_client();
+    let labels = Labels::new().with("userId", 1);
+
+    let mut flow = client
+        .start_flow("Checkout", &labels, Duration::from_millis(200))
+        .await;
+    assert!(flow.success() && flow.should_run());
+    assert_eq!(flow.decision(), &Decision::Accepted);
+    flow.set_status(FlowStatus::Error);
+    flow.end();
+
+    let forgotten = client.start_flow_blocking("Checkout", &labels, Duration::ZERO);
+    drop(forgotten);
+
+    source.set_fallback("Search", flowgate::Fallback::Accept);
+    let by_fallback = client.start_flow_blocking("Search", &labels, Duration::ZERO);
+    assert!(!by_fallback.success() && by_fallback.should_run());
+    by_fallback.end();
+
+    source.set("Checkout", false);
+    let rejected = client
+        .start_flow("Checkout", &labels, Duration::from_millis(200))
+        .await;
+    assert!(rejected.success() && !rejected.should_run());
+    assert_eq!(
+        rejected.rejection().map(flowgate::Rejection::reason),
+        Some(RejectReason::FlagDisabled)
+    );
+    rejected.end();
+
+    let metrics = client.metrics();
+    let checkout = metrics.control_point("Checkout");
+    assert_eq!((checkout.accepted, checkout.rejected), (2, 1));
+    assert_eq!((checkout.error, checkout.cancelled, checkout.ok), (1, 1, 0));
+    let search = metrics.control_point("Search");
+    assert_eq!((search.accepted, search.by_fallback, search.ok), (1, 1, 1));
+
+    assert!(client.is_enabled("Search", &labels), "fallback accept");
+    assert!(!client.is_enabled("Checkout", &labels));
+    assert_eq!(
+        metrics.control_point("Checkout").accepted,
+        client.metrics().control_point("Checkout").accepted,
+        "is_enabled starts no flow"
+    );
+}

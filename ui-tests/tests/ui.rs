@@ -7,12 +7,24 @@
 use std::path::Path;
 
 /// trybuild compiles the cases in a crate under `target/`, outside this directory, so
-/// the cases are pointed at this crate's manifest explicitly.
+/// each group of cases says which manifest it is checked against. The groups run one
+/// after the other because the manifest is chosen through the environment.
 #[test]
 fn ui() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("flowgate.toml");
-    std::env::set_var("FLOWGATE_MANIFEST", &manifest);
-    let cases = trybuild::TestCases::new();
-    cases.pass("pass/*.rs");
-    cases.compile_fail("fail/*.rs");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+
+    std::env::set_var("FLOWGATE_MANIFEST", here.join("flowgate.toml"));
+    {
+        let cases = trybuild::TestCases::new();
+        cases.pass("pass/*.rs");
+        cases.compile_fail("fail/*.rs");
+    }
+
+    std::env::set_var("FLOWGATE_MANIFEST", here.join("bad-manifest/flowgate.toml"));
+    trybuild::TestCases::new().compile_fail("bad-manifest/*.rs");
+
+    // No override: the attribute walks up from trybuild's crate under `target/`, where
+    // no `flowgate.toml` is.
+    std::env::remove_var("FLOWGATE_MANIFEST");
+    trybuild::TestCases::new().compile_fail("no-manifest/*.rs");
 }
