@@ -1,6 +1,8 @@
 //! The `#[feature_gate]` attribute. Use it through the `flowgate` crate, which
 //! re-exports it as `flowgate::feature_gate` and provides everything it expands to.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod expand;
 mod manifest;

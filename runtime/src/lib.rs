@@ -32,6 +32,7 @@
 //! hand ([`Client::start_flow`], [`Client::start_flow_blocking`], [`Client::is_enabled`]).
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod client;
 mod decision;

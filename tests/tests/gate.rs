@@ -338,7 +338,13 @@ fn a_waiting_gate_is_decided_when_the_source_becomes_ready() {
                 .unwrap()
                 .block_on(patient_async(&client))
         });
+        // A watchdog, not a timing assertion: without it a broken wait would hang.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while readiness.waiting() < 2 {
+            if std::time::Instant::now() > give_up {
+                source.mark_ready(); // lets the scope's threads finish
+                panic!("the gates never waited for the source");
+            }
             std::thread::yield_now();
         }
         source.mark_ready();

@@ -1,0 +1,121 @@
+//! The hot path allocates nothing: once a control point has been seen, a gated call
+//! (flow started, decided, body run, flow ended) makes no heap allocation, accepted or
+//! rejected, sync or async, with a few short labels.
+//!
+//! A counting global allocator (the reason this file may use `unsafe`) counts the
+//! allocations of the current thread only, so other tests' threads cannot disturb it.
+
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use flowgate::testing::InMemorySource;
+use flowgate::{feature_gate, Client};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// const-initialised thread-local without a destructor, so it never allocates itself.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations_during(work: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    work();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Polls a future that never waits to completion, without a runtime (a runtime's own
+/// bookkeeping would be counted otherwise).
+fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the gated call waited"),
+    }
+}
+
+#[feature_gate("Checkout", client = flags, labels(userId = user_id, region = region))]
+fn gated(flags: &Client, user_id: u64, region: &str) -> Option<u64> {
+    Some(user_id)
+}
+
+#[feature_gate("Checkout", client = flags, labels(userId = user_id, region = region))]
+async fn gated_async(flags: &Client, user_id: u64, region: &str) -> Option<u64> {
+    Some(user_id)
+}
+
+#[feature_gate("Checkout", client = flags, on_reject = |rejection| rejection.reason().as_str())]
+fn gated_reason(flags: &Client) -> &'static str {
+    "accepted"
+}
+
+#[test]
+fn gated_calls_do_not_allocate() {
+    let source = InMemorySource::new().enable("Checkout");
+    let client = source.clone().into_client();
+    // The first call registers the control point: that one may allocate.
+    assert_eq!(gated(&client, 1, "eu"), Some(1));
+
+    let sync_accepted = allocations_during(|| {
+        for user in 0..1_000 {
+            assert_eq!(gated(&client, user, "eu-west-1"), Some(user));
+        }
+    });
+    let async_accepted = allocations_during(|| {
+        for user in 0..1_000 {
+            assert_eq!(run_ready(gated_async(&client, user, "eu")), Some(user));
+        }
+    });
+    source.set("Checkout", false);
+    let rejected = allocations_during(|| {
+        for user in 0..1_000 {
+            assert_eq!(gated(&client, user, "eu"), None);
+            assert_eq!(gated_reason(&client), "flag_disabled");
+        }
+    });
+
+    assert_eq!(
+        (sync_accepted, async_accepted, rejected),
+        (0, 0, 0),
+        "allocations in 1000 calls: (sync accepted, async accepted, rejected)"
+    );
+    let counts = client.metrics().control_point("Checkout");
+    assert_eq!((counts.accepted, counts.rejected), (2_001, 2_000));
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let boxed = allocations_during(|| drop(std::hint::black_box(Box::new(1_u64))));
+    assert_eq!(boxed, 1);
+}
