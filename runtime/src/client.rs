@@ -1,10 +1,12 @@
 //! The client: a decision source plus the counters of its flows.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::decision::{Decision, Fallback, Rejection};
+use crate::decision::{Decision, Fallback, Rejection, Variant};
+use crate::engine::{ConfigError, Engine};
 use crate::flow::Flow;
 use crate::labels::Labels;
 use crate::metrics::{Metrics, Registry};
@@ -54,14 +56,63 @@ impl Client {
         Self::new(EmptySource)
     }
 
-    /// The client [`global`] builds when nothing was set: for now a client with no
-    /// source, which logs one warning, since every gate then runs on its fallback.
+    /// A client deciding with the rules of a `flowgate.toml` text.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the line, column, flag and key of the first mistake.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Engine::from_toml_str(text).map(Self::new)
+    }
+
+    /// A client deciding with the rules of a `flowgate.toml` file, reloaded whenever the
+    /// file changes (see [`Engine::watch_file`]).
+    ///
+    /// # Errors
+    /// As [`Engine::watch_file`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Engine::watch_file(path).map(Self::new)
+    }
+
+    /// A builder for the other ways to make a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The client [`global`] builds when nothing was set, from the environment:
+    ///
+    /// 1. `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
+    /// 2. else `./flowgate.toml` when there is one, watched for changes;
+    /// 3. else no source: every flag takes its fallback, and one warning says so.
+    ///
+    /// A rules file with a mistake is logged as an error, and its flags take their
+    /// fallback until the file is fixed (it is still watched).
     pub fn from_env() -> Self {
-        tracing::warn!(
-            "flowgate: no client was set with `flowgate::set_global`; every flag takes its \
-             fallback (reject unless declared `fallback = \"accept\"`)"
-        );
-        Self::empty()
+        let configured = std::env::var_os("FLOWGATE_CONFIG").filter(|p| !p.is_empty());
+        let path = match configured {
+            Some(path) => PathBuf::from(path),
+            None if Path::new("flowgate.toml").is_file() => PathBuf::from("flowgate.toml"),
+            None => {
+                tracing::warn!(
+                    target: "flowgate",
+                    "flowgate: no client was set with `flowgate::set_global`, no FLOWGATE_CONFIG \
+                     and no ./flowgate.toml: every flag takes its fallback (reject unless \
+                     declared `fallback = \"accept\"`)"
+                );
+                return Self::empty();
+            }
+        };
+        let (engine, error) = Engine::watch_file_or_empty(&path);
+        match error {
+            None => {
+                tracing::info!(target: "flowgate", file = %path.display(), "flowgate: rules loaded");
+            }
+            Some(error) => tracing::error!(
+                target: "flowgate",
+                %error,
+                "flowgate: the rules file has a mistake; every flag takes its fallback until it is fixed"
+            ),
+        }
+        Self::new(engine)
     }
 
     /// The decision source.
@@ -192,6 +243,15 @@ impl Client {
         }
     }
 
+    /// The variant of `flag` for `labels`: a pure check, like
+    /// [`is_enabled`](Client::is_enabled), with the same evaluation.
+    pub fn variant(&self, flag: &str, labels: &Labels) -> Variant {
+        self.inner
+            .source
+            .variant(flag, labels)
+            .unwrap_or_else(|| Variant::disabled(self.is_enabled(flag, labels)))
+    }
+
     /// A snapshot of the flow counters of every control point seen so far.
     pub fn metrics(&self) -> Metrics {
         self.inner.registry.snapshot()
@@ -276,3 +336,69 @@ impl fmt::Display for SetGlobalError {
 }
 
 impl std::error::Error for SetGlobalError {}
+
+/// Builds a [`Client`] from a rules file, a rules text or any source.
+///
+/// ```no_run
+/// let client = flowgate::Client::builder()
+///     .file("config/flowgate.toml")
+///     .watch(false)
+///     .build()?;
+/// # Ok::<(), flowgate::ConfigError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    rules: Option<Rules>,
+    watch: Option<bool>,
+}
+
+#[derive(Debug)]
+enum Rules {
+    File(PathBuf),
+    Text(String),
+    Source(Client),
+}
+
+impl ClientBuilder {
+    /// Rules from this file (watched for changes unless `.watch(false)`).
+    #[must_use]
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.rules = Some(Rules::File(path.into()));
+        self
+    }
+
+    /// Rules from this `flowgate.toml` text.
+    #[must_use]
+    pub fn toml(mut self, text: impl Into<String>) -> Self {
+        self.rules = Some(Rules::Text(text.into()));
+        self
+    }
+
+    /// Decisions from any source.
+    #[must_use]
+    pub fn source(mut self, source: impl DecisionSource) -> Self {
+        self.rules = Some(Rules::Source(Client::new(source)));
+        self
+    }
+
+    /// Whether a rules file is reloaded when it changes (default: yes).
+    #[must_use]
+    pub fn watch(mut self, watch: bool) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
+    /// The client; with nothing configured, one with no source.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] from loading the rules.
+    pub fn build(self) -> Result<Client, ConfigError> {
+        match self.rules {
+            None => Ok(Client::empty()),
+            Some(Rules::Source(client)) => Ok(client),
+            Some(Rules::Text(text)) => Client::from_toml_str(&text),
+            Some(Rules::File(path)) if self.watch.unwrap_or(true) => Client::from_file(path),
+            Some(Rules::File(path)) => Engine::from_file(path).map(Client::new),
+        }
+    }
+}

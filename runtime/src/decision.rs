@@ -178,6 +178,31 @@ impl Decision {
     }
 }
 
+/// The variant of a flag a call gets (A/B tests, staged configurations).
+///
+/// `enabled` is false, and `name` is `"disabled"`, when the flag is off or has no
+/// variants; `feature_enabled` tells those two apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// The variant's name.
+    pub name: Arc<str>,
+    /// Whether a variant was chosen.
+    pub enabled: bool,
+    /// Whether the flag itself is on.
+    pub feature_enabled: bool,
+    /// The variant's payload, if it has one.
+    pub payload: Option<VariantPayload>,
+}
+
+/// The data a variant carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantPayload {
+    /// The payload type: `string`, `json`, `csv` or `number` in Unleash.
+    pub kind: Arc<str>,
+    /// The payload itself.
+    pub value: Arc<str>,
+}
+
 /// The error a rejected gate returns: wraps a [`Rejection`].
 ///
 /// Implement `From<flowgate::Rejected>` for your error type and a gated function that

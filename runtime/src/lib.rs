@@ -36,18 +36,23 @@
 
 mod client;
 mod decision;
+mod engine;
 mod flow;
 mod labels;
 mod metrics;
 mod source;
 pub mod testing;
+pub(crate) mod unleash;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{global, set_global, Client, SetGlobalError};
-pub use decision::{Decision, Fallback, FromRejection, RejectReason, Rejected, Rejection};
+pub use client::{global, set_global, Client, ClientBuilder, SetGlobalError};
+pub use decision::{
+    Decision, Fallback, FromRejection, RejectReason, Rejected, Rejection, Variant, VariantPayload,
+};
+pub use engine::{ConfigError, Engine, ReloadState};
 pub use flow::{Flow, FlowStatus};
 pub use flowgate_macros::feature_gate;
 pub use labels::{Iter as LabelsIter, LabelValue, Labels};

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::decision::{Fallback, RejectReason};
+use crate::decision::{Fallback, RejectReason, Variant};
 use crate::labels::Labels;
 
 /// Answers "is this flag on for these labels?" from local state.
@@ -35,6 +35,13 @@ use crate::labels::Labels;
 pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// Evaluates `flag` for `labels`.
     fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation;
+
+    /// The variant of `flag` for `labels`; `None` when the source cannot decide (or
+    /// has no variants).
+    fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+        let _ = (flag, labels);
+        None
+    }
 
     /// The readiness signal of a source that loads its state in the background.
     /// `None` (the default) means the source is always ready.

@@ -1,6 +1,7 @@
-//! With no client set, `global()` builds one on first use: no source, so every flag
-//! takes its fallback, and one warning says so. (Its own test binary: the global client
-//! is process-wide.)
+//! With no client set, no `FLOWGATE_CONFIG` and no `./flowgate.toml`, `global()` builds
+//! a client with no source on first use: every flag takes its fallback, and one warning
+//! says so. (Its own test binary: the global client and the working directory are
+//! process-wide.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -34,6 +35,10 @@ impl<S: Subscriber> Layer<S> for WarningCounter {
 
 #[tokio::test]
 async fn unset_global_takes_fallbacks_and_warns_once() {
+    let empty_dir = std::env::temp_dir().join(format!("flowgate-no-config-{}", std::process::id()));
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    std::env::set_current_dir(&empty_dir).unwrap();
+    std::env::remove_var("FLOWGATE_CONFIG");
     let warnings = WarningCounter::default();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(warnings.clone()))
         .unwrap();
