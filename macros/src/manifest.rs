@@ -34,14 +34,26 @@ struct RawManifest {
     flags: BTreeMap<String, RawFlag>,
 }
 
+/// The keys of a flag. The rule keys are checked in depth by the runtime when it loads
+/// the file; here they only need to be known, so a typo is still caught at compile time.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read by people, and by the runtime's engine
 struct RawFlag {
     #[serde(default)]
-    #[allow(dead_code)] // read by people, and by the runtime's engine
     description: Option<String>,
     #[serde(default)]
     fallback: Option<RawFallback>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    rollout: Option<i64>,
+    #[serde(default)]
+    stickiness: Option<String>,
+    #[serde(default)]
+    constraints: Option<Vec<toml::Table>>,
+    #[serde(default)]
+    variants: Option<Vec<toml::Table>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -204,6 +216,17 @@ mod tests {
             PathBuf::from("/x/flowgate.toml"),
             "flowgate.toml".into(),
         )
+    }
+
+    #[test]
+    fn accepts_the_rule_keys() {
+        let manifest = parse_str(
+            "[flags.A]\nenabled = true\nrollout = 25\nstickiness = \"userId\"\n\
+             constraints = [{ label = \"region\", operator = \"IN\", values = [\"eu\"] }]\n\
+             variants = [{ name = \"blue\", weight = 50 }]\n",
+        )
+        .unwrap();
+        assert!(manifest.flags.contains_key("A"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use flowgate::{feature_gate, DecisionSource};
+use flowgate::feature_gate;
 
 #[feature_gate("Checkout")]
 fn checkout() -> Option<&'static str> {

@@ -242,23 +242,34 @@ pub(crate) fn load(path: &Path) -> Result<Snapshot, ConfigError> {
     parse(&text, &origin)
 }
 
+/// A TOML-level mistake (syntax, unknown key, wrong type, a table twice), placed.
+fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
+    let span = error.span().unwrap_or_default();
+    let mut config = ConfigError::in_text(
+        text,
+        origin,
+        Some(&span),
+        error.message().trim_end().to_owned(),
+    );
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let in_header = text[line_start..].trim_start().starts_with('[');
+    if in_header && error.message().contains("duplicate key") {
+        // `[flags.A]` twice.
+        "declared more than once".clone_into(&mut config.message);
+    } else if let Some(key) = text
+        .get(span)
+        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        config = config.with_key(key);
+    }
+    config
+}
+
 /// Reads the text of a rules file; `origin` names it in errors.
 pub(crate) fn parse(text: &str, origin: &str) -> Result<Snapshot, ConfigError> {
-    let raw: RawFile =
-        toml::from_str(text).map_err(|error| {
-            let mut config = ConfigError::in_text(
-                text,
-                origin,
-                error.span().as_ref(),
-                error.message().trim_end().to_owned(),
-            );
-            if let Some(key) = error.span().and_then(|span| text.get(span)).filter(|k| {
-                !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            }) {
-                config = config.with_key(key);
-            }
-            config
-        })?;
+    let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
     let mut features = std::collections::HashMap::with_capacity(raw.flags.len());
     for (name, flag) in raw.flags {
         let feature = compile_flag(&name, &flag, text, origin)?;
