@@ -1,12 +1,12 @@
-//! Plain and async functions behind flags: what ran, and why.
+//! Plain and async functions behind flags, decided by the embedded engine from
+//! `examples/flowgate.toml`: what ran, and why.
 //!
 //! Run with `cargo run --example quickstart` (add `RUST_LOG=flowgate=debug` to see
 //! each flow's span).
 
 use std::time::Duration;
 
-use flowgate::testing::InMemorySource;
-use flowgate::{feature_gate, Client, Rejected, Rejection};
+use flowgate::{feature_gate, labels, Client, Engine, Rejected, Rejection};
 
 #[derive(Debug)]
 enum ShopError {
@@ -33,9 +33,9 @@ fn awesome() -> (u16, &'static str) {
     (202, "Flow was accepted")
 }
 
-/// Only beta users get the new search; the others get `None`.
-#[feature_gate("BetaSearch", labels(userId = user_id))]
-async fn beta_search(user_id: u64, query: &str) -> Option<String> {
+/// Only users on the beta plan get the new search; the others get `None`.
+#[feature_gate("BetaSearch", labels(userId = user_id, plan = plan))]
+async fn beta_search(user_id: u64, plan: &str, query: &str) -> Option<String> {
     tokio::task::yield_now().await;
     Some(format!("new results for {query:?}"))
 }
@@ -46,59 +46,52 @@ async fn new_checkout(user_id: u64, cart: &[u32]) -> Result<u32, ShopError> {
     Ok(cart.iter().sum())
 }
 
-fn why(rejection: &Rejection) -> String {
+fn hidden(rejection: &Rejection) -> String {
     format!("hidden ({})", rejection.reason())
 }
 
-/// Recommendations fail open: they run even when no decision can be made in time.
-#[feature_gate("Recommendations", timeout = "0s", on_reject = why)]
+/// Recommendations have no rules in the file: their fallback (accept) decides.
+#[feature_gate("Recommendations", timeout = "0s", on_reject = hidden)]
 fn recommendations() -> String {
     "people also bought: rubber ducks".to_owned()
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<(), flowgate::ConfigError> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
 
-    // Flags decided in process. The embedded engine and Unleash are other sources
-    // behind the same `Client`.
-    let flags = InMemorySource::new()
-        .enable("AwesomeFeature")
-        .rule("BetaSearch", |labels| labels.get("userId") == Some("7"))
-        .disable("NewCheckout");
-    flowgate::set_global(Client::new(flags.clone())).expect("set once, first thing");
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/flowgate.toml");
+    flowgate::set_global(Client::from_file(rules)?).expect("set once, first thing");
+    println!("rules: {rules}\n");
 
-    println!("awesome()                -> {:?}", awesome());
+    println!("awesome()                  -> {:?}", awesome());
     println!(
-        "beta_search(7, ..)       -> {:?}",
-        beta_search(7, "ducks").await
+        "beta_search(7, \"beta\")     -> {:?}",
+        beta_search(7, "beta", "ducks").await
     );
     println!(
-        "beta_search(8, ..)       -> {:?}",
-        beta_search(8, "ducks").await
+        "beta_search(8, \"free\")     -> {:?}",
+        beta_search(8, "free", "ducks").await
     );
-    match new_checkout(7, &[3, 4]).await {
-        Ok(total) => println!("new_checkout(7, ..)      -> total {total}"),
-        Err(error) => println!("new_checkout(7, ..)      -> {error}"),
+    for user in 1..=4 {
+        match new_checkout(user, &[3, 4]).await {
+            Ok(total) => {
+                let variant =
+                    flowgate::global().variant("NewCheckout", &labels! { "userId" => user });
+                println!(
+                    "new_checkout({user}, ..)        -> total {total}, variant {:?}",
+                    variant.name
+                );
+            }
+            Err(error) => println!("new_checkout({user}, ..)        -> {error}"),
+        }
     }
-    // The source does not know this flag, so it takes its declared fallback: accept.
-    println!("recommendations()        -> {:?}", recommendations());
+    println!("recommendations()          -> {:?}", recommendations());
 
-    println!("\n-- flipping AwesomeFeature off and NewCheckout on, no restart --");
-    flags.set("AwesomeFeature", false);
-    flags.set("NewCheckout", true);
-    println!("awesome()                -> {:?}", awesome());
-    println!(
-        "new_checkout(7, ..)      -> {:?}",
-        new_checkout(7, &[3, 4]).await
-    );
-
-    println!(
-        "\n-- a source that is still loading: each gate waits its timeout, then falls back --"
-    );
-    let loading = Client::new(InMemorySource::pending());
+    println!("\n-- a source that is still loading: the gate waits its timeout, then falls back --");
+    let loading = Client::new(Engine::pending());
     let flow = loading
         .start_flow(
             "NewCheckout",
@@ -107,7 +100,7 @@ async fn main() {
         )
         .await;
     println!(
-        "NewCheckout while loading -> should_run={} success={} reason={:?}",
+        "NewCheckout while loading  -> should_run={} success={} reason={:?}",
         flow.should_run(),
         flow.success(),
         flow.rejection().map(Rejection::reason)
@@ -121,4 +114,5 @@ async fn main() {
             counts.accepted, counts.rejected, counts.ok, counts.error, counts.in_flight
         );
     }
+    Ok(())
 }

@@ -73,7 +73,7 @@ impl RejectReason {
 
     fn describe(self) -> &'static str {
         match self {
-            RejectReason::FlagDisabled => "the flag is disabled",
+            RejectReason::FlagDisabled => "the flag is off for this call",
             RejectReason::NotReady => "the decision source was not ready in time",
             RejectReason::UnknownFlag => "the decision source does not know the flag",
             RejectReason::NoSource => "no decision source is configured",
@@ -308,7 +308,7 @@ mod tests {
             .with_retry_after(Duration::from_secs(2));
         assert_eq!(
             Rejected::from(rejection).to_string(),
-            "flow `Awesome` was rejected: the flag is disabled (retry after 2s)"
+            "flow `Awesome` was rejected: the flag is off for this call (retry after 2s)"
         );
     }
 

@@ -104,7 +104,7 @@ fn every_on_reject_form_and_default_produces_the_return_value() {
     assert_eq!(on_reject_without_argument(&client), "closed");
     assert_eq!(
         on_reject_with_rejection(&client),
-        "no: flow `Checkout` was rejected: the flag is disabled"
+        "no: flow `Checkout` was rejected: the flag is off for this call"
     );
     assert_eq!(on_reject_path(&client), "Checkout:flag_disabled");
     assert_eq!(returns_option(&client), None);

@@ -1,0 +1,54 @@
+//! The surveys app from the Unleash Python tutorial, in Rust, on the embedded engine.
+//!
+//! `cargo run --example surveys`, then open the printed address. Edit
+//! `examples/flowgate.toml` (set `delete_survey_flag`'s `enabled = false`) and reload
+//! the page: the Delete buttons are gone and `/surveys/1/delete` answers 404, with no
+//! restart.
+//!
+//! Environment: `FLOWGATE_CONFIG` (rules file, default `examples/flowgate.toml`),
+//! `SURVEYS_DB` (`SQLite` file, default in the temporary directory), `PORT` (default: any
+//! free port).
+
+use std::path::PathBuf;
+
+use flowgate::Client;
+use flowgate_examples::surveys;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "flowgate=info".into()),
+        )
+        .init();
+
+    let rules = std::env::var_os("FLOWGATE_CONFIG").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/flowgate.toml")),
+        PathBuf::from,
+    );
+    let flags = Client::from_file(&rules)?;
+    let db_path = std::env::var_os("SURVEYS_DB").map_or_else(
+        || std::env::temp_dir().join("flowgate-surveys.db"),
+        PathBuf::from,
+    );
+    let db = surveys::open_db(&db_path)?;
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+
+    println!("surveys: listening on http://{}/", listener.local_addr()?);
+    println!(
+        "  flags:    {} (edit it: changes apply live)",
+        rules.display()
+    );
+    println!("  database: {}", db_path.display());
+    println!("  stop with Ctrl-C");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    surveys::serve(listener, surveys::AppState::new(flags, db), shutdown).await?;
+    Ok(())
+}
