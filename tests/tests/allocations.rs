@@ -14,7 +14,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use flowgate::testing::InMemorySource;
-use flowgate::{feature_gate, Client};
+use flowgate::{feature_gate, labels, Client};
 
 struct CountingAllocator;
 
@@ -118,4 +118,57 @@ fn gated_calls_do_not_allocate() {
 fn the_counter_sees_allocations() {
     let boxed = allocations_during(|| drop(std::hint::black_box(Box::new(1_u64))));
     assert_eq!(boxed, 1);
+}
+
+/// Rules of every kind, evaluated by the embedded engine: after the first call of each
+/// flag, evaluating allocates nothing (no string built, nothing re-parsed).
+#[test]
+fn engine_evaluation_does_not_allocate() {
+    let client = Client::from_toml_str(
+        r#"
+        [flags.AlwaysOn]
+        enabled = true
+        [flags.Half]
+        rollout = 50
+        [flags.RegionalHalf]
+        rollout = 50
+        constraints = [{ label = "region", operator = "IN", values = ["eu", "us"] }]
+        [flags.Colour]
+        variants = [{ name = "blue", weight = 50 }, { name = "green", weight = 50 }]
+        [flags.Everything]
+        constraints = [
+          { label = "email", operator = "STR_ENDS_WITH", values = ["@EXAMPLE.com"], case_insensitive = true },
+          { label = "age", operator = "NUM_GTE", value = "18" },
+          { label = "appVersion", operator = "SEMVER_GT", value = "2.1.0" },
+          { label = "currentTime", operator = "DATE_BEFORE", value = "2999-01-01T00:00:00+02:00" },
+          { label = "email", operator = "REGEX", value = "^[a-z]+@" },
+          { label = "remoteAddress", operator = "IN_CIDR", values = ["10.0.0.0/8"] },
+        ]
+        "#,
+    )
+    .unwrap();
+    let everything = labels! {
+        "userId" => 7,
+        "email" => "ana@example.COM",
+        "age" => 30,
+        "appVersion" => "2.3.0",
+        "remoteAddress" => "10.1.2.3",
+    };
+    assert!(client.is_enabled("Everything", &everything));
+    let flags = ["AlwaysOn", "Half", "RegionalHalf", "Colour", "Everything"];
+    for flag in flags {
+        let _ = client.is_enabled(flag, &everything);
+    }
+
+    let evaluations = allocations_during(|| {
+        for user in 0..1_000_u32 {
+            let labels = labels! { "userId" => user, "region" => "eu" };
+            for flag in flags {
+                std::hint::black_box(client.is_enabled(flag, &labels));
+            }
+            std::hint::black_box(client.is_enabled("Everything", &everything));
+            std::hint::black_box(client.variant("Colour", &labels));
+        }
+    });
+    assert_eq!(evaluations, 0, "allocations in 7000 evaluations");
 }
