@@ -54,6 +54,10 @@ struct RawFlag {
     constraints: Option<Vec<toml::Table>>,
     #[serde(default)]
     variants: Option<Vec<toml::Table>>,
+    #[serde(default)]
+    rate_limit: Option<toml::Table>,
+    #[serde(default)]
+    concurrency: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

@@ -3,13 +3,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::decision::{Decision, Fallback, Rejection, Variant};
+use crate::decision::{Decision, Fallback, RejectReason, Rejection, Variant};
 use crate::engine::{ConfigError, Engine};
 use crate::flow::Flow;
 use crate::labels::Labels;
-use crate::metrics::{Metrics, Registry};
+use crate::limits::{ConcurrencyLimiter, Permit, Refusal};
+use crate::metrics::{ControlPointStats, Metrics, Registry};
 use crate::source::{DecisionSource, EmptySource, Evaluation, Undecided};
 
 /// Starts flows against a decision source and counts them per control point.
@@ -163,14 +164,32 @@ impl Client {
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
+        let deadline = deadline_after(timeout);
         let span = flow_span(control_point);
         let mut evaluation = self.inner.source.evaluate(control_point, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
-            if readiness.wait(timeout).await {
+            if readiness.wait(remaining(deadline)).await {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        self.flow_from(control_point, evaluation, fallback, span)
+        let stats = self.inner.registry.control_point(control_point);
+        let (mut decision, success) = self.decide(&stats, evaluation, fallback);
+        let mut permit = None;
+        if decision.is_accepted() {
+            let admission = match self.admit_now(&stats, labels) {
+                Admission::Done(result) => result,
+                Admission::Wait(limiter) => {
+                    let _queued = stats.queued();
+                    let waited = limiter.acquire(deadline).await;
+                    admitted_after_wait(&stats, limiter, waited)
+                }
+            };
+            match admission {
+                Ok(granted) => permit = granted,
+                Err(rejection) => decision = Decision::Rejected(rejection),
+            }
+        }
+        Flow::new(stats, decision, success, span).with_permit(permit)
     }
 
     pub(crate) fn start_flow_blocking_with(
@@ -180,14 +199,32 @@ impl Client {
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
+        let deadline = deadline_after(timeout);
         let span = flow_span(control_point);
         let mut evaluation = self.inner.source.evaluate(control_point, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
-            if readiness.wait_blocking(timeout) {
+            if readiness.wait_blocking(remaining(deadline)) {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        self.flow_from(control_point, evaluation, fallback, span)
+        let stats = self.inner.registry.control_point(control_point);
+        let (mut decision, success) = self.decide(&stats, evaluation, fallback);
+        let mut permit = None;
+        if decision.is_accepted() {
+            let admission = match self.admit_now(&stats, labels) {
+                Admission::Done(result) => result,
+                Admission::Wait(limiter) => {
+                    let _queued = stats.queued();
+                    let waited = limiter.acquire_blocking(deadline);
+                    admitted_after_wait(&stats, limiter, waited)
+                }
+            };
+            match admission {
+                Ok(granted) => permit = granted,
+                Err(rejection) => decision = Decision::Rejected(rejection),
+            }
+        }
+        Flow::new(stats, decision, success, span).with_permit(permit)
     }
 
     /// The readiness signal worth waiting on after `evaluation`: only a source that said
@@ -199,32 +236,54 @@ impl Client {
         }
     }
 
-    fn flow_from(
+    /// The flag's decision, and whether the source made it (rather than the fallback).
+    fn decide(
         &self,
-        control_point: &str,
+        stats: &ControlPointStats,
         evaluation: Evaluation,
         fallback: Option<Fallback>,
-        span: tracing::Span,
-    ) -> Flow {
-        let stats = self.inner.registry.control_point(control_point);
-        let (decision, success) = match evaluation {
+    ) -> (Decision, bool) {
+        match evaluation {
             Evaluation::Enabled => (Decision::Accepted, true),
             Evaluation::Disabled => (
-                Decision::Rejected(Rejection::shared(
-                    stats.name(),
-                    crate::RejectReason::FlagDisabled,
-                )),
+                Decision::Rejected(Rejection::shared(stats.name(), RejectReason::FlagDisabled)),
                 true,
             ),
-            Evaluation::Undecided(undecided) => match self.fallback_for(control_point, fallback) {
+            Evaluation::Undecided(undecided) => match self.fallback_for(stats.name(), fallback) {
                 Fallback::Accept => (Decision::Accepted, false),
                 Fallback::Reject => (
                     Decision::Rejected(Rejection::shared(stats.name(), undecided.into())),
                     false,
                 ),
             },
+        }
+    }
+
+    /// Flow control after the flag said yes: the rate limit, then a concurrency slot if
+    /// one is free. When the flow must queue for a slot, the caller waits its own way.
+    fn admit_now(&self, stats: &ControlPointStats, labels: &Labels) -> Admission {
+        let Some(limits) = self
+            .inner
+            .source
+            .limits()
+            .and_then(|limits| limits.get(stats.name()))
+        else {
+            return Admission::Done(Ok(None));
         };
-        Flow::new(stats, decision, success, span)
+        if let Err(retry_after) = limits.check_rate(labels) {
+            return Admission::Done(Err(Rejection::shared(
+                stats.name(),
+                RejectReason::RateLimited,
+            )
+            .with_retry_after(retry_after)));
+        }
+        match limits.concurrency(labels) {
+            None => Admission::Done(Ok(None)),
+            Some(limiter) if limiter.try_acquire() => {
+                Admission::Done(Ok(Some(Permit::taken(limiter))))
+            }
+            Some(limiter) => Admission::Wait(limiter),
+        }
     }
 
     fn fallback_for(&self, flag: &str, fallback: Option<Fallback>) -> Fallback {
@@ -267,6 +326,37 @@ fn flow_span(control_point: &str) -> tracing::Span {
         reason = tracing::field::Empty,
         status = tracing::field::Empty,
     )
+}
+
+enum Admission {
+    Done(Result<Option<Permit>, Rejection>),
+    Wait(Arc<ConcurrencyLimiter>),
+}
+
+fn admitted_after_wait(
+    stats: &ControlPointStats,
+    limiter: Arc<ConcurrencyLimiter>,
+    waited: Result<(), Refusal>,
+) -> Result<Option<Permit>, Rejection> {
+    match waited {
+        Ok(()) => Ok(Some(Permit::taken(limiter))),
+        Err(Refusal::QueueFull) => Err(Rejection::shared(
+            stats.name(),
+            RejectReason::ConcurrencyLimited,
+        )),
+        Err(Refusal::TimedOut) => Err(Rejection::shared(stats.name(), RejectReason::QueueTimeout)),
+    }
+}
+
+/// `timeout` from now; a timeout too long to represent waits practically forever.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 impl AsRef<Client> for Client {

@@ -37,16 +37,25 @@ pub enum RejectReason {
     NoSource,
     /// The source failed to evaluate the flag.
     SourceError,
+    /// The flag's rate limit has no token left; `retry_after` says when one is due.
+    RateLimited,
+    /// The flag's concurrency limit is reached and its queue is full.
+    ConcurrencyLimited,
+    /// The flow waited in the concurrency queue for the whole timeout.
+    QueueTimeout,
 }
 
 impl RejectReason {
     /// Every reason, in a stable order.
-    pub const ALL: [RejectReason; 5] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::FlagDisabled,
         RejectReason::NotReady,
         RejectReason::UnknownFlag,
         RejectReason::NoSource,
         RejectReason::SourceError,
+        RejectReason::RateLimited,
+        RejectReason::ConcurrencyLimited,
+        RejectReason::QueueTimeout,
     ];
 
     /// A stable `snake_case` name, as used in metrics and tracing fields.
@@ -57,6 +66,9 @@ impl RejectReason {
             RejectReason::UnknownFlag => "unknown_flag",
             RejectReason::NoSource => "no_source",
             RejectReason::SourceError => "source_error",
+            RejectReason::RateLimited => "rate_limited",
+            RejectReason::ConcurrencyLimited => "concurrency_limited",
+            RejectReason::QueueTimeout => "queue_timeout",
         }
     }
 
@@ -68,6 +80,9 @@ impl RejectReason {
             RejectReason::UnknownFlag => 2,
             RejectReason::NoSource => 3,
             RejectReason::SourceError => 4,
+            RejectReason::RateLimited => 5,
+            RejectReason::ConcurrencyLimited => 6,
+            RejectReason::QueueTimeout => 7,
         }
     }
 
@@ -78,6 +93,13 @@ impl RejectReason {
             RejectReason::UnknownFlag => "the decision source does not know the flag",
             RejectReason::NoSource => "no decision source is configured",
             RejectReason::SourceError => "the decision source failed",
+            RejectReason::RateLimited => "the rate limit is reached",
+            RejectReason::ConcurrencyLimited => {
+                "the concurrency limit is reached and its queue is full"
+            }
+            RejectReason::QueueTimeout => {
+                "the flow waited for a concurrency slot until its timeout"
+            }
         }
     }
 }
@@ -250,6 +272,49 @@ impl fmt::Display for Rejected {
 }
 
 impl Error for Rejected {}
+
+/// With the `axum` feature, a rejection answers the request: 404 when the flag is off
+/// for the call (or cannot be decided and falls back to reject), 429 with `Retry-After`
+/// when rate limited, 503 (with `Retry-After` when known) when the concurrency limit or
+/// its queue turned the flow away or the source was not ready. The body is JSON:
+/// `{"error", "reason", "control_point", "retry_after_secs"}`.
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for Rejected {
+    fn into_response(self) -> axum_core::response::Response {
+        use http::{header, HeaderValue, StatusCode};
+
+        let rejection = self.rejection();
+        let status = match rejection.reason() {
+            RejectReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            RejectReason::ConcurrencyLimited
+            | RejectReason::QueueTimeout
+            | RejectReason::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::NOT_FOUND,
+        };
+        // Retry-After is whole seconds; round up so that a retry is never too early.
+        let retry_after_secs = rejection
+            .retry_after()
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        let body = serde_json::json!({
+            "error": rejection.to_string(),
+            "reason": rejection.reason().as_str(),
+            "control_point": rejection.control_point(),
+            "retry_after_secs": retry_after_secs,
+        });
+        let mut response = axum_core::response::Response::new(body.to_string().into());
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
 
 /// Lets gated functions that return `std::io::Result` go without `on_reject`; the
 /// `Rejected` is the error's inner value (`get_ref`/`into_inner`).

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::decision::{Decision, Rejection};
+use crate::limits::Permit;
 use crate::metrics::{ControlPointStats, Ending};
 
 /// How a flow ended, as set by [`Flow::set_status`].
@@ -52,6 +53,8 @@ pub struct Flow {
     status: Option<FlowStatus>,
     span: tracing::Span,
     ended: bool,
+    /// The concurrency slot the flow holds, given back when it ends.
+    permit: Option<Permit>,
 }
 
 impl Flow {
@@ -80,7 +83,13 @@ impl Flow {
             status: None,
             span,
             ended: false,
+            permit: None,
         }
+    }
+
+    pub(crate) fn with_permit(mut self, permit: Option<Permit>) -> Self {
+        self.permit = permit;
+        self
     }
 
     /// The control point (flag) of this flow.
@@ -136,6 +145,7 @@ impl Flow {
     fn finish(&mut self, ending: Ending) {
         debug_assert!(!self.ended, "a flow ends once");
         self.ended = true;
+        drop(self.permit.take());
         if self.decision.is_accepted() {
             self.stats.record_end(ending);
             self.span.record("status", ending.as_str());

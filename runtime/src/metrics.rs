@@ -36,6 +36,7 @@ pub(crate) struct ControlPointStats {
     ok: AtomicU64,
     error: AtomicU64,
     cancelled: AtomicU64,
+    queued: AtomicU64,
     rejected_by_reason: [AtomicU64; RejectReason::ALL.len()],
 }
 
@@ -49,6 +50,7 @@ impl ControlPointStats {
             ok: AtomicU64::new(0),
             error: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
             rejected_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -70,6 +72,12 @@ impl ControlPointStats {
         if by_fallback {
             self.by_fallback.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a flow waiting for a concurrency slot until the guard is dropped.
+    pub(crate) fn queued(&self) -> QueuedGuard<'_> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        QueuedGuard(&self.queued)
     }
 
     pub(crate) fn record_end(&self, ending: Ending) {
@@ -103,9 +111,19 @@ impl ControlPointStats {
             error,
             cancelled,
             in_flight: accepted.saturating_sub(ok + error + cancelled),
+            queued: self.queued.load(Ordering::Relaxed),
             by_fallback: self.by_fallback.load(Ordering::Relaxed),
             rejected_by_reason: by_reason,
         }
+    }
+}
+
+/// Keeps a flow counted as queued while it waits, however the wait ends.
+pub(crate) struct QueuedGuard<'a>(&'a AtomicU64);
+
+impl Drop for QueuedGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -195,6 +213,8 @@ pub struct FlowCounts {
     pub cancelled: u64,
     /// Accepted flows that have not ended yet.
     pub in_flight: u64,
+    /// Flows waiting for a concurrency slot right now.
+    pub queued: u64,
     /// Flows (accepted or rejected) decided by the fallback because the source could not
     /// decide in time.
     pub by_fallback: u64,
@@ -216,6 +236,12 @@ pub struct RejectionsByReason {
     pub no_source: u64,
     /// [`RejectReason::SourceError`].
     pub source_error: u64,
+    /// [`RejectReason::RateLimited`].
+    pub rate_limited: u64,
+    /// [`RejectReason::ConcurrencyLimited`].
+    pub concurrency_limited: u64,
+    /// [`RejectReason::QueueTimeout`].
+    pub queue_timeout: u64,
 }
 
 impl RejectionsByReason {
@@ -227,6 +253,9 @@ impl RejectionsByReason {
             RejectReason::UnknownFlag => self.unknown_flag,
             RejectReason::NoSource => self.no_source,
             RejectReason::SourceError => self.source_error,
+            RejectReason::RateLimited => self.rate_limited,
+            RejectReason::ConcurrencyLimited => self.concurrency_limited,
+            RejectReason::QueueTimeout => self.queue_timeout,
         }
     }
 
@@ -237,6 +266,9 @@ impl RejectionsByReason {
             RejectReason::UnknownFlag => &mut self.unknown_flag,
             RejectReason::NoSource => &mut self.no_source,
             RejectReason::SourceError => &mut self.source_error,
+            RejectReason::RateLimited => &mut self.rate_limited,
+            RejectReason::ConcurrencyLimited => &mut self.concurrency_limited,
+            RejectReason::QueueTimeout => &mut self.queue_timeout,
         };
         *slot = count;
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::decision::{Fallback, RejectReason, Variant};
 use crate::labels::Labels;
+use crate::limits::Limits;
 
 /// Answers "is this flag on for these labels?" from local state.
 ///
@@ -40,6 +41,11 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// has no variants).
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
         let _ = (flag, labels);
+        None
+    }
+
+    /// The rate and concurrency limits that apply to flows this source accepts.
+    fn limits(&self) -> Option<&Limits> {
         None
     }
 

@@ -10,6 +10,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::decision::{Fallback, VariantPayload};
+use crate::limits::{
+    parse_duration, ConcurrencySpec, Keyed, LimitSpec, RateSpec, DEFAULT_MAX_KEYS,
+};
 use crate::unleash::features::compile_operator;
 
 use super::model::{
@@ -197,6 +200,35 @@ struct RawFlag {
     constraints: Option<Vec<Spanned<RawConstraint>>>,
     #[serde(default)]
     variants: Option<Vec<Spanned<RawVariant>>>,
+    #[serde(default)]
+    rate_limit: Option<Spanned<RawRateLimit>>,
+    #[serde(default)]
+    concurrency: Option<Spanned<RawConcurrency>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    limit: Spanned<i64>,
+    per: Spanned<String>,
+    #[serde(default)]
+    burst: Option<Spanned<i64>>,
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    max_keys: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConcurrency {
+    max: Spanned<i64>,
+    #[serde(default)]
+    queue: Option<Spanned<i64>>,
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    max_keys: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -271,11 +303,21 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigErro
 pub(crate) fn parse(text: &str, origin: &str) -> Result<Snapshot, ConfigError> {
     let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
     let mut features = std::collections::HashMap::with_capacity(raw.flags.len());
+    let mut limits = std::collections::HashMap::new();
     for (name, flag) in raw.flags {
+        let error = |span: Range<usize>, key: &str, message: String| {
+            ConfigError::in_text(text, origin, Some(&span), message)
+                .with_flag(&name)
+                .with_key(key)
+        };
+        let spec = compile_limits(&flag, &error)?;
+        if spec != LimitSpec::default() {
+            limits.insert(Box::from(name.as_str()), spec);
+        }
         let feature = compile_flag(&name, &flag, text, origin)?;
         features.insert(Box::from(name.as_str()), feature);
     }
-    Ok(Snapshot { features })
+    Ok(Snapshot { features, limits })
 }
 
 fn compile_flag(
@@ -307,7 +349,9 @@ fn compile_flag(
         || raw.rollout.is_some()
         || raw.stickiness.is_some()
         || raw.constraints.is_some()
-        || raw.variants.is_some();
+        || raw.variants.is_some()
+        || raw.rate_limit.is_some()
+        || raw.concurrency.is_some();
     let percentage = match &raw.rollout {
         None => 100,
         Some(rollout) => u32::try_from(*rollout.get_ref())
@@ -546,4 +590,88 @@ fn compile_variants(
         return Err(error(span, "variants", "every variant has weight 0".into()));
     }
     Ok(variants)
+}
+
+/// A whole number within `range`, or an error at it.
+fn count(
+    value: &Spanned<i64>,
+    key: &str,
+    minimum: u64,
+    what: &str,
+    error: &impl Fn(Range<usize>, &str, String) -> ConfigError,
+) -> Result<u64, ConfigError> {
+    u64::try_from(*value.get_ref())
+        .ok()
+        .filter(|n| *n >= minimum)
+        .ok_or_else(|| {
+            error(
+                value.span(),
+                key,
+                format!(
+                    "{what} is a whole number from {minimum} up, got {}",
+                    value.get_ref()
+                ),
+            )
+        })
+}
+
+fn compile_limits(
+    raw: &RawFlag,
+    error: &impl Fn(Range<usize>, &str, String) -> ConfigError,
+) -> Result<LimitSpec, ConfigError> {
+    let max_keys = |value: Option<&Spanned<i64>>| -> Result<usize, ConfigError> {
+        value.map_or(Ok(DEFAULT_MAX_KEYS), |v| {
+            count(v, "max_keys", 1, "`max_keys`", error)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    };
+    let rate = match &raw.rate_limit {
+        None => None,
+        Some(rate) => {
+            let rate = rate.get_ref();
+            let limit = count(&rate.limit, "limit", 1, "a rate `limit`", error)?;
+            let per = parse_duration(rate.per.get_ref())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    error(
+                        rate.per.span(),
+                        "per",
+                        format!(
+                            "{:?} is not a duration; write e.g. \"1s\", \"100ms\", \"1m\" or \"1h30m\"",
+                            rate.per.get_ref()
+                        ),
+                    )
+                })?;
+            let burst = match &rate.burst {
+                None => limit,
+                Some(burst) => count(burst, "burst", 1, "a `burst`", error)?,
+            };
+            Some(Keyed {
+                spec: RateSpec { limit, per, burst },
+                by: rate.by.as_deref().map(Into::into),
+                max_keys: max_keys(rate.max_keys.as_ref())?,
+            })
+        }
+    };
+    let concurrency = match &raw.concurrency {
+        None => None,
+        Some(concurrency) => {
+            let concurrency = concurrency.get_ref();
+            let max = count(&concurrency.max, "max", 1, "a concurrency `max`", error)?;
+            let queue = match &concurrency.queue {
+                None => 0,
+                Some(queue) => count(queue, "queue", 0, "a `queue`", error)?,
+            };
+            Some(Keyed {
+                spec: ConcurrencySpec {
+                    max: usize::try_from(max).unwrap_or(usize::MAX),
+                    queue: usize::try_from(queue).unwrap_or(usize::MAX),
+                },
+                by: concurrency.by.as_deref().map(Into::into),
+                max_keys: max_keys(concurrency.max_keys.as_ref())?,
+            })
+        }
+    };
+    Ok(LimitSpec { rate, concurrency })
 }

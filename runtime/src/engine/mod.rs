@@ -18,6 +18,7 @@ pub use config::ConfigError;
 
 use crate::decision::{Fallback, Variant};
 use crate::labels::Labels;
+use crate::limits::Limits;
 use crate::source::{DecisionSource, Evaluation, Readiness, Undecided};
 use model::{Context, ContextDefaults, Snapshot};
 
@@ -50,6 +51,7 @@ struct Shared {
     snapshot: ArcSwap<Snapshot>,
     defaults: ContextDefaults,
     readiness: Readiness,
+    limits: Limits,
     reloads: Mutex<ReloadState>,
     reloaded: Condvar,
     watch: Mutex<Option<watch::FileWatch>>,
@@ -70,11 +72,15 @@ pub struct ReloadState {
 impl Engine {
     fn with_snapshot(snapshot: Option<Snapshot>, defaults: ContextDefaults) -> Self {
         let ready = snapshot.is_some();
+        let snapshot = snapshot.unwrap_or_default();
+        let limits = Limits::default();
+        limits.apply(&snapshot.limits);
         let engine = Engine {
             shared: Arc::new(Shared {
-                snapshot: ArcSwap::from_pointee(snapshot.unwrap_or_default()),
+                snapshot: ArcSwap::from_pointee(snapshot),
                 defaults,
                 readiness: Readiness::new(),
+                limits,
                 reloads: Mutex::new(ReloadState::default()),
                 reloaded: Condvar::new(),
                 watch: Mutex::new(None),
@@ -208,6 +214,7 @@ impl Engine {
     }
 
     fn install(&self, snapshot: Snapshot) {
+        self.shared.limits.apply(&snapshot.limits);
         self.shared.snapshot.store(Arc::new(snapshot));
         self.shared.readiness.mark_ready();
     }
@@ -303,6 +310,10 @@ impl DecisionSource for Engine {
 
     fn readiness(&self) -> Option<&Readiness> {
         Some(&self.shared.readiness)
+    }
+
+    fn limits(&self) -> Option<&Limits> {
+        Some(&self.shared.limits)
     }
 
     fn fallback(&self, flag: &str) -> Option<Fallback> {

@@ -18,6 +18,8 @@ use super::hash::{normalized, VARIANT_SEED};
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     pub(crate) features: HashMap<Box<str>, Feature>,
+    /// Rate and concurrency limits per flag (from `flowgate.toml`).
+    pub(crate) limits: HashMap<Box<str>, crate::limits::LimitSpec>,
 }
 
 #[derive(Debug)]

@@ -186,7 +186,10 @@ impl FeatureState {
                 (Box::from(raw.name.as_str()), feature)
             })
             .collect();
-        Snapshot { features }
+        Snapshot {
+            features,
+            limits: HashMap::new(),
+        }
     }
 }
 

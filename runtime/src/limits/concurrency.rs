@@ -1,0 +1,408 @@
+//! A concurrency limit with a FIFO queue that blocking threads and async tasks share.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// At most `max` flows hold a slot; up to `queue` more wait for one, first come first
+/// served, each until its own deadline.
+///
+/// A free slot is taken with one compare-and-swap. The queue's lock is touched only
+/// by flows that must wait and by releases while someone waits. Every way a waiter can
+/// stop waiting (granted, timed out, dropped) is settled under that lock, so a slot is
+/// never lost and never given twice.
+#[derive(Debug)]
+pub(crate) struct ConcurrencyLimiter {
+    max: AtomicUsize,
+    queue_max: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// Mirrors the queue's length, so that the fast paths can tell without the lock.
+    waiting: AtomicUsize,
+    queue: Mutex<VecDeque<Arc<Waiter>>>,
+}
+
+/// Concurrency parameters, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConcurrencySpec {
+    pub(crate) max: usize,
+    pub(crate) queue: usize,
+}
+
+const WAITING: u8 = 0;
+const GRANTED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+#[derive(Debug)]
+struct Waiter {
+    state: AtomicU8,
+    wake: Mutex<Option<Wake>>,
+}
+
+#[derive(Debug)]
+enum Wake {
+    Thread(std::thread::Thread),
+    Task(Waker),
+}
+
+impl Waiter {
+    fn new(wake: Wake) -> Arc<Self> {
+        Arc::new(Self {
+            state: AtomicU8::new(WAITING),
+            wake: Mutex::new(Some(wake)),
+        })
+    }
+
+    fn is_granted(&self) -> bool {
+        self.state.load(Ordering::Acquire) == GRANTED
+    }
+
+    fn wake(&self) {
+        let wake = self
+            .wake
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match wake {
+            Some(Wake::Thread(thread)) => thread.unpark(),
+            Some(Wake::Task(waker)) => waker.wake(),
+            None => {}
+        }
+    }
+}
+
+/// Why a flow was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The queue was full.
+    QueueFull,
+    /// The flow waited until its deadline.
+    TimedOut,
+}
+
+enum Entry {
+    Admitted,
+    Queued(Arc<Waiter>),
+}
+
+impl ConcurrencyLimiter {
+    pub(crate) fn new(spec: ConcurrencySpec) -> Self {
+        Self {
+            max: AtomicUsize::new(spec.max),
+            queue_max: AtomicUsize::new(spec.queue),
+            in_flight: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            queue: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Applies new parameters. Flows holding slots keep them; a larger `max` admits
+    /// waiters at once.
+    pub(crate) fn update(&self, spec: ConcurrencySpec) {
+        self.max.store(spec.max, Ordering::SeqCst);
+        self.queue_max.store(spec.queue, Ordering::SeqCst);
+        self.grant_waiters();
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight() == 0 && self.waiting() == 0
+    }
+
+    fn try_take_slot(&self) -> bool {
+        let max = self.max.load(Ordering::SeqCst);
+        let mut current = self.in_flight.load(Ordering::SeqCst);
+        while current < max {
+            match self.in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
+    }
+
+    /// A slot at once, if one is free and nobody is waiting for it first.
+    pub(crate) fn try_acquire(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) == 0 && self.try_take_slot()
+    }
+
+    /// Gives a slot back, handing it to the first waiter if there is one.
+    pub(crate) fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.grant_waiters();
+        }
+    }
+
+    fn grant_waiters(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        while !queue.is_empty() && self.try_take_slot() {
+            let waiter = queue.pop_front().expect("not empty");
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if waiter
+                .state
+                .compare_exchange(WAITING, GRANTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                waiter.wake();
+            } else {
+                // Abandoned waiters leave the queue themselves; give the slot back.
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Joins the queue, or takes a slot if one came free meanwhile.
+    fn enter(&self, wake: Wake) -> Result<Entry, Refusal> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.len() >= self.queue_max.load(Ordering::SeqCst) {
+            // Even with no room to wait, a slot freed just now is still a slot.
+            return if queue.is_empty() && self.try_take_slot() {
+                Ok(Entry::Admitted)
+            } else {
+                Err(Refusal::QueueFull)
+            };
+        }
+        // Counted as waiting before looking for a slot: a release that misses this
+        // waiter has already freed the slot this check then finds.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        if queue.is_empty() && self.try_take_slot() {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Ok(Entry::Admitted);
+        }
+        let waiter = Waiter::new(wake);
+        queue.push_back(Arc::clone(&waiter));
+        Ok(Entry::Queued(waiter))
+    }
+
+    /// Stops waiting. Returns whether the waiter was granted a slot after all (then
+    /// the caller holds it).
+    fn leave(&self, waiter: &Arc<Waiter>) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiter
+            .state
+            .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return true;
+        }
+        if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            queue.remove(position);
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        false
+    }
+
+    /// Takes a slot, blocking the thread until `deadline` at most.
+    pub(crate) fn acquire_blocking(&self, deadline: Instant) -> Result<(), Refusal> {
+        if self.try_acquire() {
+            return Ok(());
+        }
+        let waiter = match self.enter(Wake::Thread(std::thread::current()))? {
+            Entry::Admitted => return Ok(()),
+            Entry::Queued(waiter) => waiter,
+        };
+        loop {
+            if waiter.is_granted() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return if self.leave(&waiter) {
+                    Ok(())
+                } else {
+                    Err(Refusal::TimedOut)
+                };
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Takes a slot, waiting without blocking the thread until `deadline` at most. If
+    /// the future is dropped while waiting, its place (or the slot it was just given)
+    /// is handed on.
+    pub(crate) async fn acquire(self: &Arc<Self>, deadline: Instant) -> Result<(), Refusal> {
+        if self.try_acquire() {
+            return Ok(());
+        }
+        let mut wait = QueuedWait {
+            limiter: self,
+            waiter: None,
+        };
+        // Outside a tokio runtime there is no timer to wait with.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return match self.enter(Wake::Thread(std::thread::current()))? {
+                Entry::Admitted => Ok(()),
+                Entry::Queued(waiter) => {
+                    wait.waiter = Some(waiter);
+                    wait.give_up()
+                }
+            };
+        }
+        let granted = tokio::time::timeout_at(deadline.into(), &mut wait).await;
+        match granted {
+            Ok(result) => result,
+            Err(_elapsed) => wait.give_up(),
+        }
+    }
+}
+
+/// The future of a queued async flow. Dropped while queued, it leaves the queue and
+/// hands on a slot it may have been given.
+struct QueuedWait<'a> {
+    limiter: &'a ConcurrencyLimiter,
+    waiter: Option<Arc<Waiter>>,
+}
+
+impl QueuedWait<'_> {
+    fn give_up(&mut self) -> Result<(), Refusal> {
+        match self.waiter.take() {
+            Some(waiter) if !self.limiter.leave(&waiter) => Err(Refusal::TimedOut),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Future for QueuedWait<'_> {
+    type Output = Result<(), Refusal>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(waiter) = &this.waiter else {
+            return match this.limiter.enter(Wake::Task(cx.waker().clone())) {
+                Err(refusal) => Poll::Ready(Err(refusal)),
+                Ok(Entry::Admitted) => Poll::Ready(Ok(())),
+                Ok(Entry::Queued(waiter)) => {
+                    this.waiter = Some(waiter);
+                    Poll::Pending
+                }
+            };
+        };
+        if waiter.is_granted() {
+            this.waiter = None;
+            return Poll::Ready(Ok(()));
+        }
+        *waiter.wake.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Wake::Task(cx.waker().clone()));
+        // Granted between the check and storing the waker: the grant found no waker.
+        if waiter.is_granted() {
+            this.waiter = None;
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for QueuedWait<'_> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            if self.limiter.leave(&waiter) {
+                self.limiter.release();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limiter(max: usize, queue: usize) -> Arc<ConcurrencyLimiter> {
+        Arc::new(ConcurrencyLimiter::new(ConcurrencySpec { max, queue }))
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn slots_then_queue_then_refusal() {
+        let limiter = limiter(2, 0);
+        assert!(limiter.try_acquire());
+        assert!(limiter.try_acquire());
+        assert!(!limiter.try_acquire());
+        assert_eq!(limiter.acquire_blocking(soon()), Err(Refusal::QueueFull));
+        limiter.release();
+        assert_eq!(limiter.acquire_blocking(soon()), Ok(()));
+        assert_eq!(limiter.in_flight(), 2);
+    }
+
+    #[test]
+    fn a_blocked_thread_gets_the_released_slot() {
+        let limiter = limiter(1, 1);
+        assert!(limiter.try_acquire());
+        let waiter = {
+            let limiter = Arc::clone(&limiter);
+            std::thread::spawn(move || limiter.acquire_blocking(soon()))
+        };
+        while limiter.waiting() == 0 {
+            std::thread::yield_now();
+        }
+        limiter.release();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert_eq!((limiter.in_flight(), limiter.waiting()), (1, 0));
+    }
+
+    #[test]
+    fn timing_out_leaves_the_queue_without_a_slot() {
+        let limiter = limiter(1, 4);
+        assert!(limiter.try_acquire());
+        assert_eq!(
+            limiter.acquire_blocking(Instant::now() + Duration::from_millis(1)),
+            Err(Refusal::TimedOut)
+        );
+        assert_eq!((limiter.in_flight(), limiter.waiting()), (1, 0));
+        limiter.release();
+        assert!(limiter.is_idle());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_waiting_future_leaves_no_trace() {
+        let limiter = limiter(1, 4);
+        assert!(limiter.try_acquire());
+        let task = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire(soon()).await })
+        };
+        while limiter.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!((limiter.in_flight(), limiter.waiting()), (1, 0));
+        limiter.release();
+        assert!(limiter.is_idle());
+    }
+
+    #[test]
+    fn raising_max_admits_waiters() {
+        let limiter = limiter(1, 4);
+        assert!(limiter.try_acquire());
+        let waiter = {
+            let limiter = Arc::clone(&limiter);
+            std::thread::spawn(move || limiter.acquire_blocking(soon()))
+        };
+        while limiter.waiting() == 0 {
+            std::thread::yield_now();
+        }
+        limiter.update(ConcurrencySpec { max: 2, queue: 4 });
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert_eq!(limiter.in_flight(), 2);
+    }
+}
