@@ -313,7 +313,7 @@ impl Client {
 
     /// A snapshot of the flow counters of every control point seen so far.
     pub fn metrics(&self) -> Metrics {
-        self.inner.registry.snapshot()
+        self.inner.registry.snapshot(self.inner.source.limits())
     }
 }
 

@@ -57,6 +57,6 @@ pub use engine::{ConfigError, Engine, ReloadState};
 pub use flow::{Flow, FlowStatus};
 pub use flowgate_macros::feature_gate;
 pub use labels::{Iter as LabelsIter, LabelValue, Labels};
-pub use limits::Limits;
+pub use limits::{KeyCounts, Limits};
 pub use metrics::{FlowCounts, Metrics, RejectionsByReason};
 pub use source::{DecisionSource, EmptySource, Evaluation, Readiness, Undecided};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::decision::RejectReason;
+use crate::limits::KeyCounts;
 
 /// How a flow ended, for the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,8 +153,11 @@ impl Registry {
         Arc::clone(&self.control_points.load()[name])
     }
 
-    pub(crate) fn snapshot(&self) -> Metrics {
+    pub(crate) fn snapshot(&self, limits: Option<&crate::limits::Limits>) -> Metrics {
         Metrics {
+            keys: limits
+                .map(|l| l.key_counts().into_iter().collect())
+                .unwrap_or_default(),
             control_points: self
                 .control_points
                 .load()
@@ -176,12 +180,19 @@ impl Registry {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Metrics {
     control_points: BTreeMap<String, FlowCounts>,
+    keys: BTreeMap<String, Vec<KeyCounts>>,
 }
 
 impl Metrics {
     /// The counts of `name`; all zero if no flow of it was started.
     pub fn control_point(&self, name: &str) -> FlowCounts {
         self.control_points.get(name).copied().unwrap_or_default()
+    }
+
+    /// For a control point with a keyed concurrency limit (`by = "label"`), the label
+    /// values with flows in flight or queued, sorted (at most the limit's `max_keys`).
+    pub fn keys(&self, control_point: &str) -> &[KeyCounts] {
+        self.keys.get(control_point).map_or(&[], Vec::as_slice)
     }
 
     /// Every control point with its counts, sorted by name.
@@ -286,13 +297,13 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &again));
         a.record_accepted(false);
         a.record_rejected(RejectReason::NotReady, true);
-        let counts = registry.snapshot().control_point("a");
+        let counts = registry.snapshot(None).control_point("a");
         assert_eq!(counts.accepted, 1);
         assert_eq!(counts.in_flight, 1);
         assert_eq!(counts.rejected_by_reason.get(RejectReason::NotReady), 1);
         assert_eq!(counts.by_fallback, 1);
         a.record_end(Ending::Cancelled);
-        assert_eq!(registry.snapshot().control_point("a").in_flight, 0);
+        assert_eq!(registry.snapshot(None).control_point("a").in_flight, 0);
     }
 
     #[test]
@@ -313,7 +324,7 @@ mod tests {
         for handle in handles {
             handle.join().unwrap();
         }
-        let metrics = registry.snapshot();
+        let metrics = registry.snapshot(None);
         assert_eq!(metrics.iter().count(), 50);
         assert!(metrics.iter().all(|(_, counts)| counts.accepted == 8));
     }

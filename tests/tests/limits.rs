@@ -74,6 +74,31 @@ fn keyed_rate_limits_give_each_label_value_its_own_bucket() {
 }
 
 #[test]
+fn keyed_concurrency_is_per_label_value_and_counted_per_key() {
+    let (_, client) =
+        client("[flags.Limited]\nconcurrency = { max = 1, queue = 0, by = \"tenant\" }\n");
+    let start = |tenant: &str| {
+        client.start_flow_blocking("Limited", &labels! { "tenant" => tenant }, Duration::ZERO)
+    };
+    let acme = start("acme");
+    let globex = start("globex");
+    assert!(acme.should_run() && globex.should_run());
+    assert_eq!(
+        start("acme").rejection().unwrap().reason(),
+        RejectReason::ConcurrencyLimited
+    );
+    let metrics = client.metrics();
+    let keys: Vec<(&str, u64)> = metrics
+        .keys("Limited")
+        .iter()
+        .map(|k| (k.key.as_str(), k.in_flight))
+        .collect();
+    assert_eq!(keys, [("acme", 1), ("globex", 1)]);
+    drop((acme, globex));
+    assert!(client.metrics().keys("Limited").is_empty());
+}
+
+#[test]
 fn queue_full_and_queue_timeout_are_told_apart() {
     let (_, client) = client("[flags.Limited]\nconcurrency = { max = 1, queue = 1 }\n");
     let holder = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);

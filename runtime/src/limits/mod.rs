@@ -86,6 +86,37 @@ impl Limits {
         self.flags.store(Arc::new(next));
     }
 
+    /// In flight and queued per label value, for each flag with a keyed concurrency
+    /// limit (at most `max_keys` values each).
+    pub(crate) fn key_counts(&self) -> Vec<(String, Vec<KeyCounts>)> {
+        self.flags
+            .load()
+            .iter()
+            .filter_map(|(flag, limits)| {
+                let map = limits.concurrency.as_ref()?.keyed.as_ref()?;
+                let mut keys: Vec<KeyCounts> = map
+                    .shards
+                    .iter()
+                    .flat_map(|shard| {
+                        shard
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .iter()
+                            .map(|(key, limiter)| KeyCounts {
+                                key: key.to_string(),
+                                in_flight: limiter.in_flight() as u64,
+                                queued: limiter.waiting() as u64,
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|k| k.in_flight > 0 || k.queued > 0)
+                    .collect();
+                keys.sort_by(|a, b| a.key.cmp(&b.key));
+                Some((flag.to_string(), keys))
+            })
+            .collect()
+    }
+
     /// The limits of `flag`, if it has any.
     pub(crate) fn get(&self, flag: &str) -> Option<Arc<FlagLimits>> {
         if !self.any.load(Ordering::Acquire) {
@@ -264,6 +295,18 @@ impl<L: Limiter> Limiters<L, L::Spec> {
         entries.insert(CompactString::from(value), Arc::clone(&limiter));
         limiter
     }
+}
+
+/// The flows of one label value of a keyed concurrency limit.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct KeyCounts {
+    /// The label value (empty for flows without the label).
+    pub key: String,
+    /// Flows of this value holding a slot.
+    pub in_flight: u64,
+    /// Flows of this value waiting for a slot.
+    pub queued: u64,
 }
 
 /// Nanoseconds on a monotonic clock that starts with the process's first use.
