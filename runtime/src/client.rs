@@ -37,8 +37,41 @@ pub struct Client {
 }
 
 struct Inner {
+    /// Tells clients apart in call-site caches (an address could be reused).
+    id: u64,
     source: Box<dyn DecisionSource>,
     registry: Registry,
+}
+
+/// The static description of one gated function, with its counters for the client it
+/// first ran on, so that a gated call needs no lookup by name.
+#[derive(Debug)]
+pub struct CallSite {
+    flag: &'static str,
+    fallback: Fallback,
+    cached: OnceLock<(u64, Arc<ControlPointStats>)>,
+}
+
+impl CallSite {
+    #[doc(hidden)]
+    pub const fn new(flag: &'static str, fallback: Fallback) -> Self {
+        Self {
+            flag,
+            fallback,
+            cached: OnceLock::new(),
+        }
+    }
+
+    fn stats(&self, client: &Client) -> Arc<ControlPointStats> {
+        if let Some((id, stats)) = self.cached.get() {
+            if *id == client.inner.id {
+                return Arc::clone(stats);
+            }
+        }
+        let stats = client.inner.registry.control_point(self.flag);
+        let _ = self.cached.set((client.inner.id, Arc::clone(&stats)));
+        stats
+    }
 }
 
 impl Client {
@@ -46,6 +79,11 @@ impl Client {
     pub fn new(source: impl DecisionSource) -> Self {
         Self {
             inner: Arc::new(Inner {
+                id: {
+                    static NEXT_ID: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
                 source: Box::new(source),
                 registry: Registry::default(),
             }),
@@ -141,8 +179,8 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        self.start_flow_with(control_point, labels, timeout, None)
-            .await
+        let stats = self.inner.registry.control_point(control_point);
+        self.start_flow_with(stats, labels, timeout, None).await
     }
 
     /// Starts a flow of `control_point` from a plain function: like
@@ -154,25 +192,45 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        self.start_flow_blocking_with(control_point, labels, timeout, None)
+        let stats = self.inner.registry.control_point(control_point);
+        self.start_flow_blocking_with(stats, labels, timeout, None)
     }
 
-    pub(crate) async fn start_flow_with(
+    pub(crate) async fn start_flow_at(
         &self,
-        control_point: &str,
+        site: &'static CallSite,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        self.start_flow_with(site.stats(self), labels, timeout, Some(site.fallback))
+            .await
+    }
+
+    pub(crate) fn start_flow_blocking_at(
+        &self,
+        site: &'static CallSite,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        self.start_flow_blocking_with(site.stats(self), labels, timeout, Some(site.fallback))
+    }
+
+    async fn start_flow_with(
+        &self,
+        stats: Arc<ControlPointStats>,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
-        let deadline = deadline_after(timeout);
+        let mut deadline = Deadline::after(timeout);
+        let control_point: &str = stats.name();
         let span = flow_span(control_point);
         let mut evaluation = self.inner.source.evaluate(control_point, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
-            if readiness.wait(remaining(deadline)).await {
+            if readiness.wait(deadline.remaining()).await {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        let stats = self.inner.registry.control_point(control_point);
         let (mut decision, success) = self.decide(&stats, evaluation, fallback);
         let mut permit = None;
         if decision.is_accepted() {
@@ -180,7 +238,7 @@ impl Client {
                 Admission::Done(result) => result,
                 Admission::Wait(limiter) => {
                     let _queued = stats.queued();
-                    let waited = limiter.acquire(deadline).await;
+                    let waited = limiter.acquire(deadline.instant()).await;
                     admitted_after_wait(&stats, limiter, waited)
                 }
             };
@@ -192,22 +250,22 @@ impl Client {
         Flow::new(stats, decision, success, span).with_permit(permit)
     }
 
-    pub(crate) fn start_flow_blocking_with(
+    fn start_flow_blocking_with(
         &self,
-        control_point: &str,
+        stats: Arc<ControlPointStats>,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
-        let deadline = deadline_after(timeout);
+        let mut deadline = Deadline::after(timeout);
+        let control_point: &str = stats.name();
         let span = flow_span(control_point);
         let mut evaluation = self.inner.source.evaluate(control_point, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
-            if readiness.wait_blocking(remaining(deadline)) {
+            if readiness.wait_blocking(deadline.remaining()) {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        let stats = self.inner.registry.control_point(control_point);
         let (mut decision, success) = self.decide(&stats, evaluation, fallback);
         let mut permit = None;
         if decision.is_accepted() {
@@ -215,7 +273,7 @@ impl Client {
                 Admission::Done(result) => result,
                 Admission::Wait(limiter) => {
                     let _queued = stats.queued();
-                    let waited = limiter.acquire_blocking(deadline);
+                    let waited = limiter.acquire_blocking(deadline.instant());
                     admitted_after_wait(&stats, limiter, waited)
                 }
             };
@@ -348,15 +406,30 @@ fn admitted_after_wait(
     }
 }
 
-/// `timeout` from now; a timeout too long to represent waits practically forever.
-fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
+/// The end of a flow's timeout, read from the clock only if the flow has to wait: most
+/// flows never do, and reading the clock would be a good part of their cost.
+struct Deadline {
+    timeout: Duration,
+    at: Option<Instant>,
 }
 
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
+impl Deadline {
+    fn after(timeout: Duration) -> Self {
+        Self { timeout, at: None }
+    }
+
+    fn instant(&mut self) -> Instant {
+        *self.at.get_or_insert_with(|| {
+            let now = Instant::now();
+            // A timeout too long to represent waits practically forever.
+            now.checked_add(self.timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
+        })
+    }
+
+    fn remaining(&mut self) -> Duration {
+        self.instant().saturating_duration_since(Instant::now())
+    }
 }
 
 impl AsRef<Client> for Client {

@@ -1,6 +1,8 @@
 //! Per-control-point flow counters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -134,7 +136,7 @@ impl Drop for QueuedGuard<'_> {
 /// and swaps it in; lookups never wait for a writer.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    control_points: ArcSwap<HashMap<Arc<str>, Arc<ControlPointStats>>>,
+    control_points: ArcSwap<FxHashMap<Arc<str>, Arc<ControlPointStats>>>,
 }
 
 impl Registry {
@@ -143,7 +145,7 @@ impl Registry {
             return Arc::clone(stats);
         }
         self.control_points.rcu(|current| {
-            let mut next = HashMap::clone(current);
+            let mut next = FxHashMap::clone(current);
             if !next.contains_key(name) {
                 let stats = Arc::new(ControlPointStats::new(name));
                 next.insert(Arc::clone(stats.name()), stats);

@@ -12,18 +12,7 @@ pub use crate::labels::Labels;
 
 use crate::client::Client;
 
-/// The static description of one gated function.
-#[derive(Debug)]
-pub struct CallSite {
-    flag: &'static str,
-    fallback: Fallback,
-}
-
-impl CallSite {
-    pub const fn new(flag: &'static str, fallback: Fallback) -> Self {
-        Self { flag, fallback }
-    }
-}
+pub use crate::client::CallSite;
 
 pub async fn start_flow(
     client: &Client,
@@ -31,9 +20,7 @@ pub async fn start_flow(
     labels: &Labels,
     timeout: Duration,
 ) -> Flow {
-    client
-        .start_flow_with(site.flag, labels, timeout, Some(site.fallback))
-        .await
+    client.start_flow_at(site, labels, timeout).await
 }
 
 pub fn start_flow_blocking(
@@ -42,7 +29,7 @@ pub fn start_flow_blocking(
     labels: &Labels,
     timeout: Duration,
 ) -> Flow {
-    client.start_flow_blocking_with(site.flag, labels, timeout, Some(site.fallback))
+    client.start_flow_blocking_at(site, labels, timeout)
 }
 
 /// Type-checks a `timeout = expr` argument, with the error at the user's expression.

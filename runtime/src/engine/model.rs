@@ -17,7 +17,9 @@ use super::hash::{normalized, VARIANT_SEED};
 /// A compiled set of flags, swapped in whole on every reload.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    pub(crate) features: HashMap<Box<str>, Feature>,
+    /// Keyed by flag name with a fast hasher: the names come from configuration, not
+    /// from requests.
+    pub(crate) features: rustc_hash::FxHashMap<Box<str>, Feature>,
     /// Rate and concurrency limits per flag (from `flowgate.toml`).
     pub(crate) limits: HashMap<Box<str>, crate::limits::LimitSpec>,
 }

@@ -43,7 +43,7 @@ pub(crate) struct Keyed<S> {
 /// held by flows in flight carry over, and new limits apply to the next flows.
 pub struct Limits {
     any: AtomicBool,
-    flags: ArcSwap<HashMap<Box<str>, Arc<FlagLimits>>>,
+    flags: ArcSwap<rustc_hash::FxHashMap<Box<str>, Arc<FlagLimits>>>,
 }
 
 impl Default for Limits {
@@ -71,7 +71,8 @@ impl Limits {
     /// stay.
     pub(crate) fn apply(&self, specs: &HashMap<Box<str>, LimitSpec>) {
         let current = self.flags.load();
-        let mut next = HashMap::with_capacity(specs.len());
+        let mut next = rustc_hash::FxHashMap::default();
+        next.reserve(specs.len());
         for (flag, spec) in specs {
             let limits = match current.get(flag) {
                 Some(existing) if existing.same_shape(spec) => {

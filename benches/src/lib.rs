@@ -1,0 +1,1 @@
+//! Benchmarks of flowgate: see `benches/*.rs` and `BENCHMARKS.md`.
