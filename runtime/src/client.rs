@@ -231,23 +231,20 @@ impl Client {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        let (mut decision, success) = self.decide(&stats, evaluation, fallback);
-        let mut permit = None;
-        if decision.is_accepted() {
-            let admission = match self.admit_now(&stats, labels) {
-                Admission::Done(result) => result,
-                Admission::Wait(limiter) => {
-                    let _queued = stats.queued();
-                    let waited = limiter.acquire(deadline.instant()).await;
-                    admitted_after_wait(&stats, limiter, waited)
-                }
-            };
-            match admission {
-                Ok(granted) => permit = granted,
-                Err(rejection) => decision = Decision::Rejected(rejection),
+        let (decision, success) = self.decide(&stats, evaluation, fallback);
+        let admission = match decision
+            .is_accepted()
+            .then(|| self.admit_now(&stats, labels))
+        {
+            None => None,
+            Some(Admission::Done(result)) => Some(result),
+            Some(Admission::Wait(limiter)) => {
+                let _queued = stats.queued();
+                let waited = limiter.acquire(deadline.instant()).await;
+                Some(admitted_after_wait(&stats, limiter, waited))
             }
-        }
-        Flow::new(stats, decision, success, span).with_permit(permit)
+        };
+        conclude(stats, decision, success, span, admission)
     }
 
     fn start_flow_blocking_with(
@@ -266,23 +263,20 @@ impl Client {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        let (mut decision, success) = self.decide(&stats, evaluation, fallback);
-        let mut permit = None;
-        if decision.is_accepted() {
-            let admission = match self.admit_now(&stats, labels) {
-                Admission::Done(result) => result,
-                Admission::Wait(limiter) => {
-                    let _queued = stats.queued();
-                    let waited = limiter.acquire_blocking(deadline.instant());
-                    admitted_after_wait(&stats, limiter, waited)
-                }
-            };
-            match admission {
-                Ok(granted) => permit = granted,
-                Err(rejection) => decision = Decision::Rejected(rejection),
+        let (decision, success) = self.decide(&stats, evaluation, fallback);
+        let admission = match decision
+            .is_accepted()
+            .then(|| self.admit_now(&stats, labels))
+        {
+            None => None,
+            Some(Admission::Done(result)) => Some(result),
+            Some(Admission::Wait(limiter)) => {
+                let _queued = stats.queued();
+                let waited = limiter.acquire_blocking(deadline.instant());
+                Some(admitted_after_wait(&stats, limiter, waited))
             }
-        }
-        Flow::new(stats, decision, success, span).with_permit(permit)
+        };
+        conclude(stats, decision, success, span, admission)
     }
 
     /// The readiness signal worth waiting on after `evaluation`: only a source that said
@@ -389,6 +383,21 @@ fn flow_span(control_point: &str) -> tracing::Span {
 enum Admission {
     Done(Result<Option<Permit>, Rejection>),
     Wait(Arc<ConcurrencyLimiter>),
+}
+
+/// The flow, with the outcome of flow control (when the flag accepted it).
+fn conclude(
+    stats: Arc<ControlPointStats>,
+    decision: Decision,
+    success: bool,
+    span: tracing::Span,
+    admission: Option<Result<Option<Permit>, Rejection>>,
+) -> Flow {
+    match admission {
+        None => Flow::new(stats, decision, success, span),
+        Some(Ok(permit)) => Flow::new(stats, decision, success, span).with_permit(permit),
+        Some(Err(rejection)) => Flow::new(stats, Decision::Rejected(rejection), success, span),
+    }
 }
 
 fn admitted_after_wait(
