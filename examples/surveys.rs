@@ -5,13 +5,16 @@
 //! the page: the Delete buttons are gone and `/surveys/1/delete` answers 404, with no
 //! restart.
 //!
+//! With `UNLEASH_URL` (and `UNLEASH_API_TOKEN`, a backend token) set, the flags come
+//! from that Unleash server instead: create `delete_survey_flag` there and toggle it.
+//!
 //! Environment: `FLOWGATE_CONFIG` (rules file, default `examples/flowgate.toml`),
 //! `SURVEYS_DB` (`SQLite` file, default in the temporary directory), `PORT` (default: any
 //! free port).
 
 use std::path::PathBuf;
 
-use flowgate::Client;
+use flowgate::{Client, UnleashConfig};
 use flowgate_examples::surveys;
 
 #[tokio::main]
@@ -27,7 +30,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/flowgate.toml")),
         PathBuf::from,
     );
-    let flags = Client::from_file(&rules)?;
+    let (flags, source) = match UnleashConfig::from_env() {
+        Some(config) => {
+            let url = std::env::var("UNLEASH_URL").unwrap_or_default();
+            let environment =
+                std::env::var("UNLEASH_ENVIRONMENT").unwrap_or_else(|_| "development".into());
+            // A short refresh, so that a toggle shows in the app within a second or so.
+            let config = config
+                .environment(environment)
+                .refresh_interval(std::time::Duration::from_secs(1));
+            let client = Client::unleash(config)?;
+            (client, format!("Unleash at {url}"))
+        }
+        None => (
+            Client::from_file(&rules)?,
+            format!("{} (edit it: changes apply live)", rules.display()),
+        ),
+    };
     let db_path = std::env::var_os("SURVEYS_DB").map_or_else(
         || std::env::temp_dir().join("flowgate-surveys.db"),
         PathBuf::from,
@@ -40,10 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
 
     println!("surveys: listening on http://{}/", listener.local_addr()?);
-    println!(
-        "  flags:    {} (edit it: changes apply live)",
-        rules.display()
-    );
+    println!("  flags:    {source}");
     println!("  database: {}", db_path.display());
     println!("  stop with Ctrl-C");
     let shutdown = async {

@@ -12,6 +12,7 @@ use crate::labels::Labels;
 use crate::limits::{ConcurrencyLimiter, Permit, Refusal};
 use crate::metrics::{ControlPointStats, Metrics, Registry};
 use crate::source::{DecisionSource, EmptySource, Evaluation, Undecided};
+use crate::unleash::{Unleash, UnleashConfig};
 
 /// Starts flows against a decision source and counts them per control point.
 ///
@@ -112,6 +113,30 @@ impl Client {
         Engine::watch_file(path).map(Self::new)
     }
 
+    /// A client deciding with the features of an Unleash server (see [`Unleash`]).
+    /// Decisions wait for the first state up to each gate's timeout (see
+    /// [`Client::ready`]); [`Client::shutdown`] stops the background work.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built from the configuration.
+    pub fn unleash(config: UnleashConfig) -> Result<Self, ConfigError> {
+        Unleash::start(config).map(Self::new)
+    }
+
+    /// Waits until the source has its state, at most `timeout`; returns whether it has.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        match self.inner.source.readiness() {
+            None => true,
+            Some(readiness) => readiness.wait(timeout).await,
+        }
+    }
+
+    /// Stops the source's background work (an Unleash client's polling, after sending
+    /// its last metrics). Decisions go on from the last state.
+    pub fn shutdown(&self) {
+        self.inner.source.shutdown();
+    }
+
     /// A builder for the other ways to make a client.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
@@ -119,13 +144,29 @@ impl Client {
 
     /// The client [`global`] builds when nothing was set, from the environment:
     ///
-    /// 1. `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
-    /// 2. else `./flowgate.toml` when there is one, watched for changes;
-    /// 3. else no source: every flag takes its fallback, and one warning says so.
+    /// 1. `UNLEASH_URL` (with `UNLEASH_API_TOKEN` and `UNLEASH_APP_NAME`): an Unleash
+    ///    client;
+    /// 2. else `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
+    /// 3. else `./flowgate.toml` when there is one, watched for changes;
+    /// 4. else no source: every flag takes its fallback, and one warning says so.
     ///
     /// A rules file with a mistake is logged as an error, and its flags take their
     /// fallback until the file is fixed (it is still watched).
     pub fn from_env() -> Self {
+        if let Some(config) = UnleashConfig::from_env() {
+            let url = config.url.clone();
+            match Self::unleash(config) {
+                Ok(client) => {
+                    tracing::info!(target: "flowgate", %url, "flowgate: deciding with Unleash");
+                    return client;
+                }
+                Err(error) => tracing::error!(
+                    target: "flowgate",
+                    %error,
+                    "flowgate: cannot start the Unleash client; trying the rules file"
+                ),
+            }
+        }
         let configured = std::env::var_os("FLOWGATE_CONFIG").filter(|p| !p.is_empty());
         let path = match configured {
             Some(path) => PathBuf::from(path),

@@ -43,7 +43,7 @@ mod limits;
 mod metrics;
 mod source;
 pub mod testing;
-pub(crate) mod unleash;
+mod unleash;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -60,3 +60,4 @@ pub use labels::{Iter as LabelsIter, LabelValue, Labels};
 pub use limits::{KeyCounts, Limits};
 pub use metrics::{FlowCounts, Metrics, RejectionsByReason};
 pub use source::{DecisionSource, EmptySource, Evaluation, Readiness, Undecided};
+pub use unleash::{Bootstrap, Unleash, UnleashConfig, UnleashHandle, UnleashStats};

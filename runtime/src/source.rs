@@ -44,6 +44,10 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Stops the source's background work (polling, reporting), flushing what must be
+    /// flushed. The default does nothing.
+    fn shutdown(&self) {}
+
     /// The rate and concurrency limits that apply to flows this source accepts.
     fn limits(&self) -> Option<&Limits> {
         None

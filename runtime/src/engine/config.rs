@@ -406,6 +406,7 @@ fn compile_flag(
         enabled: raw.enabled.unwrap_or(true),
         fallback,
         has_rules,
+        usage: None,
         name,
     })
 }

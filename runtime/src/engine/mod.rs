@@ -57,6 +57,9 @@ struct Shared {
     watch: Mutex<Option<watch::FileWatch>>,
 }
 
+/// One flag's usage since the last report: name, yes, no, and counts per variant.
+pub(crate) type FlagUsage = (String, u64, u64, Vec<(String, u64)>);
+
 /// What happened to the loads of an engine so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -144,6 +147,61 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(watch);
         Ok(engine)
+    }
+
+    /// An engine that is not ready, filling missing `appName`/`environment` context
+    /// fields from `defaults` (the Unleash client's configuration).
+    pub(crate) fn pending_with_defaults(defaults: ContextDefaults) -> Self {
+        Self::with_snapshot(None, defaults)
+    }
+
+    /// Compiles and installs an Unleash state, keeping the usage counters of flags
+    /// that stay (so no count is lost to a refresh).
+    pub(crate) fn install_unleash(&self, state: &crate::unleash::features::FeatureState) {
+        let mut snapshot = state.compile();
+        let previous = self.shared.snapshot.load();
+        for (name, feature) in &mut snapshot.features {
+            let old = previous.features.get(name).and_then(|f| f.usage.as_ref());
+            let fresh = model::Usage::for_feature(feature, None);
+            let same_variants = old.is_some_and(|old| {
+                old.variants.len() == fresh.variants.len()
+                    && old
+                        .variants
+                        .iter()
+                        .zip(&fresh.variants)
+                        .all(|(a, b)| a.0 == b.0)
+            });
+            feature.usage = Some(match old {
+                Some(old) if same_variants => Arc::clone(old),
+                _ => Arc::new(model::Usage::for_feature(feature, old.map(|u| &**u))),
+            });
+        }
+        drop(previous);
+        self.install(snapshot);
+        self.record(Ok(()));
+    }
+
+    /// The usage counted since the last call, per flag: (name, yes, no, variants).
+    pub(crate) fn take_usage(&self) -> Vec<FlagUsage> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let snapshot = self.shared.snapshot.load();
+        snapshot
+            .features
+            .iter()
+            .filter_map(|(name, feature)| {
+                let usage = feature.usage.as_ref()?;
+                let yes = usage.yes.swap(0, Relaxed);
+                let no = usage.no.swap(0, Relaxed);
+                let variants: Vec<(String, u64)> = usage
+                    .variants
+                    .iter()
+                    .map(|(n, c)| (n.to_string(), c.swap(0, Relaxed)))
+                    .filter(|(_, c)| *c > 0)
+                    .collect();
+                (yes + no > 0 || !variants.is_empty())
+                    .then(|| (name.to_string(), yes, no, variants))
+            })
+            .collect()
     }
 
     /// Like [`watch_file`](Self::watch_file), but a first load that fails gives an

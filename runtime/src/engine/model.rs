@@ -35,6 +35,63 @@ pub(crate) struct Feature {
     pub(crate) dependencies: Vec<Dependency>,
     /// `false` for a flag that is only declared: the source has no decision for it.
     pub(crate) has_rules: bool,
+    /// Usage counters, for sources that report metrics (Unleash).
+    pub(crate) usage: Option<Arc<Usage>>,
+}
+
+/// How often a flag was evaluated on and off, and each variant handed out, since the
+/// last report. Shared by the snapshots of one source, so counts survive reloads.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    pub(crate) yes: std::sync::atomic::AtomicU64,
+    pub(crate) no: std::sync::atomic::AtomicU64,
+    /// One counter per variant name the flag can hand out, `disabled` included.
+    pub(crate) variants: Vec<(Arc<str>, std::sync::atomic::AtomicU64)>,
+}
+
+impl Usage {
+    /// Counters for `feature`'s variants; counts already made under the same names
+    /// (in `previous`) are carried over.
+    pub(crate) fn for_feature(feature: &Feature, previous: Option<&Usage>) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let mut names: Vec<Arc<str>> = vec![disabled_name()];
+        let all = feature
+            .variants
+            .iter()
+            .chain(feature.strategies.iter().flat_map(|s| s.variants.iter()));
+        for variant in all {
+            if !names.contains(&variant.name) {
+                names.push(Arc::clone(&variant.name));
+            }
+        }
+        let carried = |name: &str| {
+            previous
+                .and_then(|p| p.variants.iter().find(|(n, _)| &**n == name))
+                .map_or(0, |(_, c)| c.swap(0, Relaxed))
+        };
+        Usage {
+            yes: AtomicU64::new(previous.map_or(0, |p| p.yes.swap(0, Relaxed))),
+            no: AtomicU64::new(previous.map_or(0, |p| p.no.swap(0, Relaxed))),
+            variants: names
+                .into_iter()
+                .map(|name| {
+                    let count = carried(&name);
+                    (name, AtomicU64::new(count))
+                })
+                .collect(),
+        }
+    }
+
+    fn count(&self, enabled: bool) {
+        let counter = if enabled { &self.yes } else { &self.no };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count_variant(&self, name: &str) {
+        if let Some((_, counter)) = self.variants.iter().find(|(n, _)| &**n == name) {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -455,13 +512,22 @@ impl Snapshot {
     /// `None` when the snapshot has no rules for `flag`.
     pub(crate) fn is_enabled(&self, flag: &str, context: &Context<'_>) -> Option<bool> {
         let feature = self.features.get(flag).filter(|f| f.has_rules)?;
-        Some(matches!(self.resolve(feature, context), Resolution::On(_)))
+        let enabled = matches!(self.resolve(feature, context), Resolution::On(_));
+        if let Some(usage) = &feature.usage {
+            usage.count(enabled);
+        }
+        Some(enabled)
     }
 
     /// `None` when the snapshot has no rules for `flag`.
     pub(crate) fn variant(&self, flag: &str, context: &Context<'_>) -> Option<Variant> {
         let feature = self.features.get(flag).filter(|f| f.has_rules)?;
-        Some(self.variant_of(feature, context))
+        let variant = self.variant_of(feature, context);
+        if let Some(usage) = &feature.usage {
+            usage.count(variant.feature_enabled);
+            usage.count_variant(&variant.name);
+        }
+        Some(variant)
     }
 
     pub(crate) fn fallback(&self, flag: &str) -> Option<Fallback> {

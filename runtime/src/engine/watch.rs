@@ -50,17 +50,21 @@ impl FileWatch {
             .map_err(|e| ConfigError::at(&origin, 0, 0, format!("cannot watch the file: {e}")))?;
 
         let reload_path = path.clone();
+        // The thread logs where its creator would: a scoped subscriber included.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         std::thread::Builder::new()
             .name("flowgate-reload".into())
             .spawn(move || {
-                // Ends when the watcher, and with it the sender, is dropped.
-                while changes.recv().is_ok() {
-                    while changes.recv_timeout(SETTLE).is_ok() {}
-                    let Some(shared) = engine.upgrade() else {
-                        return;
-                    };
-                    Engine { shared }.reload_file(&reload_path);
-                }
+                tracing::dispatcher::with_default(&dispatch, || {
+                    // Ends when the watcher, and with it the sender, is dropped.
+                    while changes.recv().is_ok() {
+                        while changes.recv_timeout(SETTLE).is_ok() {}
+                        let Some(shared) = engine.upgrade() else {
+                            return;
+                        };
+                        Engine { shared }.reload_file(&reload_path);
+                    }
+                });
             })
             .map_err(|e| ConfigError::at(&origin, 0, 0, format!("cannot watch the file: {e}")))?;
 

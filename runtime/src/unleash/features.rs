@@ -234,6 +234,7 @@ fn compile_feature(
         enabled: raw.enabled,
         fallback: None,
         has_rules: true,
+        usage: None,
         name,
     }
 }

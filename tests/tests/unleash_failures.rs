@@ -1,0 +1,246 @@
+//! How the Unleash client behaves when the server misbehaves: 5xx and 429 back off,
+//! 401/403/404 stop polling, bad or partial bodies never replace the last good state,
+//! and the token never leaks.
+//!
+//! The server here is a stand-in (a scripted HTTP server on 127.0.0.1), because a real
+//! Unleash cannot be made to answer 500, 429 or a truncated body on demand. Everything
+//! a real server can show is tested against one in `unleash_live.rs`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use flowgate::{Client, Labels, Unleash, UnleashConfig, UnleashStats};
+
+const FEATURES_ON: &str = r#"{"version": 2, "features": [{"name": "Stand.in", "enabled": true, "strategies": [{"name": "default"}]}]}"#;
+const TOKEN: &str = "default:development.super-secret-token";
+
+/// What the stand-in answers to `GET /api/client/features`, in order; the last repeats.
+#[derive(Clone)]
+struct Script {
+    replies: Arc<Mutex<VecDeque<(u16, &'static str)>>>,
+    if_none_match: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+async fn features(State(script): State<Script>, headers: HeaderMap) -> Response {
+    script.if_none_match.lock().unwrap().push(
+        headers
+            .get("if-none-match")
+            .map(|v| v.to_str().unwrap().to_owned()),
+    );
+    let (status, body) = {
+        let mut replies = script.replies.lock().unwrap();
+        if replies.len() > 1 {
+            replies.pop_front().unwrap()
+        } else {
+            replies[0]
+        }
+    };
+    let status = StatusCode::from_u16(status).unwrap();
+    let mut response = (status, body.to_owned()).into_response();
+    if status == StatusCode::OK {
+        response
+            .headers_mut()
+            .insert("etag", "\"v1\"".parse().unwrap());
+    }
+    response
+}
+
+/// Starts the stand-in; returns the API URL and the script's log.
+fn stand_in(replies: &[(u16, &'static str)]) -> (String, Script) {
+    let script = Script {
+        replies: Arc::new(Mutex::new(replies.iter().copied().collect())),
+        if_none_match: Arc::new(Mutex::new(Vec::new())),
+    };
+    let app = axum::Router::new()
+        .route("/api/client/features", get(features))
+        .route(
+            "/api/client/register",
+            post(|| async { StatusCode::ACCEPTED }),
+        )
+        .route(
+            "/api/client/metrics",
+            post(|| async { StatusCode::ACCEPTED }),
+        )
+        .with_state(script.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+    });
+    (url, script)
+}
+
+fn start(url: &str) -> Unleash {
+    Unleash::start(
+        UnleashConfig::new(url, "stand-in-test", TOKEN)
+            .refresh_interval(Duration::from_millis(20))
+            .metrics_interval(Duration::from_secs(3600)),
+    )
+    .unwrap()
+}
+
+/// Waits on the client's fetch signal until `done` holds.
+fn until(unleash: &Unleash, what: &str, done: impl Fn(&UnleashStats) -> bool) -> UnleashStats {
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let mut stats = unleash.handle().stats();
+    while !done(&stats) {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never saw: {what} ({stats:?})"
+        );
+        stats = unleash
+            .handle()
+            .wait_for_fetch(stats.fetches, Duration::from_secs(1));
+    }
+    stats
+}
+
+#[test]
+fn bad_or_partial_bodies_never_replace_the_last_good_state() {
+    let (url, script) = stand_in(&[
+        (200, FEATURES_ON),
+        (
+            200,
+            r#"{"version": 2, "features": [{"name": "Stand.in", "enab"#,
+        ),
+        (200, r#"{"version": 2, "features": [{"name": 5}]}"#),
+        (304, ""),
+    ]);
+    let unleash = start(&url);
+    let client = Client::new(unleash.clone());
+    let stats = until(&unleash, "two bad bodies, then a 304", |s| {
+        s.not_modified > 0
+    });
+    assert_eq!((stats.updates, stats.failures), (1, 2), "{stats:?}");
+    assert!(
+        client.is_enabled("Stand.in", &Labels::new()),
+        "the last good state stays"
+    );
+    let sent = script.if_none_match.lock().unwrap().clone();
+    assert_eq!(sent[0], None);
+    assert_eq!(
+        sent.last().unwrap().as_deref(),
+        Some("\"v1\""),
+        "the ETag is sent back"
+    );
+    client.shutdown();
+}
+
+#[test]
+fn server_errors_and_429_back_off_step_by_step_and_success_resets() {
+    let (url, _) = stand_in(&[
+        (200, FEATURES_ON),
+        (500, "oops"),
+        (503, "busy"),
+        (429, "slow down"),
+        (304, ""),
+    ]);
+    let unleash = start(&url);
+    let client = Client::new(unleash.clone());
+    let mut steps = Vec::new();
+    let mut stats = until(&unleash, "the first state", |s| s.updates == 1);
+    while stats.not_modified == 0 {
+        stats = unleash
+            .handle()
+            .wait_for_fetch(stats.fetches, Duration::from_secs(30));
+        steps.push(stats.backoff);
+    }
+    assert_eq!(
+        steps,
+        [1, 2, 3, 0],
+        "one more interval per 429/5xx, reset on success"
+    );
+    assert!(client.is_enabled("Stand.in", &Labels::new()));
+    client.shutdown();
+}
+
+#[test]
+fn unauthorized_stops_polling_and_decisions_go_on() {
+    for status in [401, 403, 404] {
+        let (url, _) = stand_in(&[(200, FEATURES_ON), (status, "no")]);
+        let unleash = start(&url);
+        let client = Client::new(unleash.clone());
+        let stats = until(&unleash, "polling stopped", |s| s.stopped);
+        assert_eq!(stats.updates, 1);
+        assert!(client.is_enabled("Stand.in", &Labels::new()), "{status}");
+        client.shutdown();
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_leaves_gates_on_their_fallback_after_their_timeout() {
+    // Nothing listens on this port: every fetch fails at once, and nothing is ready.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unleash = start(&format!("http://127.0.0.1:{port}/api"));
+    let client = Client::new(unleash.clone());
+    let flow = client.start_flow_blocking("Stand.in", &Labels::new(), Duration::from_millis(30));
+    assert_eq!(
+        flow.rejection().map(flowgate::Rejection::reason),
+        Some(flowgate::RejectReason::NotReady)
+    );
+    until(&unleash, "failed fetches", |s| s.failures > 1);
+    client.shutdown();
+}
+
+/// Every field of every event, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<String>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Text<'a>(&'a mut String);
+        impl tracing::field::Visit for Text<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                use std::fmt::Write as _;
+                let _ = write!(self.0, "{}={value:?} ", field.name());
+            }
+        }
+        event.record(&mut Text(&mut self.0.lock().unwrap()));
+    }
+}
+
+#[test]
+fn the_token_never_shows_in_debug_output_errors_or_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let config = UnleashConfig::new("http://127.0.0.1:1/api", "app", TOKEN);
+    assert!(!format!("{config:?}").contains("super-secret"));
+
+    // A token that is not a valid header value: the error names the header, not it.
+    let bad = UnleashConfig::new("http://127.0.0.1:1/api", "app", "secret\nwith-newline");
+    let error = Unleash::start(bad).unwrap_err().to_string();
+    assert!(
+        error.contains("authorization") && !error.contains("secret"),
+        "{error}"
+    );
+
+    // Everything logged while the server refuses the token.
+    let captured = Captured::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let (url, _) = stand_in(&[(401, "no")]);
+    let unleash = start(&url);
+    until(&unleash, "polling stopped", |s| s.stopped);
+    unleash.handle().shutdown();
+    let logs = captured.0.lock().unwrap().clone();
+    assert!(logs.contains("401") || logs.contains("refused"), "{logs}");
+    assert!(!logs.contains("super-secret"), "{logs}");
+    assert!(!format!("{unleash:?}").contains("super-secret"));
+}
