@@ -145,7 +145,7 @@ impl Client {
     /// The client [`global`] builds when nothing was set, from the environment:
     ///
     /// 1. `UNLEASH_URL` (with `UNLEASH_API_TOKEN` and `UNLEASH_APP_NAME`): an Unleash
-    ///    client;
+    ///    client, whose limits come from the rules file below when there is one;
     /// 2. else `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
     /// 3. else `./flowgate.toml` when there is one, watched for changes;
     /// 4. else no source: every flag takes its fallback, and one warning says so.
@@ -153,7 +153,15 @@ impl Client {
     /// A rules file with a mistake is logged as an error, and its flags take their
     /// fallback until the file is fixed (it is still watched).
     pub fn from_env() -> Self {
-        if let Some(config) = UnleashConfig::from_env() {
+        if let Some(mut config) = UnleashConfig::from_env() {
+            // Limits stay in the rules file when the flags move to Unleash.
+            let rules = std::env::var_os("FLOWGATE_CONFIG")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| Some(PathBuf::from("flowgate.toml")).filter(|p| p.is_file()));
+            if let Some(rules) = rules {
+                config = config.limits_file(rules);
+            }
             let url = config.url.clone();
             match Self::unleash(config) {
                 Ok(client) => {

@@ -244,3 +244,32 @@ fn the_token_never_shows_in_debug_output_errors_or_logs() {
     assert!(!logs.contains("super-secret"), "{logs}");
     assert!(!format!("{unleash:?}").contains("super-secret"));
 }
+
+#[test]
+fn limits_from_the_rules_file_apply_to_flags_unleash_decides() {
+    let (url, _) = stand_in(&[(200, FEATURES_ON), (304, "")]);
+    let rules = std::env::temp_dir().join(format!(
+        "flowgate-unleash-limits-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&rules, "[flags.\"Stand.in\"]\nconcurrency = { max = 1 }\n").unwrap();
+    let unleash = Unleash::start(
+        UnleashConfig::new(&url, "stand-in-limits", TOKEN)
+            .refresh_interval(Duration::from_millis(20))
+            .limits_file(&rules),
+    )
+    .unwrap();
+    let client = Client::new(unleash.clone());
+    until(&unleash, "the first state", |s| s.updates == 1);
+    let held = client.start_flow_blocking("Stand.in", &Labels::new(), Duration::ZERO);
+    assert!(held.should_run());
+    let refused = client.start_flow_blocking("Stand.in", &Labels::new(), Duration::ZERO);
+    assert_eq!(
+        refused.rejection().map(flowgate::Rejection::reason),
+        Some(flowgate::RejectReason::ConcurrencyLimited),
+        "no queue: refused at once"
+    );
+    held.end();
+    client.shutdown();
+    std::fs::remove_file(rules).unwrap();
+}

@@ -60,6 +60,21 @@ impl Server {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// `GET` an Admin API path; `None` unless it answers 2xx.
+    async fn admin_get(&self, path: &str) -> Option<Value> {
+        let response = self
+            .http
+            .get(format!("{}/api/admin{path}", self.admin_url))
+            .header("authorization", &self.admin_token)
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        serde_json::from_str(&response.text().await.ok()?).ok()
+    }
+
     /// Creates a flag in the default project with one strategy, enabled in development.
     async fn create_flag(&self, name: &str, strategy: Value) {
         self.admin(
@@ -257,7 +272,17 @@ async fn registration_and_metrics_reach_the_server() {
         let seen = metrics["seenApplications"]
             .as_array()
             .is_some_and(|apps| apps.iter().any(|a| a == app.as_str()));
-        if yes >= 25 && seen {
+        // The registration (with the strategies this SDK implements) shows too, once
+        // the server has written its batch of registrations.
+        let registered = server
+            .admin_get(&format!("/metrics/applications/{app}"))
+            .await
+            .is_some_and(|application| {
+                application["strategies"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["name"] == "flexibleRollout"))
+            });
+        if yes >= 25 && seen && registered {
             break;
         }
         assert!(Instant::now() < give_up, "metrics never arrived: {metrics}");

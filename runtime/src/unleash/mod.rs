@@ -71,6 +71,7 @@ pub struct UnleashConfig {
     pub(crate) custom_headers: Vec<(String, String)>,
     pub(crate) backup_path: Option<PathBuf>,
     pub(crate) bootstrap: Option<Bootstrap>,
+    pub(crate) limits_file: Option<PathBuf>,
 }
 
 impl UnleashConfig {
@@ -99,6 +100,7 @@ impl UnleashConfig {
             custom_headers: Vec::new(),
             backup_path: None,
             bootstrap: None,
+            limits_file: None,
         }
     }
 
@@ -166,6 +168,15 @@ impl UnleashConfig {
         self
     }
 
+    /// A `flowgate.toml` whose `rate_limit` and `concurrency` rules apply to the flags
+    /// Unleash decides (its other keys are ignored here). The file is watched, and a
+    /// change applies as it does for the embedded engine.
+    #[must_use]
+    pub fn limits_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.limits_file = Some(path.into());
+        self
+    }
+
     /// A state to serve before the first fetch when there is no backup.
     #[must_use]
     pub fn bootstrap(mut self, bootstrap: Bootstrap) -> Self {
@@ -196,6 +207,7 @@ impl fmt::Debug for UnleashConfig {
             )
             .field("backup_path", &self.backup_path)
             .field("bootstrap", &self.bootstrap)
+            .field("limits_file", &self.limits_file)
             .finish()
     }
 }
@@ -209,6 +221,8 @@ impl fmt::Debug for UnleashConfig {
 #[derive(Clone)]
 pub struct Unleash {
     engine: Engine,
+    /// Watches the rules file whose limits apply, when one is configured.
+    limits: Option<Engine>,
     handle: UnleashHandle,
 }
 
@@ -285,10 +299,16 @@ impl Unleash {
         if let Some(state) = initial {
             engine.install_unleash(&state);
         }
+        let limits = config
+            .limits_file
+            .as_ref()
+            .map(Engine::watch_file)
+            .transpose()?;
         let control = Arc::new(poll::Control::default());
         let thread = poll::spawn(config, engine.clone(), Arc::clone(&control))?;
         Ok(Self {
             engine,
+            limits,
             handle: UnleashHandle {
                 control,
                 thread: Arc::new(Mutex::new(Some(thread))),
@@ -311,6 +331,7 @@ impl fmt::Debug for Unleash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Unleash")
             .field("engine", &self.engine)
+            .field("limits", &self.limits)
             .field("stats", &self.handle.stats())
             .finish()
     }
@@ -334,7 +355,7 @@ impl DecisionSource for Unleash {
     }
 
     fn limits(&self) -> Option<&Limits> {
-        self.engine.limits()
+        self.limits.as_ref().unwrap_or(&self.engine).limits()
     }
 
     fn shutdown(&self) {
