@@ -62,9 +62,60 @@ pub(crate) fn murmur3_32(parts: &[&[u8]], seed: u32) -> u32 {
     hash ^ (hash >> 16)
 }
 
+/// `MurmurHash3` `x86_32` of one contiguous slice: the fast path.
+fn murmur3_32_contiguous(bytes: &[u8], seed: u32) -> u32 {
+    let mut hash = seed;
+    let mut blocks = bytes.chunks_exact(4);
+    for block in &mut blocks {
+        hash = mix_block(
+            hash,
+            u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+        );
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let mut last = [0_u8; 4];
+        last[..tail.len()].copy_from_slice(tail);
+        hash ^= u32::from_le_bytes(last)
+            .wrapping_mul(C1)
+            .rotate_left(15)
+            .wrapping_mul(C2);
+    }
+    #[allow(clippy::cast_possible_truncation)] // murmur3 mixes the length mod 2^32
+    {
+        hash ^= bytes.len() as u32;
+    }
+    hash ^= hash >> 16;
+    hash = hash.wrapping_mul(0x85eb_ca6b);
+    hash ^= hash >> 13;
+    hash = hash.wrapping_mul(0xc2b2_ae35);
+    hash ^ (hash >> 16)
+}
+
+/// Keys up to this long are hashed from a buffer on the stack.
+const STACK_KEY: usize = 128;
+
 /// Unleash's bucket of `value` in `group`: 1 to `normalizer` inclusive.
 pub(crate) fn normalized(group: &str, value: &str, normalizer: u32, seed: u32) -> u32 {
-    murmur3_32(&[group.as_bytes(), b":", value.as_bytes()], seed) % normalizer + 1
+    let (group, value) = (group.as_bytes(), value.as_bytes());
+    let length = group.len() + 1 + value.len();
+    let hash = if length <= STACK_KEY {
+        // Contiguous bytes hash several times faster than a stream of parts.
+        let mut key = [0_u8; STACK_KEY];
+        key[..group.len()].copy_from_slice(group);
+        key[group.len()] = b':';
+        key[group.len() + 1..length].copy_from_slice(value);
+        murmur3_32_contiguous(&key[..length], seed)
+    } else {
+        murmur3_32(&[group, b":", value], seed)
+    };
+    // Rollouts always bucket in 100: a constant divisor compiles to a multiply, several
+    // times faster than the division a variable one needs.
+    if normalizer == 100 {
+        hash % 100 + 1
+    } else {
+        hash % normalizer + 1
+    }
 }
 
 /// The seed Unleash hashes variant assignment with (rollout uses 0).
@@ -85,6 +136,29 @@ mod tests {
             murmur3_32(&[b"The quick brown fox jumps over the lazy dog"], 0),
             0x2e4f_f723
         );
+    }
+
+    #[test]
+    fn the_contiguous_path_hashes_like_the_streaming_one() {
+        let long = "x".repeat(300);
+        for (group, value) in [
+            ("g", ""),
+            ("AwesomeFeature", "42"),
+            ("", "abcdefg"),
+            ("g", long.as_str()),
+        ] {
+            let streamed = murmur3_32(&[group.as_bytes(), b":", value.as_bytes()], 5) % 100 + 1;
+            assert_eq!(
+                normalized(group, value, 100, 5),
+                streamed,
+                "{group}:{}",
+                value.len()
+            );
+        }
+        for n in 0..20 {
+            let bytes: Vec<u8> = (0..n).collect();
+            assert_eq!(murmur3_32_contiguous(&bytes, 9), murmur3_32(&[&bytes], 9));
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod watch;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -48,6 +49,11 @@ pub struct Engine {
 }
 
 struct Shared {
+    /// Tells engines apart in the per-thread snapshot cache.
+    id: u64,
+    /// Bumped after every new snapshot is stored: readers whose cached snapshot is of
+    /// this generation can use it without touching `snapshot`.
+    generation: AtomicU64,
     snapshot: ArcSwap<Snapshot>,
     defaults: ContextDefaults,
     readiness: Readiness,
@@ -80,6 +86,8 @@ impl Engine {
         limits.apply(&snapshot.limits);
         let engine = Engine {
             shared: Arc::new(Shared {
+                id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+                generation: AtomicU64::new(0),
                 snapshot: ArcSwap::from_pointee(snapshot),
                 defaults,
                 readiness: Readiness::new(),
@@ -274,6 +282,7 @@ impl Engine {
     fn install(&self, snapshot: Snapshot) {
         self.shared.limits.apply(&snapshot.limits);
         self.shared.snapshot.store(Arc::new(snapshot));
+        self.shared.generation.fetch_add(1, Ordering::Release);
         self.shared.readiness.mark_ready();
     }
 
@@ -346,13 +355,57 @@ impl Engine {
     }
 }
 
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// How many engines' snapshots a thread keeps at hand.
+const CACHED_ENGINES: usize = 4;
+
+type CachedSnapshot = Option<(u64, u64, Arc<Snapshot>)>;
+
+thread_local! {
+    /// Per thread: (engine id, generation, snapshot) of the engines it evaluated last.
+    /// Reading the cached snapshot costs one atomic load of the generation, where
+    /// loading it from the `ArcSwap` would cost a read-modify-write on shared state.
+    /// A thread keeps an old snapshot alive until it evaluates that engine again.
+    static SNAPSHOTS: std::cell::RefCell<[CachedSnapshot; CACHED_ENGINES]> =
+        const { std::cell::RefCell::new([None, None, None, None]) };
+}
+
+impl Engine {
+    /// Runs `evaluate` on the current snapshot, from this thread's cache when it is
+    /// current.
+    fn on_snapshot<R>(&self, evaluate: impl FnOnce(&Snapshot) -> R) -> R {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let id = self.shared.id;
+        #[allow(clippy::cast_possible_truncation)] // only picks a slot
+        let slot = (id as usize) % CACHED_ENGINES;
+        SNAPSHOTS.with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                // Re-entered (an evaluation inside an evaluation): skip the cache.
+                return evaluate(&self.shared.snapshot.load());
+            };
+            if let Some((cached_id, cached_generation, snapshot)) = &cache[slot] {
+                if *cached_id == id && *cached_generation == generation {
+                    return evaluate(snapshot);
+                }
+            }
+            // The generation was read first: if a newer snapshot is loaded here, the
+            // next call sees a newer generation and simply loads again.
+            let snapshot = self.shared.snapshot.load_full();
+            let result = evaluate(&snapshot);
+            cache[slot] = Some((id, generation, snapshot));
+            result
+        })
+    }
+}
+
 impl DecisionSource for Engine {
     fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
         if !self.shared.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }
         let context = Context::new(labels, &self.shared.defaults);
-        match self.shared.snapshot.load().is_enabled(flag, &context) {
+        match self.on_snapshot(|snapshot| snapshot.is_enabled(flag, &context)) {
             Some(enabled) => Evaluation::from(enabled),
             None => Evaluation::Undecided(Undecided::UnknownFlag),
         }
@@ -363,7 +416,7 @@ impl DecisionSource for Engine {
             return None;
         }
         let context = Context::new(labels, &self.shared.defaults);
-        self.shared.snapshot.load().variant(flag, &context)
+        self.on_snapshot(|snapshot| snapshot.variant(flag, &context))
     }
 
     fn readiness(&self) -> Option<&Readiness> {

@@ -1,0 +1,414 @@
+//! flowgate beside the alternatives, in one binary so that every ratio comes from one
+//! run on one machine:
+//!
+//! - flag evaluation: flowgate's engine, unleash-yggdrasil (the Unleash engine) and
+//!   unleash-api-client (the Unleash Rust SDK), on the same 100-flag Unleash state;
+//! - a gated call (flow started, decided, body run, ended) against the same call
+//!   ungated, sync and async, on one thread and on two;
+//! - a gated call with a rate limit and with a concurrency limit, beside `governor`
+//!   and `tokio::sync::Semaphore` doing only that check;
+//! - compiling a 10 000-flag rules file.
+//!
+//! After criterion's report it prints the allocations per call of every case.
+//!
+//! `cargo bench -p flowgate-benches --bench compare`
+
+#![allow(unsafe_code)] // the counting allocator
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::future::Future;
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use flowgate::{feature_gate, labels, Client, Engine};
+
+// ---- the counting allocator -------------------------------------------------------
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; counting is a relaxed
+// atomic add that never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations per call of `case`, over many calls (the bench is single-threaded here).
+fn allocations_per_call(mut case: impl FnMut(u64)) -> f64 {
+    const CALLS: u64 = 10_000;
+    case(0);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..CALLS {
+        case(i);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let per_call = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64;
+    per_call
+}
+
+// ---- the data set -----------------------------------------------------------------
+
+/// 100 flags, 25 of each kind, as an Unleash `/client/features` document.
+fn data_set() -> String {
+    let mut features = Vec::new();
+    for i in 0..25 {
+        features.push(serde_json::json!({
+            "name": format!("on-{i}"), "enabled": true,
+            "strategies": [{ "name": "default", "parameters": {} }]
+        }));
+        features.push(serde_json::json!({
+            "name": format!("half-{i}"), "enabled": true,
+            "strategies": [{ "name": "flexibleRollout",
+                "parameters": { "rollout": "50", "stickiness": "userId", "groupId": format!("half-{i}") } }]
+        }));
+        features.push(serde_json::json!({
+            "name": format!("regional-{i}"), "enabled": true,
+            "strategies": [{ "name": "flexibleRollout",
+                "parameters": { "rollout": "50", "stickiness": "userId", "groupId": format!("regional-{i}") },
+                "constraints": [{ "contextName": "region", "operator": "IN", "values": ["eu", "us"] }] }]
+        }));
+        features.push(serde_json::json!({
+            "name": format!("variant-{i}"), "enabled": true,
+            "strategies": [{ "name": "default", "parameters": {} }],
+            "variants": [
+                { "name": "blue", "weight": 500, "weightType": "fix", "stickiness": "default", "payload": { "type": "string", "value": "b" } },
+                { "name": "green", "weight": 500, "weightType": "fix", "stickiness": "default", "payload": { "type": "string", "value": "g" } }
+            ]
+        }));
+    }
+    serde_json::json!({ "version": 2, "features": features }).to_string()
+}
+
+/// The four kinds of case, by the flag they evaluate.
+const CASES: [(&str, &str); 4] = [
+    ("always-on", "on-7"),
+    ("50% rollout", "half-7"),
+    ("constraint + rollout", "regional-7"),
+    ("variant", "variant-7"),
+];
+
+// ---- the anchors --------------------------------------------------------------------
+
+fn yggdrasil(data: &str) -> unleash_yggdrasil::EngineState {
+    let engine = unleash_yggdrasil::EngineState::default();
+    let features: unleash_types::client_features::ClientFeatures =
+        serde_json::from_str(data).unwrap();
+    engine.take_state(unleash_yggdrasil::UpdateMessage::FullResponse(features));
+    engine
+}
+
+/// The SDK's typed feature keys; the benchmark looks flags up by name instead.
+#[derive(Debug, Clone, Copy)]
+struct SdkFeatures;
+
+impl unleash_api_client::client::FeatureKey for SdkFeatures {
+    fn name(self) -> &'static str {
+        "unused"
+    }
+}
+
+/// The Unleash SDK never reaches a network here: its state is memoised directly.
+struct Offline;
+
+#[async_trait::async_trait]
+impl unleash_api_client::http::Transport for Offline {
+    async fn execute(
+        &self,
+        _: unleash_api_client::http::transport::Request,
+    ) -> Result<unleash_api_client::http::transport::Response, anyhow::Error> {
+        anyhow::bail!("offline")
+    }
+}
+
+fn unleash_sdk(data: &str) -> unleash_api_client::Client<SdkFeatures> {
+    let client = unleash_api_client::ClientBuilder::default()
+        .enable_string_features()
+        .disable_metric_submission()
+        .into_client_with_transport::<SdkFeatures>(
+            "http://127.0.0.1:1/api",
+            "bench",
+            "bench-1",
+            None,
+            std::sync::Arc::new(Offline),
+        )
+        .unwrap();
+    client.memoize(serde_json::from_str(data).unwrap()).unwrap();
+    client
+}
+
+// ---- gated functions --------------------------------------------------------------
+
+fn work(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[feature_gate("on-0", client = flags, on_reject = || 0)]
+fn gated(flags: &Client, x: u64) -> u64 {
+    work(x)
+}
+
+#[feature_gate("on-0", client = flags, on_reject = || 0)]
+async fn gated_async(flags: &Client, x: u64) -> u64 {
+    work(x)
+}
+
+#[feature_gate("RateLimited", client = flags, on_reject = || 0)]
+fn rate_limited(flags: &Client, x: u64) -> u64 {
+    work(x)
+}
+
+#[feature_gate("ConcurrencyLimited", client = flags, on_reject = || 0)]
+fn concurrency_limited(flags: &Client, x: u64) -> u64 {
+    work(x)
+}
+
+/// Polls a future that never waits to completion: the async gate's own overhead,
+/// without a runtime's scheduling around it.
+fn run_ready<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("nothing here waits"),
+    }
+}
+
+fn limits_client() -> Client {
+    Client::from_toml_str(
+        r#"
+        [flags.RateLimited]
+        rate_limit = { limit = 1000000000, per = "1s", burst = 1000000000 }
+        [flags.ConcurrencyLimited]
+        concurrency = { max = 1000, queue = 0 }
+        "#,
+    )
+    .unwrap()
+}
+
+fn ten_thousand_flags() -> String {
+    let mut text = String::new();
+    for i in 0..10_000 {
+        use std::fmt::Write as _;
+        let _ = write!(
+            text,
+            "[flags.f{i}]\nrollout = 50\nconstraints = [{{ label = \"region\", operator = \"IN\", values = [\"eu\", \"us\"] }}]\n\
+             variants = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n\n"
+        );
+    }
+    text
+}
+
+// ---- the benchmarks -------------------------------------------------------------------
+
+fn evaluation(c: &mut Criterion) {
+    let data = data_set();
+    let flowgate = Client::new(Engine::from_unleash_json(&data).unwrap());
+    let yggdrasil = yggdrasil(&data);
+    let sdk = unleash_sdk(&data);
+    let labels = labels! { "userId" => "user-42", "region" => "eu" };
+    let ygg_context = unleash_yggdrasil::Context {
+        user_id: Some("user-42".into()),
+        properties: Some(HashMap::from([("region".to_owned(), "eu".to_owned())])),
+        ..Default::default()
+    };
+    let sdk_context = unleash_api_client::Context {
+        user_id: Some("user-42".into()),
+        properties: HashMap::from([("region".to_owned(), "eu".to_owned())]),
+        ..Default::default()
+    };
+
+    let mut group = c.benchmark_group("evaluate");
+    for (case, flag) in CASES {
+        let variant = case == "variant";
+        group.bench_function(format!("flowgate/{case}"), |b| {
+            if variant {
+                b.iter(|| black_box(flowgate.variant(black_box(flag), &labels)));
+            } else {
+                b.iter(|| black_box(flowgate.is_enabled(black_box(flag), &labels)));
+            }
+        });
+        group.bench_function(format!("yggdrasil/{case}"), |b| {
+            if variant {
+                b.iter(|| black_box(yggdrasil.get_variant(black_box(flag), &ygg_context, &None)));
+            } else {
+                b.iter(|| black_box(yggdrasil.is_enabled(black_box(flag), &ygg_context, &None)));
+            }
+        });
+        group.bench_function(format!("unleash-sdk/{case}"), |b| {
+            if variant {
+                b.iter(|| black_box(sdk.get_variant_str(black_box(flag), &sdk_context)));
+            } else {
+                b.iter(|| {
+                    black_box(sdk.is_enabled_str(black_box(flag), Some(&sdk_context), false))
+                });
+            }
+        });
+    }
+    group.finish();
+}
+
+fn gate(c: &mut Criterion) {
+    let flowgate = Client::new(Engine::from_unleash_json(&data_set()).unwrap());
+    let mut group = c.benchmark_group("gate");
+    group.bench_function("ungated call", |b| b.iter(|| work(black_box(7))));
+    group.bench_function("gated call, sync", |b| {
+        b.iter(|| gated(&flowgate, black_box(7)))
+    });
+    group.bench_function("gated call, async", |b| {
+        b.iter(|| run_ready(gated_async(&flowgate, black_box(7))));
+    });
+    // Two threads gating the same flag: time per call, per thread (equal to one
+    // thread's means perfect scaling).
+    group.bench_function("gated call, sync, 2 threads (per thread)", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..2 {
+                    scope.spawn(|| {
+                        for _ in 0..iterations {
+                            black_box(gated(&flowgate, black_box(7)));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    group.finish();
+}
+
+fn limits(c: &mut Criterion) {
+    let client = limits_client();
+    let mut group = c.benchmark_group("limits");
+    let governor = governor::RateLimiter::direct(governor::Quota::per_second(
+        NonZeroU32::new(1_000_000_000).unwrap(),
+    ));
+    group.bench_function("governor check", |b| {
+        b.iter(|| black_box(governor.check().is_ok()))
+    });
+    group.bench_function("flowgate gate, rate limit", |b| {
+        b.iter(|| rate_limited(&client, black_box(7)));
+    });
+    let semaphore = tokio::sync::Semaphore::new(1000);
+    group.bench_function("tokio semaphore acquire+release", |b| {
+        b.iter(|| drop(black_box(semaphore.try_acquire().unwrap())));
+    });
+    group.bench_function("flowgate gate, concurrency limit", |b| {
+        b.iter(|| concurrency_limited(&client, black_box(7)));
+    });
+    group.finish();
+    let metrics = client.metrics();
+    assert_eq!(metrics.control_point("RateLimited").rejected, 0);
+    assert_eq!(metrics.control_point("ConcurrencyLimited").rejected, 0);
+}
+
+fn reload(c: &mut Criterion) {
+    let text = ten_thousand_flags();
+    let mut group = c.benchmark_group("reload");
+    group.sample_size(10);
+    group.bench_function("compile 10 000 flags", |b| {
+        b.iter(|| black_box(Engine::from_toml_str(black_box(&text)).unwrap()));
+    });
+    group.finish();
+}
+
+/// Allocations per call of every case, printed after criterion's report.
+fn allocation_report() {
+    let data = data_set();
+    let flowgate = Client::new(Engine::from_unleash_json(&data).unwrap());
+    let yggdrasil = yggdrasil(&data);
+    let sdk = unleash_sdk(&data);
+    let labels = labels! { "userId" => "user-42", "region" => "eu" };
+    let ygg_context = unleash_yggdrasil::Context {
+        user_id: Some("user-42".into()),
+        properties: Some(HashMap::from([("region".to_owned(), "eu".to_owned())])),
+        ..Default::default()
+    };
+    let sdk_context = unleash_api_client::Context {
+        user_id: Some("user-42".into()),
+        properties: HashMap::from([("region".to_owned(), "eu".to_owned())]),
+        ..Default::default()
+    };
+    println!("\nallocations per call");
+    for (case, flag) in CASES {
+        let variant = case == "variant";
+        let ours = allocations_per_call(|_| {
+            if variant {
+                black_box(flowgate.variant(flag, &labels));
+            } else {
+                black_box(flowgate.is_enabled(flag, &labels));
+            }
+        });
+        let theirs = allocations_per_call(|_| {
+            if variant {
+                black_box(yggdrasil.get_variant(flag, &ygg_context, &None));
+            } else {
+                black_box(yggdrasil.is_enabled(flag, &ygg_context, &None));
+            }
+        });
+        let sdk_allocations = allocations_per_call(|_| {
+            if variant {
+                black_box(sdk.get_variant_str(flag, &sdk_context));
+            } else {
+                black_box(sdk.is_enabled_str(flag, Some(&sdk_context), false));
+            }
+        });
+        println!("  evaluate/{case:<22} flowgate {ours:>5.2}   yggdrasil {theirs:>5.2}   unleash-sdk {sdk_allocations:>5.2}");
+    }
+    let gate_sync = allocations_per_call(|i| {
+        black_box(gated(&flowgate, i));
+    });
+    let gate_async = allocations_per_call(|i| {
+        black_box(run_ready(gated_async(&flowgate, i)));
+    });
+    let limited = limits_client();
+    let rate = allocations_per_call(|i| {
+        black_box(rate_limited(&limited, i));
+    });
+    let concurrency = allocations_per_call(|i| {
+        black_box(concurrency_limited(&limited, i));
+    });
+    println!("  gate/sync {gate_sync:.2}   gate/async {gate_async:.2}   gate/rate limit {rate:.2}   gate/concurrency limit {concurrency:.2}");
+
+    let text = ten_thousand_flags();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let engine = Engine::from_toml_str(&text).unwrap();
+    let elapsed = start.elapsed();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!(
+        "  reload/10 000 flags: {allocations} allocations ({} per flag), {elapsed:?} once",
+        allocations / 10_000
+    );
+    drop(engine);
+    let _ = Duration::ZERO;
+}
+
+criterion_group!(benches, evaluation, gate, limits, reload);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    allocation_report();
+}
