@@ -376,10 +376,10 @@ fn allocation_report() {
         });
         println!("  evaluate/{case:<22} flowgate {ours:>5.2}   yggdrasil {theirs:>5.2}   unleash-sdk {sdk_allocations:>5.2}");
     }
-    let gate_sync = allocations_per_call(|i| {
+    let sync_gate = allocations_per_call(|i| {
         black_box(gated(&flowgate, i));
     });
-    let gate_async = allocations_per_call(|i| {
+    let async_gate = allocations_per_call(|i| {
         black_box(run_ready(gated_async(&flowgate, i)));
     });
     let limited = limits_client();
@@ -389,7 +389,7 @@ fn allocation_report() {
     let concurrency = allocations_per_call(|i| {
         black_box(concurrency_limited(&limited, i));
     });
-    println!("  gate/sync {gate_sync:.2}   gate/async {gate_async:.2}   gate/rate limit {rate:.2}   gate/concurrency limit {concurrency:.2}");
+    println!("  gate/sync {sync_gate:.2}   gate/async {async_gate:.2}   gate/rate limit {rate:.2}   gate/concurrency limit {concurrency:.2}");
 
     let text = ten_thousand_flags();
     let before = ALLOCATIONS.load(Ordering::Relaxed);
