@@ -273,7 +273,7 @@ fn gate(c: &mut Criterion) {
     let mut group = c.benchmark_group("gate");
     group.bench_function("ungated call", |b| b.iter(|| work(black_box(7))));
     group.bench_function("gated call, sync", |b| {
-        b.iter(|| gated(&flowgate, black_box(7)))
+        b.iter(|| gated(&flowgate, black_box(7)));
     });
     group.bench_function("gated call, async", |b| {
         b.iter(|| run_ready(gated_async(&flowgate, black_box(7))));
@@ -305,7 +305,7 @@ fn limits(c: &mut Criterion) {
         NonZeroU32::new(1_000_000_000).unwrap(),
     ));
     group.bench_function("governor check", |b| {
-        b.iter(|| black_box(governor.check().is_ok()))
+        b.iter(|| black_box(governor.check().is_ok()));
     });
     group.bench_function("flowgate gate, rate limit", |b| {
         b.iter(|| rate_limited(&client, black_box(7)));
