@@ -117,13 +117,12 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
         const _: &[u8] = ::core::include_bytes!(#manifest_path);
         static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
         #labels
-        let __fg_flow = match #private::admit(#start) {
-            ::core::result::Result::Ok(__fg_flow) => __fg_flow,
-            ::core::result::Result::Err(__fg_rejection) => {
-                let __fg_rejection = &__fg_rejection;
-                return #rejected;
-            }
-        };
+        let __fg_flow = #start;
+        if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
+            #private::end_rejected(__fg_flow);
+            let __fg_rejection = &__fg_rejection;
+            return #rejected;
+        }
         #[allow(clippy::let_unit_value)]
         let __fg_output = #run_body;
         let __fg_status = {

@@ -10,7 +10,7 @@ use crate::engine::{ConfigError, Engine};
 use crate::flow::Flow;
 use crate::labels::Labels;
 use crate::limits::{ConcurrencyLimiter, Permit, Refusal};
-use crate::metrics::{ControlPointStats, Metrics, Registry};
+use crate::metrics::{ControlPointStats, Metrics, Registry, StatsRef};
 use crate::source::{DecisionSource, EmptySource, Evaluation, Undecided};
 use crate::unleash::{Unleash, UnleashConfig};
 
@@ -50,7 +50,7 @@ struct Inner {
 pub struct CallSite {
     flag: &'static str,
     fallback: Fallback,
-    cached: OnceLock<(u64, Arc<ControlPointStats>)>,
+    cached: OnceLock<(u64, &'static ControlPointStats)>,
 }
 
 impl CallSite {
@@ -63,15 +63,22 @@ impl CallSite {
         }
     }
 
-    fn stats(&self, client: &Client) -> Arc<ControlPointStats> {
+    fn stats(&self, client: &Client) -> StatsRef {
         if let Some((id, stats)) = self.cached.get() {
             if *id == client.inner.id {
-                return Arc::clone(stats);
+                return StatsRef::Static(stats);
             }
         }
         let stats = client.inner.registry.control_point(self.flag);
-        let _ = self.cached.set((client.inner.id, Arc::clone(&stats)));
-        stats
+        if self.cached.get().is_none() {
+            // One reference per gated function, kept for the life of the process, so
+            // that its flows touch no reference count.
+            let kept: &'static ControlPointStats = Box::leak(Box::new(Arc::clone(&stats)));
+            if self.cached.set((client.inner.id, kept)).is_ok() {
+                return StatsRef::Static(kept);
+            }
+        }
+        StatsRef::Shared(stats)
     }
 }
 
@@ -228,7 +235,7 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        let stats = self.inner.registry.control_point(control_point);
+        let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
         self.start_flow_with(stats, labels, timeout, None).await
     }
 
@@ -241,7 +248,7 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        let stats = self.inner.registry.control_point(control_point);
+        let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
         self.start_flow_blocking_with(stats, labels, timeout, None)
     }
 
@@ -266,7 +273,7 @@ impl Client {
 
     async fn start_flow_with(
         &self,
-        stats: Arc<ControlPointStats>,
+        stats: StatsRef,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
@@ -298,7 +305,7 @@ impl Client {
 
     fn start_flow_blocking_with(
         &self,
-        stats: Arc<ControlPointStats>,
+        stats: StatsRef,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
@@ -436,16 +443,18 @@ enum Admission {
 
 /// The flow, with the outcome of flow control (when the flag accepted it).
 fn conclude(
-    stats: Arc<ControlPointStats>,
+    stats: StatsRef,
     decision: Decision,
     success: bool,
     span: tracing::Span,
     admission: Option<Result<Option<Permit>, Rejection>>,
 ) -> Flow {
     match admission {
-        None => Flow::new(stats, decision, success, span),
-        Some(Ok(permit)) => Flow::new(stats, decision, success, span).with_permit(permit),
-        Some(Err(rejection)) => Flow::new(stats, Decision::Rejected(rejection), success, span),
+        None => Flow::new(stats, decision, success, span, None),
+        Some(Ok(permit)) => Flow::new(stats, decision, success, span, permit),
+        Some(Err(rejection)) => {
+            Flow::new(stats, Decision::Rejected(rejection), success, span, None)
+        }
     }
 }
 

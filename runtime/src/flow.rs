@@ -1,11 +1,10 @@
 //! One gated call: its decision, its span, and how it ended.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::decision::{Decision, Rejection};
 use crate::limits::Permit;
-use crate::metrics::{ControlPointStats, Ending};
+use crate::metrics::{Ending, StatsRef};
 
 /// How a flow ended, as set by [`Flow::set_status`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -47,7 +46,7 @@ pub enum FlowStatus {
 /// ```
 #[must_use = "a flow that is dropped without `end()` counts as cancelled"]
 pub struct Flow {
-    stats: Arc<ControlPointStats>,
+    stats: StatsRef,
     decision: Decision,
     success: bool,
     status: Option<FlowStatus>,
@@ -59,10 +58,11 @@ pub struct Flow {
 
 impl Flow {
     pub(crate) fn new(
-        stats: Arc<ControlPointStats>,
+        stats: StatsRef,
         decision: Decision,
         success: bool,
         span: tracing::Span,
+        permit: Option<Permit>,
     ) -> Self {
         match &decision {
             Decision::Accepted => stats.record_accepted(!success),
@@ -83,13 +83,8 @@ impl Flow {
             status: None,
             span,
             ended: false,
-            permit: None,
+            permit,
         }
-    }
-
-    pub(crate) fn with_permit(mut self, permit: Option<Permit>) -> Self {
-        self.permit = permit;
-        self
     }
 
     /// The control point (flag) of this flow.

@@ -29,32 +29,48 @@ impl Ending {
     }
 }
 
-/// Live counters of one control point. Shared by every flow of that control point.
-#[derive(Debug)]
-pub(crate) struct ControlPointStats {
-    name: Arc<str>,
+/// How many cache-line-aligned sets of counters a control point has. Threads write to
+/// the set of their own shard, so threads gating the same function do not fight over
+/// one cache line.
+const SHARDS: usize = 8;
+
+/// One thread's share of a control point's counters, on cache lines of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counters {
     accepted: AtomicU64,
     rejected: AtomicU64,
     by_fallback: AtomicU64,
     ok: AtomicU64,
     error: AtomicU64,
     cancelled: AtomicU64,
-    queued: AtomicU64,
     rejected_by_reason: [AtomicU64; RejectReason::ALL.len()],
+}
+
+/// The shard of the calling thread: threads are dealt shards in turn.
+fn shard() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        #[allow(clippy::cast_possible_truncation)] // reduced modulo SHARDS first
+        static SHARD: usize = (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS as u64) as usize;
+    }
+    SHARD.with(|shard| *shard)
+}
+
+/// Live counters of one control point. Shared by every flow of that control point.
+#[derive(Debug)]
+pub(crate) struct ControlPointStats {
+    name: Arc<str>,
+    shards: Box<[Counters; SHARDS]>,
+    queued: AtomicU64,
 }
 
 impl ControlPointStats {
     fn new(name: &str) -> Self {
         Self {
             name: Arc::from(name),
-            accepted: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            by_fallback: AtomicU64::new(0),
-            ok: AtomicU64::new(0),
-            error: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
+            shards: Box::default(),
             queued: AtomicU64::new(0),
-            rejected_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -62,18 +78,24 @@ impl ControlPointStats {
         &self.name
     }
 
+    fn mine(&self) -> &Counters {
+        &self.shards[shard()]
+    }
+
     pub(crate) fn record_accepted(&self, by_fallback: bool) {
-        self.accepted.fetch_add(1, Ordering::Relaxed);
+        let counters = self.mine();
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
         if by_fallback {
-            self.by_fallback.fetch_add(1, Ordering::Relaxed);
+            counters.by_fallback.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn record_rejected(&self, reason: RejectReason, by_fallback: bool) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-        self.rejected_by_reason[reason.index()].fetch_add(1, Ordering::Relaxed);
+        let counters = self.mine();
+        counters.rejected.fetch_add(1, Ordering::Relaxed);
+        counters.rejected_by_reason[reason.index()].fetch_add(1, Ordering::Relaxed);
         if by_fallback {
-            self.by_fallback.fetch_add(1, Ordering::Relaxed);
+            counters.by_fallback.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -85,38 +107,65 @@ impl ControlPointStats {
 
     pub(crate) fn record_end(&self, ending: Ending) {
         // Release pairs with the Acquire loads in `snapshot`: whoever sees this end
-        // also sees the `accepted` increment that preceded it.
+        // also sees the `accepted` increment that preceded it (on whichever shard).
+        let counters = self.mine();
         let counter = match ending {
-            Ending::Ok => &self.ok,
-            Ending::Error => &self.error,
-            Ending::Cancelled => &self.cancelled,
+            Ending::Ok => &counters.ok,
+            Ending::Error => &counters.error,
+            Ending::Cancelled => &counters.cancelled,
         };
         counter.fetch_add(1, Ordering::Release);
     }
 
     fn snapshot(&self) -> FlowCounts {
-        // Ends are read before `accepted`, so `in_flight` never goes negative.
-        let ok = self.ok.load(Ordering::Acquire);
-        let error = self.error.load(Ordering::Acquire);
-        let cancelled = self.cancelled.load(Ordering::Acquire);
-        let accepted = self.accepted.load(Ordering::Acquire);
+        let sum = |field: fn(&Counters) -> &AtomicU64, order: Ordering| -> u64 {
+            self.shards.iter().map(|c| field(c).load(order)).sum()
+        };
+        // Ends are read before `accepted`, so `in_flight` never goes negative. A flow
+        // may start on one shard and end on another; only the sums mean anything.
+        let ok = sum(|c| &c.ok, Ordering::Acquire);
+        let error = sum(|c| &c.error, Ordering::Acquire);
+        let cancelled = sum(|c| &c.cancelled, Ordering::Acquire);
+        let accepted = sum(|c| &c.accepted, Ordering::Acquire);
         let mut by_reason = RejectionsByReason::default();
         for reason in RejectReason::ALL {
-            by_reason.set(
-                reason,
-                self.rejected_by_reason[reason.index()].load(Ordering::Relaxed),
-            );
+            let count = self
+                .shards
+                .iter()
+                .map(|c| c.rejected_by_reason[reason.index()].load(Ordering::Relaxed))
+                .sum();
+            by_reason.set(reason, count);
         }
         FlowCounts {
             accepted,
-            rejected: self.rejected.load(Ordering::Relaxed),
+            rejected: sum(|c| &c.rejected, Ordering::Relaxed),
             ok,
             error,
             cancelled,
             in_flight: accepted.saturating_sub(ok + error + cancelled),
             queued: self.queued.load(Ordering::Relaxed),
-            by_fallback: self.by_fallback.load(Ordering::Relaxed),
+            by_fallback: sum(|c| &c.by_fallback, Ordering::Relaxed),
             rejected_by_reason: by_reason,
+        }
+    }
+}
+
+/// The counters a flow writes to: borrowed forever by a gated function's call site, or
+/// shared with the registry when a flow is started by name.
+#[derive(Debug, Clone)]
+pub(crate) enum StatsRef {
+    /// Held by a call site; no reference count to touch per flow.
+    Static(&'static ControlPointStats),
+    Shared(Arc<ControlPointStats>),
+}
+
+impl std::ops::Deref for StatsRef {
+    type Target = ControlPointStats;
+
+    fn deref(&self) -> &ControlPointStats {
+        match self {
+            StatsRef::Static(stats) => stats,
+            StatsRef::Shared(stats) => stats,
         }
     }
 }

@@ -43,17 +43,14 @@ pub fn client<C: AsRef<Client> + ?Sized>(client: &C) -> &Client {
     client.as_ref()
 }
 
-/// The flow back when it may run; otherwise the flow ends here and its rejection is
-/// returned, so the caller can build its answer with the flow already ended.
-pub fn admit(flow: Flow) -> Result<Flow, Rejection> {
-    match flow.rejection() {
-        None => Ok(flow),
-        Some(rejection) => {
-            let rejection = rejection.clone();
-            flow.end();
-            Err(rejection)
-        }
-    }
+/// The rejection of a rejected flow, owned, so that the flow can be ended before the
+/// caller builds its answer. An accepted flow is only looked at, never moved.
+pub fn rejection(flow: &Flow) -> Option<Rejection> {
+    flow.rejection().cloned()
+}
+
+pub fn end_rejected(flow: Flow) {
+    flow.end();
 }
 
 /// Runs a sync body inside the flow's span. Taking `FnOnce` lets the body's closure
