@@ -45,13 +45,48 @@ pub(crate) struct RawFeature {
 struct RawStrategy {
     name: String,
     #[serde(default)]
-    parameters: Option<HashMap<String, Value>>,
+    parameters: Option<RawParameters>,
     #[serde(default)]
     constraints: Option<Vec<RawConstraint>>,
     #[serde(default)]
     segments: Option<Vec<u64>>,
     #[serde(default)]
     variants: Option<Vec<RawVariant>>,
+}
+
+/// The strategy parameters the standard strategies read; others are skipped. (A struct
+/// rather than a map: a large state has one per strategy, and maps cost.)
+#[derive(Deserialize, Clone, Default)]
+struct RawParameters {
+    #[serde(default, rename = "groupId")]
+    group_id: Option<Value>,
+    #[serde(default)]
+    rollout: Option<Value>,
+    #[serde(default)]
+    percentage: Option<Value>,
+    #[serde(default)]
+    stickiness: Option<Value>,
+    #[serde(default, rename = "userIds")]
+    user_ids: Option<Value>,
+    #[serde(default, rename = "IPs")]
+    ips: Option<Value>,
+    #[serde(default, rename = "hostNames")]
+    host_names: Option<Value>,
+}
+
+impl RawParameters {
+    fn get(&self, key: &str) -> Option<&Value> {
+        match key {
+            "groupId" => self.group_id.as_ref(),
+            "rollout" => self.rollout.as_ref(),
+            "percentage" => self.percentage.as_ref(),
+            "stickiness" => self.stickiness.as_ref(),
+            "userIds" => self.user_ids.as_ref(),
+            "IPs" => self.ips.as_ref(),
+            "hostNames" => self.host_names.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone)]
@@ -245,7 +280,7 @@ fn compile_strategy(
     segments: &HashMap<u64, &RawSegment>,
     hostname: &str,
 ) -> Strategy {
-    let empty = HashMap::new();
+    let empty = RawParameters::default();
     let parameters = raw.parameters.as_ref().unwrap_or(&empty);
     let text = |key: &str| parameters.get(key).map(value_text).unwrap_or_default();
     let group_id: Arc<str> = match text("groupId") {
