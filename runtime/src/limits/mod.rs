@@ -9,7 +9,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use compact_str::CompactString;
@@ -311,9 +311,18 @@ pub struct KeyCounts {
 }
 
 /// Nanoseconds on a monotonic clock that starts with the process's first use.
+///
+/// Read from the CPU's time-stamp counter (`quanta`, as `governor` does) where it is
+/// usable: several times cheaper than `clock_gettime`, and a rate limit reads it on
+/// every flow.
 pub(crate) fn now_ns() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(START.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+    static CLOCK: OnceLock<(quanta::Clock, quanta::Instant)> = OnceLock::new();
+    let (clock, start) = CLOCK.get_or_init(|| {
+        let clock = quanta::Clock::new();
+        let start = clock.now();
+        (clock, start)
+    });
+    u64::try_from(clock.now().saturating_duration_since(*start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A concurrency slot, given back when dropped.
