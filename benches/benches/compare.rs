@@ -225,24 +225,49 @@ fn ten_thousand_flags() -> String {
     text
 }
 
+/// The three engines on the same data set, with the same context in each one's terms.
+struct Engines {
+    flowgate: Client,
+    yggdrasil: unleash_yggdrasil::EngineState,
+    sdk: unleash_api_client::Client<SdkFeatures>,
+    labels: flowgate::Labels,
+    ygg_context: unleash_yggdrasil::Context,
+    sdk_context: unleash_api_client::Context,
+}
+
+impl Engines {
+    fn new() -> Self {
+        let data = data_set();
+        Engines {
+            flowgate: Client::new(Engine::from_unleash_json(&data).unwrap()),
+            yggdrasil: yggdrasil(&data),
+            sdk: unleash_sdk(&data),
+            labels: labels! { "userId" => "user-42", "region" => "eu" },
+            ygg_context: unleash_yggdrasil::Context {
+                user_id: Some("user-42".into()),
+                properties: Some(HashMap::from([("region".to_owned(), "eu".to_owned())])),
+                ..Default::default()
+            },
+            sdk_context: unleash_api_client::Context {
+                user_id: Some("user-42".into()),
+                properties: HashMap::from([("region".to_owned(), "eu".to_owned())]),
+                ..Default::default()
+            },
+        }
+    }
+}
+
 // ---- the benchmarks -------------------------------------------------------------------
 
 fn evaluation(c: &mut Criterion) {
-    let data = data_set();
-    let flowgate = Client::new(Engine::from_unleash_json(&data).unwrap());
-    let yggdrasil = yggdrasil(&data);
-    let sdk = unleash_sdk(&data);
-    let labels = labels! { "userId" => "user-42", "region" => "eu" };
-    let ygg_context = unleash_yggdrasil::Context {
-        user_id: Some("user-42".into()),
-        properties: Some(HashMap::from([("region".to_owned(), "eu".to_owned())])),
-        ..Default::default()
-    };
-    let sdk_context = unleash_api_client::Context {
-        user_id: Some("user-42".into()),
-        properties: HashMap::from([("region".to_owned(), "eu".to_owned())]),
-        ..Default::default()
-    };
+    let Engines {
+        flowgate,
+        yggdrasil,
+        sdk,
+        labels,
+        ygg_context,
+        sdk_context,
+    } = Engines::new();
 
     let mut group = c.benchmark_group("evaluate");
     for (case, flag) in CASES {
@@ -364,21 +389,14 @@ fn reload(c: &mut Criterion) {
 
 /// Allocations per call of every case, printed after criterion's report.
 fn allocation_report() {
-    let data = data_set();
-    let flowgate = Client::new(Engine::from_unleash_json(&data).unwrap());
-    let yggdrasil = yggdrasil(&data);
-    let sdk = unleash_sdk(&data);
-    let labels = labels! { "userId" => "user-42", "region" => "eu" };
-    let ygg_context = unleash_yggdrasil::Context {
-        user_id: Some("user-42".into()),
-        properties: Some(HashMap::from([("region".to_owned(), "eu".to_owned())])),
-        ..Default::default()
-    };
-    let sdk_context = unleash_api_client::Context {
-        user_id: Some("user-42".into()),
-        properties: HashMap::from([("region".to_owned(), "eu".to_owned())]),
-        ..Default::default()
-    };
+    let Engines {
+        flowgate,
+        yggdrasil,
+        sdk,
+        labels,
+        ygg_context,
+        sdk_context,
+    } = Engines::new();
     println!("\nallocations per call");
     for (case, flag) in CASES {
         let variant = case == "variant";
