@@ -287,20 +287,16 @@ impl Client {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        let (decision, success) = self.decide(&stats, evaluation, fallback);
-        let admission = match decision
-            .is_accepted()
-            .then(|| self.admit_now(&stats, labels))
-        {
-            None => None,
-            Some(Admission::Done(result)) => Some(result),
-            Some(Admission::Wait(limiter)) => {
-                let _queued = stats.queued();
-                let waited = limiter.acquire(deadline.instant()).await;
-                Some(admitted_after_wait(&stats, limiter, waited))
+        match self.decide_and_admit(stats, evaluation, fallback, labels, span) {
+            Step::Done(flow) => flow,
+            Step::Queue(queued) => {
+                let waited = {
+                    let _queued = queued.stats.queued();
+                    queued.limiter.acquire(deadline.instant()).await
+                };
+                queued.finish(waited)
             }
-        };
-        conclude(stats, decision, success, span, admission)
+        }
     }
 
     fn start_flow_blocking_with(
@@ -319,20 +315,16 @@ impl Client {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        let (decision, success) = self.decide(&stats, evaluation, fallback);
-        let admission = match decision
-            .is_accepted()
-            .then(|| self.admit_now(&stats, labels))
-        {
-            None => None,
-            Some(Admission::Done(result)) => Some(result),
-            Some(Admission::Wait(limiter)) => {
-                let _queued = stats.queued();
-                let waited = limiter.acquire_blocking(deadline.instant());
-                Some(admitted_after_wait(&stats, limiter, waited))
+        match self.decide_and_admit(stats, evaluation, fallback, labels, span) {
+            Step::Done(flow) => flow,
+            Step::Queue(queued) => {
+                let waited = {
+                    let _queued = queued.stats.queued();
+                    queued.limiter.acquire_blocking(deadline.instant())
+                };
+                queued.finish(waited)
             }
-        };
-        conclude(stats, decision, success, span, admission)
+        }
     }
 
     /// The readiness signal worth waiting on after `evaluation`: only a source that said
@@ -342,6 +334,37 @@ impl Client {
             Evaluation::Undecided(Undecided::NotReady) => self.inner.source.readiness(),
             _ => None,
         }
+    }
+
+    /// Everything after the flag's evaluation that needs no waiting: the decision,
+    /// then flow control. A flow that must queue for a concurrency slot comes back as
+    /// [`Step::Queue`], for the caller to wait its own way (blocking or async).
+    fn decide_and_admit(
+        &self,
+        stats: StatsRef,
+        evaluation: Evaluation,
+        fallback: Option<Fallback>,
+        labels: &Labels,
+        span: tracing::Span,
+    ) -> Step {
+        let (decision, success) = self.decide(&stats, evaluation, fallback);
+        let admission = if decision.is_accepted() {
+            match self.admit_now(&stats, labels) {
+                Admission::Done(result) => Some(result),
+                Admission::Wait(limiter) => {
+                    return Step::Queue(Queued {
+                        stats,
+                        decision,
+                        success,
+                        span,
+                        limiter,
+                    })
+                }
+            }
+        } else {
+            None
+        };
+        Step::Done(conclude(stats, decision, success, span, admission))
     }
 
     /// The flag's decision, and whether the source made it (rather than the fallback).
@@ -439,6 +462,35 @@ fn flow_span(control_point: &str) -> tracing::Span {
 enum Admission {
     Done(Result<Option<Permit>, Rejection>),
     Wait(Arc<ConcurrencyLimiter>),
+}
+
+/// Where a flow stands once nothing more can be decided without waiting.
+enum Step {
+    Done(Flow),
+    Queue(Queued),
+}
+
+/// An accepted flow waiting for a slot of `limiter`.
+struct Queued {
+    stats: StatsRef,
+    decision: Decision,
+    success: bool,
+    span: tracing::Span,
+    limiter: Arc<ConcurrencyLimiter>,
+}
+
+impl Queued {
+    /// The flow, once the wait for a slot is over.
+    fn finish(self, waited: Result<(), Refusal>) -> Flow {
+        let admission = admitted_after_wait(&self.stats, self.limiter, waited);
+        conclude(
+            self.stats,
+            self.decision,
+            self.success,
+            self.span,
+            Some(admission),
+        )
+    }
 }
 
 /// The flow, with the outcome of flow control (when the flag accepted it).

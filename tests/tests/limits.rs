@@ -13,6 +13,11 @@ fn client(rules: &str) -> (Engine, Client) {
     (engine.clone(), Client::new(engine))
 }
 
+/// A flow of `Limited` that takes what is free now and waits for nothing.
+fn start_now(client: &Client) -> flowgate::Flow {
+    client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO)
+}
+
 fn counts(client: &Client) -> FlowCounts {
     client.metrics().control_point("Limited")
 }
@@ -31,9 +36,7 @@ fn a_burst_gets_exactly_the_bucket_and_a_retry_after() {
     // One token an hour: nothing refills while the test runs.
     let (_, client) =
         client("[flags.Limited]\nrate_limit = { limit = 1, per = \"1h\", burst = 5 }\n");
-    let flows: Vec<_> = (0..20)
-        .map(|_| client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO))
-        .collect();
+    let flows: Vec<_> = (0..20).map(|_| start_now(&client)).collect();
     let admitted = flows.iter().filter(|f| f.should_run()).count();
     assert_eq!(admitted, 5);
     let rejection = flows.iter().find_map(|f| f.rejection()).unwrap();
@@ -101,7 +104,7 @@ fn keyed_concurrency_is_per_label_value_and_counted_per_key() {
 #[test]
 fn queue_full_and_queue_timeout_are_told_apart() {
     let (_, client) = client("[flags.Limited]\nconcurrency = { max = 1, queue = 1 }\n");
-    let holder = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let holder = start_now(&client);
     assert!(holder.should_run());
     let timed_out = client.start_flow_blocking("Limited", &Labels::new(), Duration::from_millis(5));
     assert_eq!(
@@ -135,7 +138,7 @@ fn queue_full_and_queue_timeout_are_told_apart() {
 fn waiters_are_admitted_first_come_first_served() {
     let (_, client) = client("[flags.Limited]\nconcurrency = { max = 1, queue = 16 }\n");
     let order = Mutex::new(Vec::new());
-    let holder = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let holder = start_now(&client);
     std::thread::scope(|scope| {
         for i in 0..8 {
             let (client, order) = (&client, &order);
@@ -156,7 +159,7 @@ fn waiters_are_admitted_first_come_first_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_async_gates_share_one_limit() {
     let (_, client) = client("[flags.Limited]\nconcurrency = { max = 1, queue = 4 }\n");
-    let held_by_thread = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let held_by_thread = start_now(&client);
     let waiting_task = {
         let client = client.clone();
         tokio::spawn(async move {
@@ -172,7 +175,7 @@ async fn sync_and_async_gates_share_one_limit() {
     held_by_thread.end();
     let held_by_task = waiting_task.await.unwrap();
     assert!(held_by_task.should_run());
-    let blocked = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let blocked = start_now(&client);
     assert_eq!(
         blocked.rejection().unwrap().reason(),
         RejectReason::QueueTimeout
@@ -340,11 +343,9 @@ fn the_limit_holds_under_ten_thousand_flows_with_failures_and_cancellations() {
     );
 
     // Exactly MAX slots are free again: no leak, no extra.
-    let held: Vec<_> = (0..MAX)
-        .map(|_| client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO))
-        .collect();
+    let held: Vec<_> = (0..MAX).map(|_| start_now(&client)).collect();
     assert!(held.iter().all(flowgate::Flow::should_run));
-    let one_more = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let one_more = start_now(&client);
     assert_eq!(
         one_more.rejection().unwrap().reason(),
         RejectReason::QueueTimeout
@@ -354,7 +355,7 @@ fn the_limit_holds_under_ten_thousand_flows_with_failures_and_cancellations() {
 #[test]
 fn reloaded_limits_apply_to_new_flows_and_held_slots_stay_held() {
     let (engine, client) = client("[flags.Limited]\nconcurrency = { max = 1 }\n");
-    let start = || client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let start = || start_now(&client);
     let first = start();
     assert!(first.should_run());
     assert!(!start().should_run());
@@ -391,7 +392,7 @@ fn the_flag_is_decided_before_the_limits() {
     let (_, client) = client(
         "[flags.Limited]\nenabled = false\nrate_limit = { limit = 1, per = \"1h\", burst = 1 }\n",
     );
-    let flow = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+    let flow = start_now(&client);
     assert_eq!(
         flow.rejection().unwrap().reason(),
         RejectReason::FlagDisabled
@@ -498,7 +499,7 @@ mod model {
             for op in ops {
                 match op {
                     Op::Start => {
-                        let flow = client.start_flow_blocking("Limited", &Labels::new(), Duration::ZERO);
+                        let flow = start_now(&client);
                         prop_assert_eq!(flow.should_run(), held.len() < max, "held {} max {}", held.len(), max);
                         if flow.should_run() {
                             held.push(flow);

@@ -331,6 +331,20 @@ mod tests {
         Instant::now() + Duration::from_secs(60)
     }
 
+    /// A thread waiting in `limiter`'s queue (returned once it is counted there).
+    fn blocked_in_queue(
+        limiter: &Arc<ConcurrencyLimiter>,
+    ) -> std::thread::JoinHandle<Result<(), Refusal>> {
+        let waiter = {
+            let limiter = Arc::clone(limiter);
+            std::thread::spawn(move || limiter.acquire_blocking(soon()))
+        };
+        while limiter.waiting() == 0 {
+            std::thread::yield_now();
+        }
+        waiter
+    }
+
     #[test]
     fn slots_then_queue_then_refusal() {
         let limiter = limiter(2, 0);
@@ -347,13 +361,7 @@ mod tests {
     fn a_blocked_thread_gets_the_released_slot() {
         let limiter = limiter(1, 1);
         assert!(limiter.try_acquire());
-        let waiter = {
-            let limiter = Arc::clone(&limiter);
-            std::thread::spawn(move || limiter.acquire_blocking(soon()))
-        };
-        while limiter.waiting() == 0 {
-            std::thread::yield_now();
-        }
+        let waiter = blocked_in_queue(&limiter);
         limiter.release();
         assert_eq!(waiter.join().unwrap(), Ok(()));
         assert_eq!((limiter.in_flight(), limiter.waiting()), (1, 0));
@@ -394,13 +402,7 @@ mod tests {
     fn raising_max_admits_waiters() {
         let limiter = limiter(1, 4);
         assert!(limiter.try_acquire());
-        let waiter = {
-            let limiter = Arc::clone(&limiter);
-            std::thread::spawn(move || limiter.acquire_blocking(soon()))
-        };
-        while limiter.waiting() == 0 {
-            std::thread::yield_now();
-        }
+        let waiter = blocked_in_queue(&limiter);
         limiter.update(ConcurrencySpec { max: 2, queue: 4 });
         assert_eq!(waiter.join().unwrap(), Ok(()));
         assert_eq!(limiter.in_flight(), 2);
