@@ -16,17 +16,17 @@
 #![allow(unsafe_code)] // the counting allocator
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use flowgate::{feature_gate, labels, Client, Engine};
+use flowgate::{Client, Engine};
+use flowgate_benches::{
+    concurrency_limited, data_set, gated, gated_async, limits_client, rate_limited, run_ready,
+    ten_thousand_flags, ten_thousand_unleash_flags, work, Engines, CASES,
+};
 
 // ---- the counting allocator -------------------------------------------------------
 
@@ -73,188 +73,6 @@ fn allocations_per_call(mut case: impl FnMut(u64)) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let per_call = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64;
     per_call
-}
-
-// ---- the data set -----------------------------------------------------------------
-
-/// 100 flags, 25 of each kind, as an Unleash `/client/features` document.
-fn data_set() -> String {
-    let mut features = Vec::new();
-    for i in 0..25 {
-        features.push(serde_json::json!({
-            "name": format!("on-{i}"), "enabled": true,
-            "strategies": [{ "name": "default", "parameters": {} }]
-        }));
-        features.push(serde_json::json!({
-            "name": format!("half-{i}"), "enabled": true,
-            "strategies": [{ "name": "flexibleRollout",
-                "parameters": { "rollout": "50", "stickiness": "userId", "groupId": format!("half-{i}") } }]
-        }));
-        features.push(serde_json::json!({
-            "name": format!("regional-{i}"), "enabled": true,
-            "strategies": [{ "name": "flexibleRollout",
-                "parameters": { "rollout": "50", "stickiness": "userId", "groupId": format!("regional-{i}") },
-                "constraints": [{ "contextName": "region", "operator": "IN", "values": ["eu", "us"] }] }]
-        }));
-        features.push(serde_json::json!({
-            "name": format!("variant-{i}"), "enabled": true,
-            "strategies": [{ "name": "default", "parameters": {} }],
-            "variants": [
-                { "name": "blue", "weight": 500, "weightType": "fix", "stickiness": "default", "payload": { "type": "string", "value": "b" } },
-                { "name": "green", "weight": 500, "weightType": "fix", "stickiness": "default", "payload": { "type": "string", "value": "g" } }
-            ]
-        }));
-    }
-    serde_json::json!({ "version": 2, "features": features }).to_string()
-}
-
-/// The four kinds of case, by the flag they evaluate.
-const CASES: [(&str, &str); 4] = [
-    ("always-on", "on-7"),
-    ("50% rollout", "half-7"),
-    ("constraint + rollout", "regional-7"),
-    ("variant", "variant-7"),
-];
-
-// ---- the anchors --------------------------------------------------------------------
-
-fn yggdrasil(data: &str) -> unleash_yggdrasil::EngineState {
-    let engine = unleash_yggdrasil::EngineState::default();
-    let features: unleash_types::client_features::ClientFeatures =
-        serde_json::from_str(data).unwrap();
-    engine.take_state(unleash_yggdrasil::UpdateMessage::FullResponse(features));
-    engine
-}
-
-/// The SDK's typed feature keys; the benchmark looks flags up by name instead.
-#[derive(Debug, Clone, Copy)]
-struct SdkFeatures;
-
-impl unleash_api_client::client::FeatureKey for SdkFeatures {
-    fn name(self) -> &'static str {
-        "unused"
-    }
-}
-
-/// The Unleash SDK never reaches a network here: its state is memoised directly.
-struct Offline;
-
-#[async_trait::async_trait]
-impl unleash_api_client::http::Transport for Offline {
-    async fn execute(
-        &self,
-        _: unleash_api_client::http::transport::Request,
-    ) -> Result<unleash_api_client::http::transport::Response, anyhow::Error> {
-        anyhow::bail!("offline")
-    }
-}
-
-fn unleash_sdk(data: &str) -> unleash_api_client::Client<SdkFeatures> {
-    let client = unleash_api_client::ClientBuilder::default()
-        .enable_string_features()
-        .disable_metric_submission()
-        .into_client_with_transport::<SdkFeatures>(
-            "http://127.0.0.1:1/api",
-            "bench",
-            "bench-1",
-            None,
-            std::sync::Arc::new(Offline),
-        )
-        .unwrap();
-    client.memoize(serde_json::from_str(data).unwrap()).unwrap();
-    client
-}
-
-// ---- gated functions --------------------------------------------------------------
-
-fn work(x: u64) -> u64 {
-    black_box(x).wrapping_mul(3)
-}
-
-#[feature_gate("on-0", client = flags, on_reject = || 0)]
-fn gated(flags: &Client, x: u64) -> u64 {
-    work(x)
-}
-
-#[feature_gate("on-0", client = flags, on_reject = || 0)]
-async fn gated_async(flags: &Client, x: u64) -> u64 {
-    work(x)
-}
-
-#[feature_gate("RateLimited", client = flags, on_reject = || 0)]
-fn rate_limited(flags: &Client, x: u64) -> u64 {
-    work(x)
-}
-
-#[feature_gate("ConcurrencyLimited", client = flags, on_reject = || 0)]
-fn concurrency_limited(flags: &Client, x: u64) -> u64 {
-    work(x)
-}
-
-/// Polls a future that never waits to completion: the async gate's own overhead,
-/// without a runtime's scheduling around it.
-fn run_ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("nothing here waits"),
-    }
-}
-
-fn limits_client() -> Client {
-    Client::from_toml_str(
-        r#"
-        [flags.RateLimited]
-        rate_limit = { limit = 1000000000, per = "1s", burst = 1000000000 }
-        [flags.ConcurrencyLimited]
-        concurrency = { max = 1000, queue = 0 }
-        "#,
-    )
-    .unwrap()
-}
-
-fn ten_thousand_flags() -> String {
-    let mut text = String::new();
-    for i in 0..10_000 {
-        use std::fmt::Write as _;
-        let _ = write!(
-            text,
-            "[flags.f{i}]\nrollout = 50\nconstraints = [{{ label = \"region\", operator = \"IN\", values = [\"eu\", \"us\"] }}]\n\
-             variants = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n\n"
-        );
-    }
-    text
-}
-
-/// The three engines on the same data set, with the same context in each one's terms.
-struct Engines {
-    flowgate: Client,
-    yggdrasil: unleash_yggdrasil::EngineState,
-    sdk: unleash_api_client::Client<SdkFeatures>,
-    labels: flowgate::Labels,
-    ygg_context: unleash_yggdrasil::Context,
-    sdk_context: unleash_api_client::Context,
-}
-
-impl Engines {
-    fn new() -> Self {
-        let data = data_set();
-        Engines {
-            flowgate: Client::new(Engine::from_unleash_json(&data).unwrap()),
-            yggdrasil: yggdrasil(&data),
-            sdk: unleash_sdk(&data),
-            labels: labels! { "userId" => "user-42", "region" => "eu" },
-            ygg_context: unleash_yggdrasil::Context {
-                user_id: Some("user-42".into()),
-                properties: Some(HashMap::from([("region".to_owned(), "eu".to_owned())])),
-                ..Default::default()
-            },
-            sdk_context: unleash_api_client::Context {
-                user_id: Some("user-42".into()),
-                properties: HashMap::from([("region".to_owned(), "eu".to_owned())]),
-                ..Default::default()
-            },
-        }
-    }
 }
 
 // ---- the benchmarks -------------------------------------------------------------------
@@ -352,25 +170,6 @@ fn limits(c: &mut Criterion) {
     let metrics = client.metrics();
     assert_eq!(metrics.control_point("RateLimited").rejected, 0);
     assert_eq!(metrics.control_point("ConcurrencyLimited").rejected, 0);
-}
-
-/// The same 10 000 flags as an Unleash features document.
-fn ten_thousand_unleash_flags() -> String {
-    let features: Vec<serde_json::Value> = (0..10_000)
-        .map(|i| {
-            serde_json::json!({
-                "name": format!("f{i}"), "enabled": true,
-                "strategies": [{ "name": "flexibleRollout",
-                    "parameters": { "rollout": "50", "stickiness": "default", "groupId": format!("f{i}") },
-                    "constraints": [{ "contextName": "region", "operator": "IN", "values": ["eu", "us"] }] }],
-                "variants": [
-                    { "name": "a", "weight": 500, "stickiness": "default" },
-                    { "name": "b", "weight": 500, "stickiness": "default" }
-                ]
-            })
-        })
-        .collect();
-    serde_json::json!({ "version": 2, "features": features }).to_string()
 }
 
 fn reload(c: &mut Criterion) {

@@ -9,9 +9,9 @@ use crate::decision::{Decision, Fallback, RejectReason, Rejection, Variant};
 use crate::engine::{ConfigError, Engine};
 use crate::flow::Flow;
 use crate::labels::Labels;
-use crate::limits::{ConcurrencyLimiter, Permit, Refusal};
+use crate::limits::{ConcurrencyLimiter, Limits, Permit, Refusal};
 use crate::metrics::{ControlPointStats, Metrics, Registry, StatsRef};
-use crate::source::{DecisionSource, EmptySource, Evaluation, Undecided};
+use crate::source::{DecisionSource, EmptySource, Evaluation, FlagSlot, Undecided};
 use crate::unleash::{Unleash, UnleashConfig};
 
 /// Starts flows against a decision source and counts them per control point.
@@ -50,6 +50,7 @@ struct Inner {
 pub struct CallSite {
     flag: &'static str,
     fallback: Fallback,
+    slot: FlagSlot,
     cached: OnceLock<(u64, &'static ControlPointStats)>,
 }
 
@@ -59,10 +60,12 @@ impl CallSite {
         Self {
             flag,
             fallback,
+            slot: FlagSlot::new(),
             cached: OnceLock::new(),
         }
     }
 
+    #[inline]
     fn stats(&self, client: &Client) -> StatsRef {
         if let Some((id, stats)) = self.cached.get() {
             if *id == client.inner.id {
@@ -236,7 +239,8 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
-        self.start_flow_with(stats, labels, timeout, None).await
+        self.start_flow_with(stats, None, labels, timeout, None)
+            .await
     }
 
     /// Starts a flow of `control_point` from a plain function: like
@@ -249,7 +253,7 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
-        self.start_flow_blocking_with(stats, labels, timeout, None)
+        self.start_flow_blocking_with(stats, None, labels, timeout, None)
     }
 
     pub(crate) async fn start_flow_at(
@@ -258,8 +262,15 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        self.start_flow_with(site.stats(self), labels, timeout, Some(site.fallback))
-            .await
+        let stats = site.stats(self);
+        self.start_flow_with(
+            stats,
+            Some(&site.slot),
+            labels,
+            timeout,
+            Some(site.fallback),
+        )
+        .await
     }
 
     pub(crate) fn start_flow_blocking_at(
@@ -268,67 +279,100 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        self.start_flow_blocking_with(site.stats(self), labels, timeout, Some(site.fallback))
+        let stats = site.stats(self);
+        self.start_flow_blocking_with(
+            stats,
+            Some(&site.slot),
+            labels,
+            timeout,
+            Some(site.fallback),
+        )
     }
 
     async fn start_flow_with(
         &self,
         stats: StatsRef,
+        slot: Option<&FlagSlot>,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
         let control_point: &str = stats.name();
-        let span = flow_span(control_point);
-        let mut evaluation = self.inner.source.evaluate(control_point, labels);
+        let mut evaluation = self.evaluate_for_flow(control_point, slot, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
             if readiness.wait(deadline.remaining()).await {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
-        match self.decide_and_admit(stats, evaluation, fallback, labels, span) {
+        let admission = match self.admit_if_enabled(&stats, evaluation, labels) {
+            Some(Admission::Done(Ok(permit))) => return Flow::accepted(stats, permit),
+            admission => admission,
+        };
+        match self.decide_and_admit(stats, evaluation, admission, fallback, labels) {
             Step::Done(flow) => flow,
-            Step::Queue(queued) => {
-                let waited = {
-                    let _queued = queued.stats.queued();
-                    queued.limiter.acquire(deadline.instant()).await
-                };
-                queued.finish(waited)
-            }
+            Step::Queue(queued) => queued.wait(&mut deadline).await,
         }
     }
 
+    #[inline]
     fn start_flow_blocking_with(
         &self,
         stats: StatsRef,
+        slot: Option<&FlagSlot>,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
         let control_point: &str = stats.name();
-        let span = flow_span(control_point);
-        let mut evaluation = self.inner.source.evaluate(control_point, labels);
+        let mut evaluation = self.evaluate_for_flow(control_point, slot, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
-            if readiness.wait_blocking(deadline.remaining()) {
-                evaluation = self.inner.source.evaluate(control_point, labels);
-            }
+            evaluation =
+                self.evaluate_when_ready_blocking(readiness, &mut deadline, control_point, labels);
         }
-        match self.decide_and_admit(stats, evaluation, fallback, labels, span) {
+        let admission = match self.admit_if_enabled(&stats, evaluation, labels) {
+            Some(Admission::Done(Ok(permit))) => return Flow::accepted(stats, permit),
+            admission => admission,
+        };
+        match self.decide_and_admit(stats, evaluation, admission, fallback, labels) {
             Step::Done(flow) => flow,
-            Step::Queue(queued) => {
-                let waited = {
-                    let _queued = queued.stats.queued();
-                    queued.limiter.acquire_blocking(deadline.instant())
-                };
-                queued.finish(waited)
-            }
+            Step::Queue(queued) => queued.wait_blocking(&mut deadline),
+        }
+    }
+
+    /// The evaluation once the source is ready, or as it stands when the wait times out.
+    #[cold]
+    fn evaluate_when_ready_blocking(
+        &self,
+        readiness: &crate::Readiness,
+        deadline: &mut Deadline,
+        control_point: &str,
+        labels: &Labels,
+    ) -> Evaluation {
+        if readiness.wait_blocking(deadline.remaining()) {
+            self.inner.source.evaluate(control_point, labels)
+        } else {
+            Evaluation::Undecided(Undecided::NotReady)
+        }
+    }
+
+    #[inline]
+    fn evaluate_for_flow(
+        &self,
+        control_point: &str,
+        slot: Option<&FlagSlot>,
+        labels: &Labels,
+    ) -> Evaluation {
+        match slot {
+            Some(slot) => self.inner.source.evaluate_at(control_point, slot, labels),
+            None => self.inner.source.evaluate(control_point, labels),
         }
     }
 
     /// The readiness signal worth waiting on after `evaluation`: only a source that said
     /// it is not ready yet can change its answer by waiting.
+    #[inline]
     fn readiness_to_await(&self, evaluation: Evaluation) -> Option<&crate::Readiness> {
         match evaluation {
             Evaluation::Undecided(Undecided::NotReady) => self.inner.source.readiness(),
@@ -336,27 +380,44 @@ impl Client {
         }
     }
 
-    /// Everything after the flag's evaluation that needs no waiting: the decision,
-    /// then flow control. A flow that must queue for a concurrency slot comes back as
-    /// [`Step::Queue`], for the caller to wait its own way (blocking or async).
+    /// Flow control for a flag that is on. Most flows end their start here, accepted
+    /// at once: the callers build that flow directly, since moving a flow (its span,
+    /// its decision) through more functions cost more than the decision itself.
+    #[inline]
+    fn admit_if_enabled(
+        &self,
+        stats: &ControlPointStats,
+        evaluation: Evaluation,
+        labels: &Labels,
+    ) -> Option<Admission> {
+        (evaluation == Evaluation::Enabled).then(|| self.admit_now(stats, labels))
+    }
+
+    /// Everything after the flag's evaluation that needs no waiting, for the flows not
+    /// simply accepted at once: the decision (or the fallback), then flow control
+    /// (unless `admission` already holds its outcome). A flow that must queue for a
+    /// concurrency slot comes back as [`Step::Queue`], for the caller to wait its own
+    /// way (blocking or async).
+    #[inline(never)]
     fn decide_and_admit(
         &self,
         stats: StatsRef,
         evaluation: Evaluation,
+        admission: Option<Admission>,
         fallback: Option<Fallback>,
         labels: &Labels,
-        span: tracing::Span,
     ) -> Step {
         let (decision, success) = self.decide(&stats, evaluation, fallback);
         let admission = if decision.is_accepted() {
-            match self.admit_now(&stats, labels) {
+            match admission.unwrap_or_else(|| self.admit_now(&stats, labels)) {
                 Admission::Done(result) => Some(result),
                 Admission::Wait(limiter) => {
                     return Step::Queue(Queued {
+                        // Created here, so that the span covers the wait.
+                        span: crate::flow::flow_span(stats.name()),
                         stats,
                         decision,
                         success,
-                        span,
                         limiter,
                     })
                 }
@@ -364,10 +425,11 @@ impl Client {
         } else {
             None
         };
-        Step::Done(conclude(stats, decision, success, span, admission))
+        Step::Done(conclude(stats, decision, success, None, admission))
     }
 
     /// The flag's decision, and whether the source made it (rather than the fallback).
+    #[inline]
     fn decide(
         &self,
         stats: &ControlPointStats,
@@ -392,13 +454,19 @@ impl Client {
 
     /// Flow control after the flag said yes: the rate limit, then a concurrency slot if
     /// one is free. When the flow must queue for a slot, the caller waits its own way.
+    #[inline]
     fn admit_now(&self, stats: &ControlPointStats, labels: &Labels) -> Admission {
-        let Some(limits) = self
-            .inner
-            .source
-            .limits()
-            .and_then(|limits| limits.get(stats.name()))
-        else {
+        match self.inner.source.limits() {
+            Some(limits) if limits.any() => Self::admit_limited(limits, stats, labels),
+            // Inline and constant, so that a gate without limits builds its flow
+            // straight away.
+            _ => Admission::Done(Ok(None)),
+        }
+    }
+
+    #[inline(never)]
+    fn admit_limited(limits: &Limits, stats: &ControlPointStats, labels: &Labels) -> Admission {
+        let Some(limits) = limits.get(stats.name()) else {
             return Admission::Done(Ok(None));
         };
         if let Err(retry_after) = limits.check_rate(labels) {
@@ -448,17 +516,6 @@ impl Client {
     }
 }
 
-fn flow_span(control_point: &str) -> tracing::Span {
-    tracing::debug_span!(
-        target: "flowgate",
-        "flowgate.flow",
-        control_point,
-        decision = tracing::field::Empty,
-        reason = tracing::field::Empty,
-        status = tracing::field::Empty,
-    )
-}
-
 enum Admission {
     Done(Result<Option<Permit>, Rejection>),
     Wait(Arc<ConcurrencyLimiter>),
@@ -480,6 +537,23 @@ struct Queued {
 }
 
 impl Queued {
+    async fn wait(self, deadline: &mut Deadline) -> Flow {
+        let waited = {
+            let _queued = self.stats.queued();
+            self.limiter.acquire(deadline.instant()).await
+        };
+        self.finish(waited)
+    }
+
+    #[cold]
+    fn wait_blocking(self, deadline: &mut Deadline) -> Flow {
+        let waited = {
+            let _queued = self.stats.queued();
+            self.limiter.acquire_blocking(deadline.instant())
+        };
+        self.finish(waited)
+    }
+
     /// The flow, once the wait for a slot is over.
     fn finish(self, waited: Result<(), Refusal>) -> Flow {
         let admission = admitted_after_wait(&self.stats, self.limiter, waited);
@@ -487,18 +561,19 @@ impl Queued {
             self.stats,
             self.decision,
             self.success,
-            self.span,
+            Some(self.span),
             Some(admission),
         )
     }
 }
 
 /// The flow, with the outcome of flow control (when the flag accepted it).
+#[inline]
 fn conclude(
     stats: StatsRef,
     decision: Decision,
     success: bool,
-    span: tracing::Span,
+    span: Option<tracing::Span>,
     admission: Option<Result<Option<Permit>, Rejection>>,
 ) -> Flow {
     match admission {

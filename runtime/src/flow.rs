@@ -57,29 +57,48 @@ pub struct Flow {
 }
 
 impl Flow {
+    #[inline]
+    ///
+    /// Without a `span`, the flow's span starts here. Spans are made as late as
+    /// possible: moving one between functions costs more than making it.
     pub(crate) fn new(
         stats: StatsRef,
         decision: Decision,
         success: bool,
-        span: tracing::Span,
+        span: Option<tracing::Span>,
         permit: Option<Permit>,
     ) -> Self {
+        let span = span.unwrap_or_else(|| flow_span(stats.name()));
         match &decision {
             Decision::Accepted => stats.record_accepted(!success),
             Decision::Rejected(rejection) => stats.record_rejected(rejection.reason(), !success),
         }
         if !span.is_disabled() {
-            match &decision {
-                Decision::Accepted => span.record("decision", "accepted"),
-                Decision::Rejected(rejection) => span
-                    .record("decision", "rejected")
-                    .record("reason", rejection.reason().as_str()),
-            };
+            record_decision(&span, &decision);
         }
         Self {
             stats,
             decision,
             success,
+            status: None,
+            span,
+            ended: false,
+            permit,
+        }
+    }
+
+    /// A flow the flag accepted and flow control admitted at once.
+    #[inline]
+    pub(crate) fn accepted(stats: StatsRef, permit: Option<Permit>) -> Self {
+        stats.record_accepted(false);
+        let span = flow_span(stats.name());
+        if !span.is_disabled() {
+            record_decision(&span, &Decision::Accepted);
+        }
+        Self {
+            stats,
+            decision: Decision::Accepted,
+            success: true,
             status: None,
             span,
             ended: false,
@@ -129,6 +148,7 @@ impl Flow {
     }
 
     /// Ends the flow with its status.
+    #[inline]
     pub fn end(mut self) {
         let ending = match self.status() {
             FlowStatus::Ok => Ending::Ok,
@@ -137,14 +157,19 @@ impl Flow {
         self.finish(ending);
     }
 
+    #[inline]
     fn finish(&mut self, ending: Ending) {
         debug_assert!(!self.ended, "a flow ends once");
         self.ended = true;
         drop(self.permit.take());
         if self.decision.is_accepted() {
             self.stats.record_end(ending);
-            self.span.record("status", ending.as_str());
-        } else if let Some(status) = self.status {
+            // Without a subscriber the span is disabled, and `record` would still
+            // search the span's fields by name.
+            if !self.span.is_disabled() {
+                self.span.record("status", ending.as_str());
+            }
+        } else if let Some(status) = self.status.filter(|_| !self.span.is_disabled()) {
             // A rejected flow's status is recorded only when the caller chose one.
             let ending = match status {
                 FlowStatus::Ok => Ending::Ok,
@@ -153,6 +178,28 @@ impl Flow {
             self.span.record("status", ending.as_str());
         }
     }
+}
+
+pub(crate) fn flow_span(control_point: &str) -> tracing::Span {
+    tracing::debug_span!(
+        target: "flowgate",
+        "flowgate.flow",
+        control_point,
+        decision = tracing::field::Empty,
+        reason = tracing::field::Empty,
+        status = tracing::field::Empty,
+    )
+}
+
+/// Kept out of line: without a subscriber, spans are disabled and this never runs.
+#[inline(never)]
+fn record_decision(span: &tracing::Span, decision: &Decision) {
+    match decision {
+        Decision::Accepted => span.record("decision", "accepted"),
+        Decision::Rejected(rejection) => span
+            .record("decision", "rejected")
+            .record("reason", rejection.reason().as_str()),
+    };
 }
 
 impl Drop for Flow {

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -29,10 +30,14 @@ impl Ending {
     }
 }
 
-/// How many cache-line-aligned sets of counters a control point has. Threads write to
-/// the set of their own shard, so threads gating the same function do not fight over
-/// one cache line.
-const SHARDS: usize = 8;
+/// How many sets of counters a control point has: one for each of the first
+/// `SHARDS - 1` threads that claim one, and one shared by every other thread.
+///
+/// A thread that owns its set counts with a plain load and store, as no other thread
+/// writes there: a locked read-modify-write would cost about as much as the rest of a
+/// gated call. Threads beyond the owned sets share the last one and count atomically.
+const SHARDS: usize = 16;
+const SHARED_SHARD: usize = SHARDS - 1;
 
 /// One thread's share of a control point's counters, on cache lines of its own.
 #[derive(Debug, Default)]
@@ -47,14 +52,65 @@ struct Counters {
     rejected_by_reason: [AtomicU64; RejectReason::ALL.len()],
 }
 
-/// The shard of the calling thread: threads are dealt shards in turn.
-fn shard() -> usize {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        #[allow(clippy::cast_possible_truncation)] // reduced modulo SHARDS first
-        static SHARD: usize = (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS as u64) as usize;
+/// Which owned shards are taken by a live thread.
+static CLAIMED: [AtomicBool; SHARED_SHARD] = [const { AtomicBool::new(false) }; SHARED_SHARD];
+
+/// A thread's claim on a shard, given back when the thread exits.
+struct ShardClaim(Cell<usize>);
+
+const UNCLAIMED: usize = usize::MAX;
+
+impl ShardClaim {
+    #[inline]
+    fn shard(&self) -> usize {
+        match self.0.get() {
+            UNCLAIMED => {
+                // Acquire: the counts the previous owner stored are seen before they
+                // are added to.
+                let shard = CLAIMED
+                    .iter()
+                    .position(|claimed| {
+                        claimed
+                            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    })
+                    .unwrap_or(SHARED_SHARD);
+                self.0.set(shard);
+                shard
+            }
+            shard => shard,
+        }
     }
-    SHARD.with(|shard| *shard)
+}
+
+impl Drop for ShardClaim {
+    fn drop(&mut self) {
+        if let Some(claimed) = CLAIMED.get(self.0.get()) {
+            claimed.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The shard of the calling thread.
+#[inline]
+fn shard() -> usize {
+    thread_local! {
+        static SHARD: ShardClaim = const { ShardClaim(Cell::new(UNCLAIMED)) };
+    }
+    // During thread exit, after the claim was given back: the shared shard.
+    SHARD.try_with(ShardClaim::shard).unwrap_or(SHARED_SHARD)
+}
+
+/// Adds one to `counter` of `shard`; `order` orders this count before whatever the
+/// thread writes next.
+#[inline]
+fn bump(counter: &AtomicU64, shard: usize, order: Ordering) {
+    if shard == SHARED_SHARD {
+        counter.fetch_add(1, order);
+    } else {
+        // Only this thread writes this shard.
+        counter.store(counter.load(Ordering::Relaxed) + 1, order);
+    }
 }
 
 /// Live counters of one control point. Shared by every flow of that control point.
@@ -78,24 +134,27 @@ impl ControlPointStats {
         &self.name
     }
 
-    fn mine(&self) -> &Counters {
-        &self.shards[shard()]
-    }
-
+    #[inline]
     pub(crate) fn record_accepted(&self, by_fallback: bool) {
-        let counters = self.mine();
-        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let shard = shard();
+        let counters = &self.shards[shard];
+        bump(&counters.accepted, shard, Ordering::Relaxed);
         if by_fallback {
-            counters.by_fallback.fetch_add(1, Ordering::Relaxed);
+            bump(&counters.by_fallback, shard, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn record_rejected(&self, reason: RejectReason, by_fallback: bool) {
-        let counters = self.mine();
-        counters.rejected.fetch_add(1, Ordering::Relaxed);
-        counters.rejected_by_reason[reason.index()].fetch_add(1, Ordering::Relaxed);
+        let shard = shard();
+        let counters = &self.shards[shard];
+        bump(&counters.rejected, shard, Ordering::Relaxed);
+        bump(
+            &counters.rejected_by_reason[reason.index()],
+            shard,
+            Ordering::Relaxed,
+        );
         if by_fallback {
-            counters.by_fallback.fetch_add(1, Ordering::Relaxed);
+            bump(&counters.by_fallback, shard, Ordering::Relaxed);
         }
     }
 
@@ -105,16 +164,18 @@ impl ControlPointStats {
         QueuedGuard(&self.queued)
     }
 
+    #[inline]
     pub(crate) fn record_end(&self, ending: Ending) {
         // Release pairs with the Acquire loads in `snapshot`: whoever sees this end
         // also sees the `accepted` increment that preceded it (on whichever shard).
-        let counters = self.mine();
+        let shard = shard();
+        let counters = &self.shards[shard];
         let counter = match ending {
             Ending::Ok => &counters.ok,
             Ending::Error => &counters.error,
             Ending::Cancelled => &counters.cancelled,
         };
-        counter.fetch_add(1, Ordering::Release);
+        bump(counter, shard, Ordering::Release);
     }
 
     fn snapshot(&self) -> FlowCounts {
@@ -339,6 +400,45 @@ impl RejectionsByReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// More threads than owned shards, in waves, so that shards are claimed, given
+    /// back at thread exit, claimed again, and shared: no count may be lost.
+    #[test]
+    fn counts_are_exact_across_owned_and_shared_shards() {
+        const THREADS: usize = SHARDS + 9;
+        const WAVES: usize = 3;
+        const FLOWS: u64 = 2_000;
+        let stats = Arc::new(ControlPointStats::new("counted"));
+        let start = Arc::new(std::sync::Barrier::new(THREADS));
+        for _ in 0..WAVES {
+            let threads: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let stats = Arc::clone(&stats);
+                    let start = Arc::clone(&start);
+                    std::thread::spawn(move || {
+                        // All alive at once: some must share the last shard.
+                        start.wait();
+                        for i in 0..FLOWS {
+                            stats.record_accepted(i % 2 == 0);
+                            stats.record_end(if i % 3 == 0 { Ending::Error } else { Ending::Ok });
+                        }
+                        stats.record_rejected(RejectReason::RateLimited, false);
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        }
+        let counts = stats.snapshot();
+        let flows = (THREADS * WAVES) as u64 * FLOWS;
+        assert_eq!(counts.accepted, flows);
+        assert_eq!(counts.by_fallback, flows / 2);
+        assert_eq!(counts.ok + counts.error, flows);
+        assert_eq!(counts.error, (THREADS * WAVES) as u64 * FLOWS.div_ceil(3));
+        assert_eq!(counts.rejected, (THREADS * WAVES) as u64);
+        assert_eq!(counts.in_flight, 0);
+    }
 
     #[test]
     fn registry_returns_one_stats_per_name() {

@@ -1,7 +1,7 @@
 //! Decision sources: where a client's flag decisions come from.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +37,18 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// Evaluates `flag` for `labels`.
     fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation;
 
+    /// Evaluates `flag` for `labels` at a gated call site, as
+    /// [`evaluate`](DecisionSource::evaluate) does (the default calls it).
+    ///
+    /// `slot` belongs to the call site and is never shared with another flag: a source
+    /// that keeps its flags in a list may remember in it where it found `flag`, and
+    /// look there first next time (it must still check that what it finds there is
+    /// `flag`: the same call site may run against several sources).
+    fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+        let _ = slot;
+        self.evaluate(flag, labels)
+    }
+
     /// The variant of `flag` for `labels`; `None` when the source cannot decide (or
     /// has no variants).
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
@@ -64,6 +76,42 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     fn fallback(&self, flag: &str) -> Option<Fallback> {
         let _ = flag;
         None
+    }
+}
+
+/// Where a decision source found a call site's flag last time: see
+/// [`DecisionSource::evaluate_at`].
+#[derive(Debug)]
+pub struct FlagSlot(AtomicU32);
+
+impl FlagSlot {
+    const EMPTY: u32 = u32::MAX;
+
+    /// A slot that remembers nothing yet.
+    pub const fn new() -> Self {
+        Self(AtomicU32::new(Self::EMPTY))
+    }
+
+    /// The position remembered, if any.
+    #[inline]
+    pub fn get(&self) -> Option<usize> {
+        match self.0.load(Ordering::Relaxed) {
+            Self::EMPTY => None,
+            at => Some(at as usize),
+        }
+    }
+
+    /// Remembers `position` (positions beyond `u32::MAX - 1` are not remembered).
+    #[inline]
+    pub fn set(&self, position: usize) {
+        let position = u32::try_from(position).unwrap_or(Self::EMPTY);
+        self.0.store(position, Ordering::Relaxed);
+    }
+}
+
+impl Default for FlagSlot {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -302,8 +302,7 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigErro
 /// Reads the text of a rules file; `origin` names it in errors.
 pub(crate) fn parse(text: &str, origin: &str) -> Result<Snapshot, ConfigError> {
     let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
-    let mut features = rustc_hash::FxHashMap::default();
-    features.reserve(raw.flags.len());
+    let mut features = super::features::Features::with_capacity(raw.flags.len());
     let mut limits = std::collections::HashMap::new();
     for (name, flag) in raw.flags {
         let error = |span: Range<usize>, key: &str, message: String| {
@@ -316,7 +315,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Snapshot, ConfigError> {
             limits.insert(Box::from(name.as_str()), spec);
         }
         let feature = compile_flag(&name, &flag, text, origin)?;
-        features.insert(Box::from(name.as_str()), feature);
+        features.insert(feature);
     }
     Ok(Snapshot { features, limits })
 }

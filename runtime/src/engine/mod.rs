@@ -3,6 +3,7 @@
 //! the file changes.
 
 mod config;
+mod features;
 mod hash;
 pub(crate) mod model;
 mod watch;
@@ -20,7 +21,7 @@ pub use config::ConfigError;
 use crate::decision::{Fallback, Variant};
 use crate::labels::Labels;
 use crate::limits::Limits;
-use crate::source::{DecisionSource, Evaluation, Readiness, Undecided};
+use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, Undecided};
 use model::{Context, ContextDefaults, Snapshot};
 
 /// A decision source that evaluates flag rules in process.
@@ -168,8 +169,11 @@ impl Engine {
     pub(crate) fn install_unleash(&self, state: &crate::unleash::features::FeatureState) {
         let mut snapshot = state.compile();
         let previous = self.shared.snapshot.load();
-        for (name, feature) in &mut snapshot.features {
-            let old = previous.features.get(name).and_then(|f| f.usage.as_ref());
+        for feature in snapshot.features.iter_mut() {
+            let old = previous
+                .features
+                .get(&feature.name)
+                .and_then(|f| f.usage.as_ref());
             let fresh = model::Usage::for_feature(feature, None);
             let same_variants = old.is_some_and(|old| {
                 old.variants.len() == fresh.variants.len()
@@ -196,7 +200,7 @@ impl Engine {
         snapshot
             .features
             .iter()
-            .filter_map(|(name, feature)| {
+            .filter_map(|feature| {
                 let usage = feature.usage.as_ref()?;
                 let yes = usage.yes.swap(0, Relaxed);
                 let no = usage.no.swap(0, Relaxed);
@@ -207,7 +211,7 @@ impl Engine {
                     .filter(|(_, c)| *c > 0)
                     .collect();
                 (yes + no > 0 || !variants.is_empty())
-                    .then(|| (name.to_string(), yes, no, variants))
+                    .then(|| (feature.name.to_string(), yes, no, variants))
             })
             .collect()
     }
@@ -347,8 +351,8 @@ impl Engine {
             .snapshot
             .load()
             .features
-            .keys()
-            .map(ToString::to_string)
+            .iter()
+            .map(|feature| feature.name.to_string())
             .collect();
         names.sort_unstable();
         names
@@ -406,6 +410,18 @@ impl DecisionSource for Engine {
         }
         let context = Context::new(labels, &self.shared.defaults);
         match self.on_snapshot(|snapshot| snapshot.is_enabled(flag, &context)) {
+            Some(enabled) => Evaluation::from(enabled),
+            None => Evaluation::Undecided(Undecided::UnknownFlag),
+        }
+    }
+
+    #[inline]
+    fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+        if !self.shared.readiness.is_ready() {
+            return Evaluation::Undecided(Undecided::NotReady);
+        }
+        let context = Context::new(labels, &self.shared.defaults);
+        match self.on_snapshot(|snapshot| snapshot.is_enabled_at(slot, flag, &context)) {
             Some(enabled) => Evaluation::from(enabled),
             None => Evaluation::Undecided(Undecided::UnknownFlag),
         }

@@ -17,9 +17,7 @@ use super::hash::{normalized, VARIANT_SEED};
 /// A compiled set of flags, swapped in whole on every reload.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    /// Keyed by flag name with a fast hasher: the names come from configuration, not
-    /// from requests.
-    pub(crate) features: rustc_hash::FxHashMap<Box<str>, Feature>,
+    pub(crate) features: super::features::Features,
     /// Rate and concurrency limits per flag (from `flowgate.toml`).
     pub(crate) limits: HashMap<Box<str>, crate::limits::LimitSpec>,
 }
@@ -511,7 +509,25 @@ enum Resolution<'a> {
 impl Snapshot {
     /// `None` when the snapshot has no rules for `flag`.
     pub(crate) fn is_enabled(&self, flag: &str, context: &Context<'_>) -> Option<bool> {
-        let feature = self.features.get(flag).filter(|f| f.has_rules)?;
+        self.is_feature_enabled(self.features.get(flag)?, context)
+    }
+
+    /// As [`is_enabled`](Self::is_enabled), looking where `slot` says first.
+    #[inline]
+    pub(crate) fn is_enabled_at(
+        &self,
+        slot: &crate::source::FlagSlot,
+        flag: &str,
+        context: &Context<'_>,
+    ) -> Option<bool> {
+        self.is_feature_enabled(self.features.get_at(slot, flag)?, context)
+    }
+
+    #[inline]
+    fn is_feature_enabled(&self, feature: &Feature, context: &Context<'_>) -> Option<bool> {
+        if !feature.has_rules {
+            return None;
+        }
         let enabled = matches!(self.resolve(feature, context), Resolution::On(_));
         if let Some(usage) = &feature.usage {
             usage.count(enabled);

@@ -119,8 +119,14 @@ impl Limits {
     }
 
     /// The limits of `flag`, if it has any.
+    /// Whether any flag has limits: most gates can stop here.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     pub(crate) fn get(&self, flag: &str) -> Option<Arc<FlagLimits>> {
-        if !self.any.load(Ordering::Acquire) {
+        if !self.any() {
             return None;
         }
         self.flags.load().get(flag).map(Arc::clone)

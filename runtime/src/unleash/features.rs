@@ -216,10 +216,7 @@ impl FeatureState {
         let features = self
             .features
             .iter()
-            .map(|raw| {
-                let feature = compile_feature(raw, &segments, &hostname);
-                (Box::from(raw.name.as_str()), feature)
-            })
+            .map(|raw| compile_feature(raw, &segments, &hostname))
             .collect();
         Snapshot {
             features,

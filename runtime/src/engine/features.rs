@@ -1,0 +1,157 @@
+//! A snapshot's flags: a list, and an index by name into it.
+
+use std::fmt;
+use std::hash::Hasher as _;
+
+use hashbrown::HashTable;
+
+use super::model::Feature;
+use crate::source::FlagSlot;
+
+/// The flags of a snapshot, found by name, or straight by position from a call site's
+/// [`FlagSlot`].
+#[derive(Default)]
+pub(crate) struct Features {
+    list: Vec<Feature>,
+    /// Positions in `list`, by the hash of the flag's name.
+    index: HashTable<u32>,
+}
+
+impl Features {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            list: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity),
+        }
+    }
+
+    /// Adds `feature`, replacing the flag of the same name.
+    pub(crate) fn insert(&mut self, feature: Feature) {
+        let hash = hash_name(&feature.name);
+        if let Some(&at) = self.index.find(hash, |&at| {
+            same_name(&self.list[at as usize].name, &feature.name)
+        }) {
+            self.list[at as usize] = feature;
+            return;
+        }
+        let Ok(at) = u32::try_from(self.list.len()) else {
+            // Four billion flags do not fit in memory anyway.
+            return;
+        };
+        self.list.push(feature);
+        let list = &self.list;
+        self.index
+            .insert_unique(hash, at, |&at| hash_name(&list[at as usize].name));
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, name: &str) -> Option<&Feature> {
+        self.position(name).map(|at| &self.list[at])
+    }
+
+    /// The flag `name`, looked for first where `slot` says it was last time.
+    #[inline]
+    pub(crate) fn get_at(&self, slot: &FlagSlot, name: &str) -> Option<&Feature> {
+        if let Some(feature) = slot.get().and_then(|at| self.list.get(at)) {
+            if same_name(&feature.name, name) {
+                return Some(feature);
+            }
+        }
+        let at = self.position(name)?;
+        slot.set(at);
+        Some(&self.list[at])
+    }
+
+    #[inline]
+    fn position(&self, name: &str) -> Option<usize> {
+        self.index
+            .find(hash_name(name), |&at| {
+                same_name(&self.list[at as usize].name, name)
+            })
+            .map(|&at| at as usize)
+    }
+
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Feature> {
+        self.list.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Feature> {
+        self.list.iter_mut()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+impl FromIterator<Feature> for Features {
+    fn from_iter<I: IntoIterator<Item = Feature>>(features: I) -> Self {
+        let features = features.into_iter();
+        let mut all = Self::with_capacity(features.size_hint().0);
+        for feature in features {
+            all.insert(feature);
+        }
+        all
+    }
+}
+
+impl fmt::Debug for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.list).finish()
+    }
+}
+
+/// Flag names come from configuration, not from requests: a fast hash is safe here.
+#[inline]
+fn hash_name(name: &str) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(name.as_bytes());
+    hasher.finish()
+}
+
+/// Whether two flag names are equal, compared inline eight bytes at a time: names are
+/// short, and a call to `memcmp` was a tenth of a gated call.
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut words_a = a.chunks_exact(8);
+    let mut words_b = b.chunks_exact(8);
+    for (x, y) in (&mut words_a).zip(&mut words_b) {
+        let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    words_a
+        .remainder()
+        .iter()
+        .zip(words_b.remainder())
+        .all(|(x, y)| x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn names_compare_whole() {
+        for (a, b, equal) in [
+            ("", "", true),
+            ("a", "a", true),
+            ("a", "b", false),
+            ("NewCheckout", "NewCheckout", true),
+            ("NewCheckout", "NewCheckouT", false),
+            ("NewCheckout", "NewCheckou", false),
+            ("abcdefgh", "abcdefgh", true),
+            ("abcdefgh", "abcdefgX", false),
+            ("abcdefghijklmnopq", "abcdefghijklmnopq", true),
+            ("abcdefghijklmnopq", "abcdefghijklmnopQ", false),
+            ("Xbcdefghijklmnopq", "abcdefghijklmnopq", false),
+        ] {
+            assert_eq!(same_name(a, b), equal, "{a} vs {b}");
+        }
+    }
+}
