@@ -117,7 +117,7 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
         const _: &[u8] = ::core::include_bytes!(#manifest_path);
         static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
         #labels
-        let __fg_flow = #start;
+        let mut __fg_flow = #start;
         if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
             #private::end_rejected(__fg_flow);
             let __fg_rejection = &__fg_rejection;
@@ -130,7 +130,7 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
             use #private::{OtherStatus as _, ResultStatus as _};
             (&#private::StatusProbe(&__fg_output)).flow_status()
         };
-        #private::end(__fg_flow, __fg_status);
+        #private::end(&mut __fg_flow, __fg_status);
         __fg_output
     };
 

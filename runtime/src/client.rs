@@ -419,7 +419,7 @@ impl Client {
                         decision,
                         success,
                         limiter,
-                    })
+                    });
                 }
             }
         } else {

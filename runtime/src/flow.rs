@@ -16,6 +16,15 @@ pub enum FlowStatus {
     Error,
 }
 
+impl From<FlowStatus> for Ending {
+    fn from(status: FlowStatus) -> Self {
+        match status {
+            FlowStatus::Ok => Ending::Ok,
+            FlowStatus::Error => Ending::Error,
+        }
+    }
+}
+
 /// A started flow: the decision for one call of a control point.
 ///
 /// Run the work only when [`should_run`](Flow::should_run) says so, then
@@ -150,11 +159,17 @@ impl Flow {
     /// Ends the flow with its status.
     #[inline]
     pub fn end(mut self) {
-        let ending = match self.status() {
-            FlowStatus::Ok => Ending::Ok,
-            FlowStatus::Error => Ending::Error,
-        };
+        let ending = Ending::from(self.status());
         self.finish(ending);
+    }
+
+    /// [`end`](Self::end) without moving the flow; its drop then does nothing.
+    #[inline]
+    pub(crate) fn end_in_place(&mut self, status: FlowStatus) {
+        self.status = Some(status);
+        if !self.ended {
+            self.finish(Ending::from(status));
+        }
     }
 
     #[inline]
@@ -171,15 +186,12 @@ impl Flow {
             }
         } else if let Some(status) = self.status.filter(|_| !self.span.is_disabled()) {
             // A rejected flow's status is recorded only when the caller chose one.
-            let ending = match status {
-                FlowStatus::Ok => Ending::Ok,
-                FlowStatus::Error => Ending::Error,
-            };
-            self.span.record("status", ending.as_str());
+            self.span.record("status", Ending::from(status).as_str());
         }
     }
 }
 
+#[inline]
 pub(crate) fn flow_span(control_point: &str) -> tracing::Span {
     tracing::debug_span!(
         target: "flowgate",

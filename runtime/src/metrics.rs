@@ -420,7 +420,11 @@ mod tests {
                         start.wait();
                         for i in 0..FLOWS {
                             stats.record_accepted(i % 2 == 0);
-                            stats.record_end(if i % 3 == 0 { Ending::Error } else { Ending::Ok });
+                            stats.record_end(if i % 3 == 0 {
+                                Ending::Error
+                            } else {
+                                Ending::Ok
+                            });
                         }
                         stats.record_rejected(RejectReason::RateLimited, false);
                     })

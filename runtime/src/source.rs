@@ -199,6 +199,7 @@ impl Readiness {
     }
 
     /// Whether the source has its state.
+    #[inline]
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }

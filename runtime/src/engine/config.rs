@@ -16,8 +16,8 @@ use crate::limits::{
 use crate::unleash::features::compile_operator;
 
 use super::model::{
-    Constraint, Feature, Field, Operator, Snapshot, Stickiness, Strategy, StrategyKind, VariantDef,
-    VariantOverride,
+    Constraint, Feature, Field, GroupHash, Operator, Snapshot, Stickiness, Strategy, StrategyKind,
+    VariantDef, VariantOverride, VARIANT_SEED,
 };
 
 pub(crate) const STRING_ORIGIN: &str = "<string>";
@@ -390,7 +390,7 @@ fn compile_flag(
         StrategyKind::Rollout {
             percentage,
             stickiness,
-            group_id: Arc::clone(&name),
+            group: GroupHash::new(&name, 0),
         }
     };
     Ok(Feature {
@@ -398,14 +398,16 @@ fn compile_flag(
             kind,
             constraints,
             variants: Vec::new(),
-            group_id: Arc::clone(&name),
+            variant_group: GroupHash::new(&name, VARIANT_SEED),
         }],
         variants,
+        variant_group: GroupHash::new(&name, VARIANT_SEED),
         dependencies: Vec::new(),
         enabled: raw.enabled.unwrap_or(true),
         fallback,
         has_rules,
         usage: None,
+        constant: None,
         name,
     })
 }

@@ -26,7 +26,8 @@ impl Features {
     }
 
     /// Adds `feature`, replacing the flag of the same name.
-    pub(crate) fn insert(&mut self, feature: Feature) {
+    pub(crate) fn insert(&mut self, mut feature: Feature) {
+        feature.seal();
         let hash = hash_name(&feature.name);
         if let Some(&at) = self.index.find(hash, |&at| {
             same_name(&self.list[at as usize].name, &feature.name)

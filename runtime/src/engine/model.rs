@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::decision::{Fallback, Variant, VariantPayload};
 use crate::labels::Labels;
 
-use super::hash::{normalized, VARIANT_SEED};
+pub(crate) use super::hash::{GroupHash, VARIANT_SEED};
 
 /// A compiled set of flags, swapped in whole on every reload.
 #[derive(Debug, Default)]
@@ -30,11 +30,46 @@ pub(crate) struct Feature {
     /// Empty: on for everyone while `enabled`.
     pub(crate) strategies: Vec<Strategy>,
     pub(crate) variants: Vec<VariantDef>,
+    /// The group the feature's variants hash in (its name).
+    pub(crate) variant_group: GroupHash,
     pub(crate) dependencies: Vec<Dependency>,
     /// `false` for a flag that is only declared: the source has no decision for it.
     pub(crate) has_rules: bool,
     /// Usage counters, for sources that report metrics (Unleash).
     pub(crate) usage: Option<Arc<Usage>>,
+    /// The answer, when it does not depend on the call: set by [`Feature::seal`].
+    pub(crate) constant: Option<bool>,
+}
+
+impl Feature {
+    /// Works out what can be known before any call; done when the feature joins a
+    /// snapshot.
+    pub(crate) fn seal(&mut self) {
+        self.constant = self.constant_answer();
+    }
+
+    fn constant_answer(&self) -> Option<bool> {
+        if !self.enabled {
+            return Some(false);
+        }
+        if !self.dependencies.is_empty() {
+            return None;
+        }
+        let unconditional = |strategy: &Strategy| {
+            strategy.constraints.is_empty()
+                && match &strategy.kind {
+                    StrategyKind::Default | StrategyKind::Constant(true) => true,
+                    // A call without the field is never in a rollout on that field.
+                    StrategyKind::Rollout {
+                        percentage,
+                        stickiness,
+                        ..
+                    } => *percentage >= 100 && !matches!(stickiness, Stickiness::Field(_)),
+                    _ => false,
+                }
+        };
+        (self.strategies.is_empty() || self.strategies.iter().any(unconditional)).then_some(true)
+    }
 }
 
 /// How often a flag was evaluated on and off, and each variant handed out, since the
@@ -104,19 +139,19 @@ pub(crate) struct Strategy {
     pub(crate) kind: StrategyKind,
     pub(crate) constraints: Vec<Constraint>,
     pub(crate) variants: Vec<VariantDef>,
-    /// The group strategy variants hash in.
-    pub(crate) group_id: Arc<str>,
+    /// The group the strategy's variants hash in.
+    pub(crate) variant_group: GroupHash,
 }
 
 #[derive(Debug)]
 pub(crate) enum StrategyKind {
     /// On for everyone (who passes the constraints).
     Default,
-    /// On for `percentage` of the values of `stickiness`, bucketed in `group_id`.
+    /// On for `percentage` of the values of `stickiness`, bucketed in `group`.
     Rollout {
         percentage: u32,
         stickiness: Stickiness,
-        group_id: Arc<str>,
+        group: GroupHash,
     },
     /// On for these user ids.
     UserIds(Vec<Box<str>>),
@@ -447,7 +482,7 @@ impl StrategyKind {
             StrategyKind::Rollout {
                 percentage,
                 stickiness,
-                group_id,
+                group,
             } => {
                 if *percentage == 0 {
                     return false;
@@ -458,11 +493,11 @@ impl StrategyKind {
                         .get(&Field::UserId)
                         .or_else(|| context.get(&Field::SessionId))
                     {
-                        Some(value) => normalized(group_id, value, 100, 0),
+                        Some(value) => group.bucket(value, 100),
                         None => random_bucket(100),
                     },
                     Stickiness::Field(field) => match context.get(field) {
-                        Some(value) => normalized(group_id, value, 100, 0),
+                        Some(value) => group.bucket(value, 100),
                         None => return false,
                     },
                 };
@@ -528,7 +563,10 @@ impl Snapshot {
         if !feature.has_rules {
             return None;
         }
-        let enabled = matches!(self.resolve(feature, context), Resolution::On(_));
+        let enabled = match feature.constant {
+            Some(enabled) => enabled,
+            None => matches!(self.resolve(feature, context), Resolution::On(_)),
+        };
         if let Some(usage) = &feature.usage {
             usage.count(enabled);
         }
@@ -556,9 +594,9 @@ impl Snapshot {
             Resolution::On(strategy) => {
                 let chosen = match strategy.filter(|s| !s.variants.is_empty()) {
                     Some(strategy) => {
-                        choose_variant(&strategy.variants, &strategy.group_id, context)
+                        choose_variant(&strategy.variants, &strategy.variant_group, context)
                     }
-                    None => choose_variant(&feature.variants, &feature.name, context),
+                    None => choose_variant(&feature.variants, &feature.variant_group, context),
                 };
                 chosen.map_or_else(
                     || Variant::disabled(true),
@@ -613,7 +651,7 @@ impl Snapshot {
 
 fn choose_variant<'v>(
     variants: &'v [VariantDef],
-    group: &str,
+    group: &GroupHash,
     context: &Context<'_>,
 ) -> Option<&'v VariantDef> {
     let total: u32 = variants.iter().map(|v| v.weight).sum();
@@ -639,7 +677,7 @@ fn choose_variant<'v>(
         Stickiness::Field(field) => context.get(field),
     };
     let target = match value {
-        Some(value) => normalized(group, value, total, VARIANT_SEED),
+        Some(value) => group.bucket(value, total),
         None => random_bucket(total),
     };
     let mut counter = 0;

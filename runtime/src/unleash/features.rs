@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::decision::VariantPayload;
 use crate::engine::model::{
-    parse_number, parse_semver, parse_time, Constraint, Dependency, Feature, Field, Network,
-    Operator, Snapshot, Stickiness, StrMatch, Strategy, StrategyKind, VariantDef, VariantOverride,
+    parse_number, parse_semver, parse_time, Constraint, Dependency, Feature, Field, GroupHash,
+    Network, Operator, Snapshot, Stickiness, StrMatch, Strategy, StrategyKind, VariantDef,
+    VariantOverride, VARIANT_SEED,
 };
 use crate::engine::ConfigError;
 
@@ -248,6 +249,7 @@ fn compile_feature(
             raw.variants.as_deref().unwrap_or_default(),
             &Stickiness::Default,
         ),
+        variant_group: GroupHash::new(&name, VARIANT_SEED),
         dependencies: raw
             .dependencies
             .iter()
@@ -267,6 +269,7 @@ fn compile_feature(
         fallback: None,
         has_rules: true,
         usage: None,
+        constant: None,
         name,
     }
 }
@@ -294,7 +297,7 @@ fn compile_strategy(
     let rollout = |key: &str, stickiness: Stickiness| StrategyKind::Rollout {
         percentage: percentage(key),
         stickiness,
-        group_id: Arc::clone(&group_id),
+        group: GroupHash::new(&group_id, 0),
     };
     let list = |key: &str| -> Vec<String> {
         text(key)
@@ -346,7 +349,7 @@ fn compile_strategy(
             raw.variants.as_deref().unwrap_or_default(),
             &Stickiness::parse(&text("stickiness")),
         ),
-        group_id,
+        variant_group: GroupHash::new(&group_id, VARIANT_SEED),
     }
 }
 
