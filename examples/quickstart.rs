@@ -82,7 +82,7 @@ async fn main() -> Result<(), flowgate::ConfigError> {
                     flowgate::global().variant("NewCheckout", &labels! { "userId" => user });
                 println!(
                     "new_checkout({user}, ..)        -> total {total}, variant {:?}",
-                    variant.name
+                    variant.name()
                 );
             }
             Err(error) => println!("new_checkout({user}, ..)        -> {error}"),

@@ -202,18 +202,83 @@ impl Decision {
 
 /// The variant of a flag a call gets (A/B tests, staged configurations).
 ///
-/// `enabled` is false, and `name` is `"disabled"`, when the flag is off or has no
-/// variants; `feature_enabled` tells those two apart.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// [`enabled`](Variant::enabled) is false, and the [`name`](Variant::name) is
+/// `"disabled"`, when the flag is off or has no variants;
+/// [`feature_enabled`](Variant::feature_enabled) tells those two apart.
+///
+/// A variant's name and payload are shared by every call it is handed to: handing one
+/// out costs one reference count, however much it carries.
+///
+/// ```
+/// use flowgate::{labels, Client};
+///
+/// let client = Client::from_toml_str(r#"
+///     [flags.Checkout]
+///     variants = [{ name = "blue", payload = "b" }, { name = "green", payload = "g" }]
+/// "#)?;
+/// let variant = client.variant("Checkout", &labels! { "userId" => 7 });
+/// assert!(variant.enabled() && variant.feature_enabled());
+/// assert!(["blue", "green"].contains(&variant.name()));
+/// assert_eq!(variant.payload().map(|p| &*p.kind), Some("string"));
+/// # Ok::<(), flowgate::ConfigError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct Variant {
-    /// The variant's name.
-    pub name: Arc<str>,
+    chosen: Arc<VariantData>,
+    enabled: bool,
+    feature_enabled: bool,
+}
+
+/// What a flag's variant definition hands out: built once per snapshot.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct VariantData {
+    pub(crate) name: Arc<str>,
+    pub(crate) payload: Option<VariantPayload>,
+}
+
+impl Variant {
+    pub(crate) fn new(chosen: Arc<VariantData>, enabled: bool, feature_enabled: bool) -> Self {
+        Self {
+            chosen,
+            enabled,
+            feature_enabled,
+        }
+    }
+
+    /// The variant's name (`"disabled"` when none was chosen).
+    pub fn name(&self) -> &str {
+        &self.chosen.name
+    }
+
     /// Whether a variant was chosen.
-    pub enabled: bool,
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Whether the flag itself is on.
-    pub feature_enabled: bool,
+    pub fn feature_enabled(&self) -> bool {
+        self.feature_enabled
+    }
+
     /// The variant's payload, if it has one.
-    pub payload: Option<VariantPayload>,
+    pub fn payload(&self) -> Option<&VariantPayload> {
+        self.chosen.payload.as_ref()
+    }
+
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
+        &self.chosen.name
+    }
+}
+
+impl fmt::Debug for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Variant")
+            .field("name", &self.name())
+            .field("enabled", &self.enabled)
+            .field("feature_enabled", &self.feature_enabled)
+            .field("payload", &self.payload())
+            .finish()
+    }
 }
 
 /// The data a variant carries.

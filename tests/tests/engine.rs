@@ -132,7 +132,7 @@ fn variants_are_assigned_exactly_as_unleash() {
         .map(|user| {
             client
                 .variant("AwesomeFeature", &labels! { "userId" => user })
-                .name
+                .name()
                 .to_string()
         })
         .collect();
@@ -143,11 +143,11 @@ fn variants_are_assigned_exactly_as_unleash() {
     assert_eq!(names, expected);
 
     let blue = client.variant("AwesomeFeature", &labels! { "userId" => 1 });
-    assert!(blue.enabled && blue.feature_enabled);
-    let payload = blue.payload.unwrap();
+    assert!(blue.enabled() && blue.feature_enabled());
+    let payload = blue.payload().unwrap();
     assert_eq!((&*payload.kind, &*payload.value), ("string", "#0000ff"));
     let green = client.variant("AwesomeFeature", &labels! { "userId" => 2 });
-    assert_eq!(&*green.payload.unwrap().kind, "json");
+    assert_eq!(&*green.payload().unwrap().kind, "json");
 }
 
 #[test]
@@ -168,24 +168,24 @@ fn variant_of_a_disabled_or_variantless_flag_is_disabled() {
     );
     let off = client.variant("Off", &Labels::new());
     assert_eq!(
-        (&*off.name, off.enabled, off.feature_enabled),
+        (off.name(), off.enabled(), off.feature_enabled()),
         ("disabled", false, false)
     );
     let plain = client.variant("Plain", &Labels::new());
     assert_eq!(
-        (&*plain.name, plain.enabled, plain.feature_enabled),
+        (plain.name(), plain.enabled(), plain.feature_enabled()),
         ("disabled", false, true)
     );
     assert_eq!(
-        &*client
+        client
             .variant("Overridden", &labels! { "userId" => "vip" })
-            .name,
+            .name(),
         "b"
     );
     assert_eq!(
-        &*client
+        client
             .variant("Overridden", &labels! { "userId" => "x" })
-            .name,
+            .name(),
         "a"
     );
 }
@@ -485,7 +485,7 @@ fn gates_is_enabled_and_variant_share_one_evaluation() {
         let flow = client.start_flow_blocking("AwesomeFeature", &labels, std::time::Duration::ZERO);
         let enabled = client.is_enabled("AwesomeFeature", &labels);
         assert_eq!(flow.should_run(), enabled);
-        assert_eq!(client.variant("AwesomeFeature", &labels).enabled, enabled);
+        assert_eq!(client.variant("AwesomeFeature", &labels).enabled(), enabled);
         flow.end();
     }
 }

@@ -60,18 +60,18 @@ fn run(file: &str) -> (usize, Vec<String>) {
         let expected = &case["expectedResult"];
         let variant = client.variant(flag, &labels);
         let mut got = serde_json::json!({
-            "name": &*variant.name,
-            "enabled": variant.enabled,
+            "name": variant.name(),
+            "enabled": variant.enabled(),
         });
-        if let Some(payload) = &variant.payload {
+        if let Some(payload) = variant.payload() {
             got["payload"] =
                 serde_json::json!({ "type": &*payload.kind, "value": &*payload.value });
         }
         if expected.get("feature_enabled").is_some() {
-            got["feature_enabled"] = Value::Bool(variant.feature_enabled);
+            got["feature_enabled"] = Value::Bool(variant.feature_enabled());
         }
         if expected.get("featureEnabled").is_some() {
-            got["featureEnabled"] = Value::Bool(variant.feature_enabled);
+            got["featureEnabled"] = Value::Bool(variant.feature_enabled());
         }
         if &got != expected {
             failures.push(format!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::decision::{Fallback, VariantPayload};
+use crate::decision::{Fallback, VariantData, VariantPayload};
 use crate::limits::{
     parse_duration, ConcurrencySpec, Keyed, LimitSpec, RateSpec, DEFAULT_MAX_KEYS,
 };
@@ -520,7 +520,7 @@ fn compile_variants(
                 "a variant needs a name".into(),
             ));
         }
-        if variants.iter().any(|v| &*v.name == name.as_str()) {
+        if variants.iter().any(|v| &*v.chosen.name == name.as_str()) {
             return Err(error(
                 variant.name.span(),
                 "name",
@@ -570,9 +570,11 @@ fn compile_variants(
                 }),
             };
         variants.push(VariantDef {
-            name: Arc::from(name.as_str()),
+            chosen: Arc::new(VariantData {
+                name: Arc::from(name.as_str()),
+                payload,
+            }),
             weight,
-            payload,
             stickiness: variant
                 .stickiness
                 .as_deref()

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::decision::{Fallback, Variant, VariantPayload};
+use crate::decision::{Fallback, Variant, VariantData};
 use crate::labels::Labels;
 
 pub(crate) use super::hash::{GroupHash, VARIANT_SEED};
@@ -93,8 +93,8 @@ impl Usage {
             .iter()
             .chain(feature.strategies.iter().flat_map(|s| s.variants.iter()));
         for variant in all {
-            if !names.contains(&variant.name) {
-                names.push(Arc::clone(&variant.name));
+            if !names.contains(&variant.chosen.name) {
+                names.push(Arc::clone(&variant.chosen.name));
             }
         }
         let carried = |name: &str| {
@@ -120,8 +120,15 @@ impl Usage {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn count_variant(&self, name: &str) {
-        if let Some((_, counter)) = self.variants.iter().find(|(n, _)| &**n == name) {
+    fn count_variant(&self, name: &Arc<str>) {
+        // The counters share the names of the variants they count: found by address,
+        // unless the name came from elsewhere.
+        let counter = self
+            .variants
+            .iter()
+            .find(|(n, _)| Arc::ptr_eq(n, name))
+            .or_else(|| self.variants.iter().find(|(n, _)| **n == **name));
+        if let Some((_, counter)) = counter {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -455,9 +462,9 @@ fn str_matches(kind: StrMatch, value: &str, needle: &str, case_insensitive: bool
 
 #[derive(Debug)]
 pub(crate) struct VariantDef {
-    pub(crate) name: Arc<str>,
+    /// The name and payload every call that gets this variant shares.
+    pub(crate) chosen: Arc<VariantData>,
     pub(crate) weight: u32,
-    pub(crate) payload: Option<VariantPayload>,
     pub(crate) stickiness: Stickiness,
     pub(crate) overrides: Vec<VariantOverride>,
 }
@@ -518,20 +525,25 @@ fn random_bucket(normalizer: u32) -> u32 {
     fastrand::u32(1..=normalizer)
 }
 
-/// The shared name of the variant every disabled call gets.
+/// What every call that gets no variant shares.
+fn disabled_variant() -> Arc<VariantData> {
+    static DISABLED: std::sync::OnceLock<Arc<VariantData>> = std::sync::OnceLock::new();
+    Arc::clone(DISABLED.get_or_init(|| {
+        Arc::new(VariantData {
+            name: Arc::from("disabled"),
+            payload: None,
+        })
+    }))
+}
+
+/// The name every disabled call gets.
 fn disabled_name() -> Arc<str> {
-    static DISABLED: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-    Arc::clone(DISABLED.get_or_init(|| Arc::from("disabled")))
+    Arc::clone(&disabled_variant().name)
 }
 
 impl Variant {
     pub(crate) fn disabled(feature_enabled: bool) -> Self {
-        Variant {
-            name: disabled_name(),
-            enabled: false,
-            feature_enabled,
-            payload: None,
-        }
+        Variant::new(disabled_variant(), false, feature_enabled)
     }
 }
 
@@ -578,8 +590,8 @@ impl Snapshot {
         let feature = self.features.get(flag).filter(|f| f.has_rules)?;
         let variant = self.variant_of(feature, context);
         if let Some(usage) = &feature.usage {
-            usage.count(variant.feature_enabled);
-            usage.count_variant(&variant.name);
+            usage.count(variant.feature_enabled());
+            usage.count_variant(variant.shared_name());
         }
         Some(variant)
     }
@@ -600,12 +612,7 @@ impl Snapshot {
                 };
                 chosen.map_or_else(
                     || Variant::disabled(true),
-                    |def| Variant {
-                        name: Arc::clone(&def.name),
-                        enabled: true,
-                        feature_enabled: true,
-                        payload: def.payload.clone(),
-                    },
+                    |def| Variant::new(Arc::clone(&def.chosen), true, true),
                 )
             }
         }
@@ -643,7 +650,7 @@ impl Snapshot {
             parent_on
                 && (dependency.variants.is_empty() || {
                     let variant = self.variant_of(parent, context);
-                    dependency.variants.iter().any(|v| **v == *variant.name)
+                    dependency.variants.iter().any(|v| **v == *variant.name())
                 })
         })
     }

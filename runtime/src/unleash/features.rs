@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::decision::VariantPayload;
+use crate::decision::{VariantData, VariantPayload};
 use crate::engine::model::{
     parse_number, parse_semver, parse_time, Constraint, Dependency, Feature, Field, GroupHash,
     Network, Operator, Snapshot, Stickiness, StrMatch, Strategy, StrategyKind, VariantDef,
@@ -453,7 +453,13 @@ pub(crate) fn compile_operator(
 fn compile_variants(raw: &[RawVariant], inherited: &Stickiness) -> Vec<VariantDef> {
     raw.iter()
         .map(|v| VariantDef {
-            name: Arc::from(v.name.as_str()),
+            chosen: Arc::new(VariantData {
+                name: Arc::from(v.name.as_str()),
+                payload: v.payload.as_ref().map(|p| VariantPayload {
+                    kind: Arc::from(p.kind.as_str()),
+                    value: Arc::from(value_text(&p.value)),
+                }),
+            }),
             weight: v
                 .weight
                 .as_ref()
@@ -463,10 +469,6 @@ fn compile_variants(raw: &[RawVariant], inherited: &Stickiness) -> Vec<VariantDe
                     let w = w.max(0.0) as u32;
                     w
                 }),
-            payload: v.payload.as_ref().map(|p| VariantPayload {
-                kind: Arc::from(p.kind.as_str()),
-                value: Arc::from(value_text(&p.value)),
-            }),
             stickiness: v
                 .stickiness
                 .as_deref()
