@@ -1,6 +1,9 @@
 //! The fixtures every benchmark shares: the data set, the three engines loaded with it,
 //! and the gated functions. See `benches/*.rs` and `BENCHMARKS.md`.
 
+// Fixtures panic on a broken fixture, by design; `Engines::new` is costly, not a default.
+#![allow(clippy::missing_panics_doc, clippy::new_without_default)]
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;

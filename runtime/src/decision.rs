@@ -270,6 +270,8 @@ impl Variant {
     }
 }
 
+// Flat, as if name and payload were fields: the shared `chosen` is how, not what.
+#[allow(clippy::missing_fields_in_debug)]
 impl fmt::Debug for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Variant")

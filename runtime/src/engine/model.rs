@@ -638,7 +638,7 @@ impl Snapshot {
             // own is never satisfied.
             let Some(parent) = self
                 .features
-                .get(&*dependency.feature)
+                .get(&dependency.feature)
                 .filter(|p| p.dependencies.is_empty())
             else {
                 return false;
