@@ -239,7 +239,8 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
-        self.start_flow_with(stats, None, labels, timeout, None)
+        let evaluation = self.inner.source.evaluate(control_point, labels);
+        self.start_flow_with(stats, evaluation, labels, timeout, None)
             .await
     }
 
@@ -253,7 +254,8 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
-        self.start_flow_blocking_with(stats, None, labels, timeout, None)
+        let evaluation = self.inner.source.evaluate(control_point, labels);
+        self.start_flow_blocking_with(stats, evaluation, labels, timeout, None)
     }
 
     pub(crate) async fn start_flow_at(
@@ -263,16 +265,17 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = site.stats(self);
-        self.start_flow_with(
-            stats,
-            Some(&site.slot),
-            labels,
-            timeout,
-            Some(site.fallback),
-        )
-        .await
+        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        if evaluation == Evaluation::Enabled && !self.has_limits() {
+            return Flow::accepted(stats, None);
+        }
+        self.start_flow_with(stats, evaluation, labels, timeout, Some(site.fallback))
+            .await
     }
 
+    /// The gate's way in. Most calls are accepted at once: that path is kept short and
+    /// builds its flow in place; everything else goes through the general path.
+    #[inline]
     pub(crate) fn start_flow_blocking_at(
         &self,
         site: &'static CallSite,
@@ -280,26 +283,29 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = site.stats(self);
-        self.start_flow_blocking_with(
-            stats,
-            Some(&site.slot),
-            labels,
-            timeout,
-            Some(site.fallback),
-        )
+        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        if evaluation == Evaluation::Enabled && !self.has_limits() {
+            return Flow::accepted(stats, None);
+        }
+        self.start_flow_blocking_with(stats, evaluation, labels, timeout, Some(site.fallback))
+    }
+
+    /// Whether flow control may have something to say about any flag.
+    #[inline]
+    fn has_limits(&self) -> bool {
+        self.inner.source.limits().is_some_and(Limits::any)
     }
 
     async fn start_flow_with(
         &self,
         stats: StatsRef,
-        slot: Option<&FlagSlot>,
+        mut evaluation: Evaluation,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
         let control_point: &str = stats.name();
-        let mut evaluation = self.evaluate_for_flow(control_point, slot, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
             if readiness.wait(deadline.remaining()).await {
                 evaluation = self.inner.source.evaluate(control_point, labels);
@@ -315,18 +321,17 @@ impl Client {
         }
     }
 
-    #[inline]
+    #[inline(never)]
     fn start_flow_blocking_with(
         &self,
         stats: StatsRef,
-        slot: Option<&FlagSlot>,
+        mut evaluation: Evaluation,
         labels: &Labels,
         timeout: Duration,
         fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
         let control_point: &str = stats.name();
-        let mut evaluation = self.evaluate_for_flow(control_point, slot, labels);
         if let Some(readiness) = self.readiness_to_await(evaluation) {
             evaluation =
                 self.evaluate_when_ready_blocking(readiness, &mut deadline, control_point, labels);
@@ -354,19 +359,6 @@ impl Client {
             self.inner.source.evaluate(control_point, labels)
         } else {
             Evaluation::Undecided(Undecided::NotReady)
-        }
-    }
-
-    #[inline]
-    fn evaluate_for_flow(
-        &self,
-        control_point: &str,
-        slot: Option<&FlagSlot>,
-        labels: &Labels,
-    ) -> Evaluation {
-        match slot {
-            Some(slot) => self.inner.source.evaluate_at(control_point, slot, labels),
-            None => self.inner.source.evaluate(control_point, labels),
         }
     }
 
@@ -466,23 +458,24 @@ impl Client {
 
     #[inline(never)]
     fn admit_limited(limits: &Limits, stats: &ControlPointStats, labels: &Labels) -> Admission {
-        let Some(limits) = limits.get(stats.name()) else {
-            return Admission::Done(Ok(None));
-        };
-        if let Err(retry_after) = limits.check_rate(labels) {
-            return Admission::Done(Err(Rejection::shared(
-                stats.name(),
-                RejectReason::RateLimited,
-            )
-            .with_retry_after(retry_after)));
-        }
-        match limits.concurrency(labels) {
-            None => Admission::Done(Ok(None)),
-            Some(limiter) if limiter.try_acquire() => {
-                Admission::Done(Ok(Some(Permit::taken(limiter))))
-            }
-            Some(limiter) => Admission::Wait(limiter),
-        }
+        limits
+            .with_flag(stats.name(), |limits| {
+                if let Err(retry_after) = limits.check_rate(labels) {
+                    return Admission::Done(Err(Rejection::shared(
+                        stats.name(),
+                        RejectReason::RateLimited,
+                    )
+                    .with_retry_after(retry_after)));
+                }
+                match limits.concurrency(labels) {
+                    None => Admission::Done(Ok(None)),
+                    Some(limiter) if limiter.try_acquire() => {
+                        Admission::Done(Ok(Some(Permit::taken(limiter))))
+                    }
+                    Some(limiter) => Admission::Wait(limiter),
+                }
+            })
+            .unwrap_or(Admission::Done(Ok(None)))
     }
 
     fn fallback_for(&self, flag: &str, fallback: Option<Fallback>) -> Fallback {

@@ -215,6 +215,7 @@ fn record_decision(span: &tracing::Span, decision: &Decision) {
 }
 
 impl Drop for Flow {
+    #[inline]
     fn drop(&mut self) {
         if !self.ended {
             let ending = if std::thread::panicking() {

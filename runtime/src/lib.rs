@@ -41,6 +41,7 @@ mod flow;
 mod labels;
 mod limits;
 mod metrics;
+mod published;
 mod source;
 pub mod testing;
 mod unleash;

@@ -45,6 +45,7 @@ pub fn client<C: AsRef<Client> + ?Sized>(client: &C) -> &Client {
 
 /// The rejection of a rejected flow, owned, so that the flow can be ended before the
 /// caller builds its answer. An accepted flow is only looked at, never moved.
+#[inline]
 pub fn rejection(flow: &Flow) -> Option<Rejection> {
     flow.rejection().cloned()
 }

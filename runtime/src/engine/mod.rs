@@ -10,17 +10,15 @@ mod watch;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
-
-use arc_swap::ArcSwap;
 
 pub use config::ConfigError;
 
 use crate::decision::{Fallback, Variant};
 use crate::labels::Labels;
 use crate::limits::Limits;
+use crate::published::Published;
 use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, Undecided};
 use model::{Context, ContextDefaults, Snapshot};
 
@@ -50,12 +48,7 @@ pub struct Engine {
 }
 
 struct Shared {
-    /// Tells engines apart in the per-thread snapshot cache.
-    id: u64,
-    /// Bumped after every new snapshot is stored: readers whose cached snapshot is of
-    /// this generation can use it without touching `snapshot`.
-    generation: AtomicU64,
-    snapshot: ArcSwap<Snapshot>,
+    snapshot: Published<Snapshot>,
     defaults: ContextDefaults,
     readiness: Readiness,
     limits: Limits,
@@ -87,9 +80,7 @@ impl Engine {
         limits.apply(&snapshot.limits);
         let engine = Engine {
             shared: Arc::new(Shared {
-                id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
-                generation: AtomicU64::new(0),
-                snapshot: ArcSwap::from_pointee(snapshot),
+                snapshot: Published::new(snapshot),
                 defaults,
                 readiness: Readiness::new(),
                 limits,
@@ -285,8 +276,7 @@ impl Engine {
 
     fn install(&self, snapshot: Snapshot) {
         self.shared.limits.apply(&snapshot.limits);
-        self.shared.snapshot.store(Arc::new(snapshot));
-        self.shared.generation.fetch_add(1, Ordering::Release);
+        self.shared.snapshot.store(snapshot);
         self.shared.readiness.mark_ready();
     }
 
@@ -359,47 +349,11 @@ impl Engine {
     }
 }
 
-static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(0);
-
-/// How many engines' snapshots a thread keeps at hand.
-const CACHED_ENGINES: usize = 4;
-
-type CachedSnapshot = Option<(u64, u64, Arc<Snapshot>)>;
-
-thread_local! {
-    /// Per thread: (engine id, generation, snapshot) of the engines it evaluated last.
-    /// Reading the cached snapshot costs one atomic load of the generation, where
-    /// loading it from the `ArcSwap` would cost a read-modify-write on shared state.
-    /// A thread keeps an old snapshot alive until it evaluates that engine again.
-    static SNAPSHOTS: std::cell::RefCell<[CachedSnapshot; CACHED_ENGINES]> =
-        const { std::cell::RefCell::new([None, None, None, None]) };
-}
-
 impl Engine {
-    /// Runs `evaluate` on the current snapshot, from this thread's cache when it is
-    /// current.
+    /// Runs `evaluate` on the current snapshot.
+    #[inline]
     fn on_snapshot<R>(&self, evaluate: impl FnOnce(&Snapshot) -> R) -> R {
-        let generation = self.shared.generation.load(Ordering::Acquire);
-        let id = self.shared.id;
-        #[allow(clippy::cast_possible_truncation)] // only picks a slot
-        let slot = (id as usize) % CACHED_ENGINES;
-        SNAPSHOTS.with(|cache| {
-            let Ok(mut cache) = cache.try_borrow_mut() else {
-                // Re-entered (an evaluation inside an evaluation): skip the cache.
-                return evaluate(&self.shared.snapshot.load());
-            };
-            if let Some((cached_id, cached_generation, snapshot)) = &cache[slot] {
-                if *cached_id == id && *cached_generation == generation {
-                    return evaluate(snapshot);
-                }
-            }
-            // The generation was read first: if a newer snapshot is loaded here, the
-            // next call sees a newer generation and simply loads again.
-            let snapshot = self.shared.snapshot.load_full();
-            let result = evaluate(&snapshot);
-            cache[slot] = Some((id, generation, snapshot));
-            result
-        })
+        self.shared.snapshot.read(evaluate)
     }
 }
 

@@ -22,6 +22,8 @@ pub(crate) struct Snapshot {
     pub(crate) limits: HashMap<Box<str>, crate::limits::LimitSpec>,
 }
 
+crate::published::per_thread_cache!(Snapshot);
+
 #[derive(Debug)]
 pub(crate) struct Feature {
     pub(crate) name: Arc<str>,

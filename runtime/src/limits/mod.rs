@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use compact_str::CompactString;
 
 pub(crate) use concurrency::{ConcurrencyLimiter, ConcurrencySpec, Refusal};
 pub(crate) use rate::{RateLimiter, RateSpec};
 
 use crate::labels::Labels;
+use crate::published::Published;
 
 /// How many distinct label values a keyed limit tracks at most, unless `max_keys` says.
 pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
@@ -43,14 +43,19 @@ pub(crate) struct Keyed<S> {
 /// held by flows in flight carry over, and new limits apply to the next flows.
 pub struct Limits {
     any: AtomicBool,
-    flags: ArcSwap<rustc_hash::FxHashMap<Box<str>, Arc<FlagLimits>>>,
+    flags: Published<FlagTable>,
 }
+
+/// The limiters of every flag that has limits.
+type FlagTable = rustc_hash::FxHashMap<Box<str>, Arc<FlagLimits>>;
+
+crate::published::per_thread_cache!(FlagTable);
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             any: AtomicBool::new(false),
-            flags: ArcSwap::default(),
+            flags: Published::default(),
         }
     }
 }
@@ -84,7 +89,7 @@ impl Limits {
             next.insert(flag.clone(), limits);
         }
         self.any.store(!next.is_empty(), Ordering::Release);
-        self.flags.store(Arc::new(next));
+        self.flags.store(next);
     }
 
     /// In flight and queued per label value, for each flag with a keyed concurrency
@@ -118,18 +123,31 @@ impl Limits {
             .collect()
     }
 
-    /// The limits of `flag`, if it has any.
     /// Whether any flag has limits: most gates can stop here.
     #[inline]
     pub(crate) fn any(&self) -> bool {
         self.any.load(Ordering::Acquire)
     }
 
-    pub(crate) fn get(&self, flag: &str) -> Option<Arc<FlagLimits>> {
+    /// Runs `check` on the limiters of `flag`, if it has any. The table is read from
+    /// this thread's copy, and the limiters are only borrowed: no reference count is
+    /// touched unless `check` takes one.
+    #[inline]
+    pub(crate) fn with_flag<R>(
+        &self,
+        flag: &str,
+        check: impl FnOnce(&FlagLimits) -> R,
+    ) -> Option<R> {
         if !self.any() {
             return None;
         }
-        self.flags.load().get(flag).map(Arc::clone)
+        self.flags
+            .read(|flags| flags.get(flag).map(|limits| check(limits)))
+    }
+
+    #[cfg(test)]
+    fn get(&self, flag: &str) -> Option<Arc<FlagLimits>> {
+        self.flags.load().get(flag).cloned()
     }
 }
 
@@ -178,6 +196,10 @@ impl FlagLimits {
             return Ok(());
         };
         let now = now_ns();
+        if rate.keyed.is_none() {
+            // One limiter for every flow: borrowed, no reference count touched.
+            return rate.shared.try_acquire(now);
+        }
         rate.for_labels(labels, |limiter| limiter.is_idle(now))
             .try_acquire(now)
     }

@@ -1,0 +1,143 @@
+//! A value that gates read on every call and a reload replaces now and then (a rules
+//! snapshot, a table of limiters).
+//!
+//! Each thread keeps its own reference to the current value, checked against a
+//! generation number: a read is one atomic load of shared state, where an `ArcSwap`
+//! load writes to shared state on every call.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+
+/// The current value of one kind of state; see the module documentation.
+pub(crate) struct Published<T> {
+    /// Tells published values apart in the per-thread caches (an address could be
+    /// reused).
+    id: u64,
+    /// Bumped after every new value is stored.
+    generation: AtomicU64,
+    current: ArcSwap<T>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// How many published values of one type a thread keeps at hand.
+pub(crate) const CACHED: usize = 4;
+
+/// A thread's cache for one type: (id, generation, value) of the values it read last.
+/// A thread keeps an old value alive until it reads that state again (or its slot is
+/// reused).
+pub(crate) type Cache<T> = RefCell<[Option<(u64, u64, Arc<T>)>; CACHED]>;
+
+/// A type that can be published: it has a per-thread cache of its own (typed, so that
+/// reading needs no downcast). Implemented with [`per_thread_cache!`].
+pub(crate) trait PerThread: Send + Sync + Sized + 'static {
+    /// Runs `f` on this thread's cache, unless the thread is exiting.
+    fn with_cache<R>(f: impl FnOnce(&Cache<Self>) -> R) -> Option<R>;
+}
+
+/// Gives a type its per-thread cache.
+macro_rules! per_thread_cache {
+    ($type:ty) => {
+        impl $crate::published::PerThread for $type {
+            #[inline]
+            fn with_cache<R>(f: impl FnOnce(&$crate::published::Cache<Self>) -> R) -> Option<R> {
+                ::std::thread_local! {
+                    static CACHE: $crate::published::Cache<$type> =
+                        const { ::std::cell::RefCell::new([const { None }; $crate::published::CACHED]) };
+                }
+                CACHE.try_with(f).ok()
+            }
+        }
+    };
+}
+pub(crate) use per_thread_cache;
+
+impl<T: PerThread> Published<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
+            current: ArcSwap::from_pointee(value),
+        }
+    }
+
+    /// The current value, for writers and for reads off the hot path.
+    pub(crate) fn load(&self) -> Guard<Arc<T>> {
+        self.current.load()
+    }
+
+    /// Replaces the value; the next read on every thread sees it.
+    pub(crate) fn store(&self, value: T) {
+        self.current.store(Arc::new(value));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Runs `read` on the current value, from this thread's cache when it is current.
+    #[inline]
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        let generation = self.generation.load(Ordering::Acquire);
+        #[allow(clippy::cast_possible_truncation)] // only picks a slot
+        let slot = (self.id as usize) % CACHED;
+        let mut read = Some(read);
+        let cached = T::with_cache(|cache| {
+            // Re-entered (a read inside a read): the caller reads without the cache.
+            let mut cache = cache.try_borrow_mut().ok()?;
+            let read = read.take()?;
+            if let Some((id, cached_generation, value)) = &cache[slot] {
+                if *id == self.id && *cached_generation == generation {
+                    return Some(read(value));
+                }
+            }
+            // The generation was read first: if a newer value is loaded here, the next
+            // read sees a newer generation and simply loads again.
+            let value = self.current.load_full();
+            let result = read(&value);
+            cache[slot] = Some((self.id, generation, value));
+            Some(result)
+        });
+        match (cached, read) {
+            (Some(Some(result)), _) => result,
+            // Thread exit, or re-entered: straight from the shared value.
+            (_, Some(read)) => read(&self.current.load()),
+            (_, None) => unreachable!("`read` ran only if a result came back"),
+        }
+    }
+}
+
+impl<T: Default + PerThread> Default for Published<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Published;
+
+    per_thread_cache!(u32);
+    per_thread_cache!(&'static str);
+
+    #[test]
+    fn reads_see_every_store_and_reentrant_reads_work() {
+        let numbers = Published::new(1_u32);
+        let words = Published::new("one");
+        assert_eq!(numbers.read(|n| *n), 1);
+        assert_eq!(words.read(|w| *w), "one");
+        numbers.store(2);
+        assert_eq!(numbers.read(|n| *n), 2, "a store is seen by the next read");
+        let nested = numbers.read(|n| words.read(|w| format!("{n} {w}")));
+        assert_eq!(nested, "2 one");
+        let reentered = numbers.read(|outer| numbers.read(|inner| outer + inner));
+        assert_eq!(reentered, 4, "a read inside a read of the same type");
+        std::thread::spawn(move || {
+            assert_eq!(numbers.read(|n| *n), 2);
+            numbers.store(3);
+            assert_eq!(numbers.read(|n| *n), 3);
+        })
+        .join()
+        .unwrap();
+    }
+}
