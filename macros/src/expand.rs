@@ -78,11 +78,11 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
     };
     let manifest_path = LitStr::new(manifest_path, Span::call_site());
     let timeout = timeout(args, &private);
-    let client = if let Some(expr) = &args.client {
-        quote!(#private::client(&(#expr)))
-    } else {
-        quote!(#private::global())
-    };
+    let client_source = args
+        .client
+        .as_ref()
+        .map_or_else(|| quote!(#private::global()), |expr| quote!(#expr));
+    let client = quote!(#private::client(&(#client_source)));
     let labels = labels(args, &private);
     let rejected = rejected(args, &sig.output, &sig.ident, &private);
 
@@ -103,7 +103,21 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
 
     let (start, run_body) = if sig.asyncness.is_some() {
         (
-            quote!(#private::start_flow(#client, &__FG_SITE, &__fg_labels, #timeout).await),
+            // Most flows start accepted at once: that needs no future of its own.
+            quote!({
+                // Bound once: the expression may be a call.
+                let __fg_client_source = &(#client_source);
+                let __fg_client = #private::client(__fg_client_source);
+                match #private::try_start_flow(__fg_client, &__FG_SITE, &__fg_labels) {
+                    ::core::result::Result::Ok(__fg_flow) => __fg_flow,
+                    ::core::result::Result::Err(__fg_evaluation) => {
+                        #private::start_flow(
+                            __fg_client, &__FG_SITE, &__fg_labels, #timeout, __fg_evaluation,
+                        )
+                        .await
+                    }
+                }
+            }),
             quote!(#private::instrument(&__fg_flow, async move { #fake_return #(#stmts)* }).await),
         )
     } else {

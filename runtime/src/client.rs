@@ -258,23 +258,44 @@ impl Client {
         self.start_flow_blocking_with(stats, evaluation, labels, timeout, None)
     }
 
+    /// A gated call's start when it needs nothing but the flag: on, and no limits to
+    /// check. Most calls end their start here; that path is kept short and builds its
+    /// flow in place. Anything else comes back as the evaluation, for
+    /// [`start_flow_at`](Self::start_flow_at) or
+    /// [`start_flow_blocking_at`](Self::start_flow_blocking_at) to go on from (the flag
+    /// is evaluated once per call: Unleash counts evaluations).
+    #[inline]
+    pub(crate) fn try_start_flow_at(
+        &self,
+        site: &'static CallSite,
+        labels: &Labels,
+    ) -> Result<Flow, Evaluation> {
+        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        if evaluation == Evaluation::Enabled && !self.has_limits() {
+            return Ok(Flow::accepted(site.stats(self), None));
+        }
+        Err(evaluation)
+    }
+
+    /// The rest of an async gated call's start, after [`try_start_flow_at`](Self::try_start_flow_at).
     pub(crate) async fn start_flow_at(
         &self,
         site: &'static CallSite,
         labels: &Labels,
         timeout: Duration,
+        evaluation: Evaluation,
     ) -> Flow {
-        let stats = site.stats(self);
-        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
-        if evaluation == Evaluation::Enabled && !self.has_limits() {
-            return Flow::accepted(stats, None);
-        }
-        self.start_flow_with(stats, evaluation, labels, timeout, Some(site.fallback))
-            .await
+        self.start_flow_with(
+            site.stats(self),
+            evaluation,
+            labels,
+            timeout,
+            Some(site.fallback),
+        )
+        .await
     }
 
-    /// The gate's way in. Most calls are accepted at once: that path is kept short and
-    /// builds its flow in place; everything else goes through the general path.
+    /// A sync gated call's start.
     #[inline]
     pub(crate) fn start_flow_blocking_at(
         &self,
@@ -282,8 +303,10 @@ impl Client {
         labels: &Labels,
         timeout: Duration,
     ) -> Flow {
-        let stats = site.stats(self);
+        // As `try_start_flow_at`, without a `Result` around the flow: moving a flow
+        // costs more than deciding it.
         let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        let stats = site.stats(self);
         if evaluation == Evaluation::Enabled && !self.has_limits() {
             return Flow::accepted(stats, None);
         }
@@ -306,8 +329,10 @@ impl Client {
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
         let control_point: &str = stats.name();
+        // The waits are boxed: a gated async function's future reserves room for its
+        // largest wait, and most flows never wait. A flow that waits allocates once.
         if let Some(readiness) = self.readiness_to_await(evaluation) {
-            if readiness.wait(deadline.remaining()).await {
+            if Box::pin(readiness.wait(deadline.remaining())).await {
                 evaluation = self.inner.source.evaluate(control_point, labels);
             }
         }
@@ -317,7 +342,7 @@ impl Client {
         };
         match self.decide_and_admit(stats, evaluation, admission, fallback, labels) {
             Step::Done(flow) => flow,
-            Step::Queue(queued) => queued.wait(&mut deadline).await,
+            Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)).await,
         }
     }
 

@@ -9,18 +9,33 @@ pub use crate::client::global;
 pub use crate::decision::{Fallback, FromRejection, Rejection};
 pub use crate::flow::{Flow, FlowStatus};
 pub use crate::labels::Labels;
+pub use crate::source::Evaluation;
 
 use crate::client::Client;
 
 pub use crate::client::CallSite;
+
+/// An async gate's start without a future, when the flow is accepted at once; else the
+/// evaluation, for [`start_flow`].
+#[inline]
+pub fn try_start_flow(
+    client: &Client,
+    site: &'static CallSite,
+    labels: &Labels,
+) -> Result<Flow, Evaluation> {
+    client.try_start_flow_at(site, labels)
+}
 
 pub async fn start_flow(
     client: &Client,
     site: &'static CallSite,
     labels: &Labels,
     timeout: Duration,
+    evaluation: Evaluation,
 ) -> Flow {
-    client.start_flow_at(site, labels, timeout).await
+    client
+        .start_flow_at(site, labels, timeout, evaluation)
+        .await
 }
 
 pub fn start_flow_blocking(

@@ -482,3 +482,39 @@ async fn manual_flows_follow_the_aperture_pattern() {
         "is_enabled starts no flow"
     );
 }
+
+/// Counts how often the attribute's `client = ...` expression is evaluated.
+struct CountedClient {
+    client: Client,
+    evaluated: AtomicUsize,
+}
+
+impl CountedClient {
+    fn get(&self) -> &Client {
+        self.evaluated.fetch_add(1, Ordering::SeqCst);
+        &self.client
+    }
+}
+
+#[feature_gate("Checkout", client = flags.get(), on_reject = || None)]
+async fn counted_async(flags: &CountedClient) -> Option<u32> {
+    Some(1)
+}
+
+/// An async gate evaluates its `client` expression once per call, whether the flow is
+/// accepted at once or goes the longer way (here: rejected).
+#[tokio::test]
+async fn async_gate_evaluates_the_client_expression_once() {
+    let (source, client) = client_with("Checkout", true);
+    let flags = CountedClient {
+        client,
+        evaluated: AtomicUsize::new(0),
+    };
+    assert_eq!(counted_async(&flags).await, Some(1));
+    assert_eq!(flags.evaluated.load(Ordering::SeqCst), 1);
+    source.set("Checkout", false);
+    assert_eq!(counted_async(&flags).await, None);
+    assert_eq!(flags.evaluated.load(Ordering::SeqCst), 2);
+    let counts = flags.client.metrics().control_point("Checkout");
+    assert_eq!((counts.accepted, counts.rejected, counts.ok), (1, 1, 1));
+}
