@@ -69,6 +69,18 @@ impl<T: PerThread> Published<T> {
         self.current.load()
     }
 
+    /// This value's number, unique among published values.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The number of the current value: changes with every [`store`](Self::store). A
+    /// read that starts after this load sees this value or a newer one.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Replaces the value; the next read on every thread sees it.
     pub(crate) fn store(&self, value: T) {
         self.current.store(Arc::new(value));

@@ -1,7 +1,7 @@
 //! Decision sources: where a client's flag decisions come from.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -79,23 +79,39 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// Where a decision source found a call site's flag last time: see
-/// [`DecisionSource::evaluate_at`].
+/// A gated call site's memo for its decision source: where the source found the call
+/// site's flag last time, and the flag's answer when it does not depend on the call.
+/// See [`DecisionSource::evaluate_at`].
 #[derive(Debug)]
-pub struct FlagSlot(AtomicU32);
+pub struct FlagSlot {
+    position: AtomicU32,
+    /// A sequence lock over the three fields after it: odd while one thread writes
+    /// them, so that a reader never pairs an answer with the wrong state.
+    sequence: AtomicU32,
+    source: AtomicU64,
+    state: AtomicU64,
+    /// 0: nothing remembered; 1: off; 2: on.
+    answer: AtomicU8,
+}
 
 impl FlagSlot {
     const EMPTY: u32 = u32::MAX;
 
     /// A slot that remembers nothing yet.
     pub const fn new() -> Self {
-        Self(AtomicU32::new(Self::EMPTY))
+        Self {
+            position: AtomicU32::new(Self::EMPTY),
+            sequence: AtomicU32::new(0),
+            source: AtomicU64::new(0),
+            state: AtomicU64::new(0),
+            answer: AtomicU8::new(0),
+        }
     }
 
     /// The position remembered, if any.
     #[inline]
     pub fn get(&self) -> Option<usize> {
-        match self.0.load(Ordering::Relaxed) {
+        match self.position.load(Ordering::Relaxed) {
             Self::EMPTY => None,
             at => Some(at as usize),
         }
@@ -105,7 +121,51 @@ impl FlagSlot {
     #[inline]
     pub fn set(&self, position: usize) {
         let position = u32::try_from(position).unwrap_or(Self::EMPTY);
-        self.0.store(position, Ordering::Relaxed);
+        self.position.store(position, Ordering::Relaxed);
+    }
+
+    /// The answer remembered for `source` in `state`, if any (see
+    /// [`remember_answer`](Self::remember_answer)).
+    #[inline]
+    pub fn answer(&self, source: u64, state: u64) -> Option<bool> {
+        let sequence = self.sequence.load(Ordering::Acquire);
+        if sequence & 1 == 1 {
+            return None;
+        }
+        let answer = self.answer.load(Ordering::Relaxed);
+        let same = self.source.load(Ordering::Relaxed) == source
+            && self.state.load(Ordering::Relaxed) == state;
+        fence(Ordering::Acquire);
+        if self.sequence.load(Ordering::Relaxed) != sequence || !same {
+            return None;
+        }
+        match answer {
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Remembers that the flag's answer is `answer` for every call while `source`
+    /// (a number unique to the source) is in `state` (a number it changes with every
+    /// change of its rules). A slot remembers one answer; when another thread is
+    /// writing it, this one does nothing.
+    pub fn remember_answer(&self, source: u64, state: u64, answer: bool) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        if sequence & 1 == 1
+            || self
+                .sequence
+                .compare_exchange(sequence, sequence + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        self.source.store(source, Ordering::Relaxed);
+        self.state.store(state, Ordering::Relaxed);
+        self.answer.store(1 + u8::from(answer), Ordering::Relaxed);
+        self.sequence
+            .store(sequence.wrapping_add(2), Ordering::Release);
     }
 }
 
@@ -293,6 +353,20 @@ impl Drop for WaitingGuard<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// A fresh slot, its answers only for the (source, state) it remembered.
+    #[test]
+    fn a_slot_answers_only_for_the_state_it_remembered() {
+        let slot = super::FlagSlot::new();
+        assert_eq!(slot.answer(0, 0), None, "nothing remembered");
+        slot.remember_answer(3, 7, true);
+        assert_eq!(slot.answer(3, 7), Some(true));
+        assert_eq!(slot.answer(3, 8), None);
+        assert_eq!(slot.answer(4, 7), None);
+        slot.remember_answer(3, 8, false);
+        assert_eq!(slot.answer(3, 8), Some(false));
+        assert_eq!(slot.answer(3, 7), None);
+    }
+
     use super::*;
     use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The embedded engine: rules in `flowgate.toml`, evaluated exactly as Unleash would,
 //! with clear errors for bad rules.
 
-use flowgate::{labels, Client, ConfigError, Engine, Labels};
+use flowgate::{feature_gate, labels, Client, ConfigError, Engine, Labels};
 
 fn client(rules: &str) -> Client {
     Client::from_toml_str(rules).unwrap_or_else(|e| panic!("{e}"))
@@ -488,4 +488,47 @@ fn gates_is_enabled_and_variant_share_one_evaluation() {
         assert_eq!(client.variant("AwesomeFeature", &labels).enabled(), enabled);
         flow.end();
     }
+}
+
+#[feature_gate("Checkout", client = flags, on_reject = || false)]
+fn checkout_gate(flags: &Client) -> bool {
+    true
+}
+
+/// A gate remembers the answer of an always-on or off flag in its call site, for one
+/// snapshot of one engine: every reload, and every other engine, must be asked again.
+#[test]
+fn a_remembered_answer_lasts_one_snapshot_of_one_engine() {
+    let engine = Engine::from_toml_str("[flags.Checkout]\nenabled = true\n").unwrap();
+    let flags = Client::new(engine.clone());
+    let other = client("[flags.Checkout]\nenabled = false\n");
+    for _ in 0..3 {
+        assert!(checkout_gate(&flags));
+        assert!(checkout_gate(&flags), "the remembered answer");
+        assert!(
+            !checkout_gate(&other),
+            "another engine at the same call site"
+        );
+        assert!(!checkout_gate(&other));
+    }
+    engine
+        .replace_from_toml_str("[flags.Checkout]\nenabled = false\n")
+        .unwrap();
+    assert!(!checkout_gate(&flags), "a reload is seen at once");
+    assert!(!checkout_gate(&flags));
+    engine
+        .replace_from_toml_str("[flags.Checkout]\nrollout = 0\n")
+        .unwrap();
+    assert!(!checkout_gate(&flags), "a rollout is not a constant");
+    engine
+        .replace_from_toml_str("[flags.Checkout]\nrollout = 100\n")
+        .unwrap();
+    assert!(checkout_gate(&flags));
+    assert!(checkout_gate(&flags));
+    let counts = flags.metrics().control_point("Checkout");
+    assert_eq!(
+        (counts.accepted, counts.rejected),
+        (8, 3),
+        "every call counted"
+    );
 }

@@ -374,8 +374,16 @@ impl DecisionSource for Engine {
         if !self.shared.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }
+        // A flag whose answer does not depend on the call (always on, off) is answered
+        // from the call site while the snapshot stays the same.
+        let snapshot = &self.shared.snapshot;
+        let generation = snapshot.generation();
+        if let Some(answer) = slot.answer(snapshot.id(), generation) {
+            return Evaluation::from(answer);
+        }
         let context = Context::new(labels, &self.shared.defaults);
-        match self.on_snapshot(|snapshot| snapshot.is_enabled_at(slot, flag, &context)) {
+        let version = (snapshot.id(), generation);
+        match self.on_snapshot(|snapshot| snapshot.is_enabled_at(slot, version, flag, &context)) {
             Some(enabled) => Evaluation::from(enabled),
             None => Evaluation::Undecided(Undecided::UnknownFlag),
         }
