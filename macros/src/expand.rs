@@ -101,27 +101,36 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
         }
     };
 
-    let (start, run_body) = if sig.asyncness.is_some() {
+    // A sync gate keeps its labels in the function's frame; an async one keeps them
+    // only while the flow starts (see below).
+    let (labels_in_frame, start, run_body) = if sig.asyncness.is_some() {
         (
-            // Most flows start accepted at once: that needs no future of its own.
+            quote!(),
+            // Most flows start accepted at once: that needs no future of its own. The
+            // future's state stays small: only the evaluation is kept across the wait
+            // (not the attempt's result), and the labels only while the flow starts.
             quote!({
-                // Bound once: the expression may be a call.
-                let __fg_client_source = &(#client_source);
-                let __fg_client = #private::client(__fg_client_source);
-                match #private::try_start_flow(__fg_client, &__FG_SITE, &__fg_labels) {
-                    ::core::result::Result::Ok(__fg_flow) => __fg_flow,
-                    ::core::result::Result::Err(__fg_evaluation) => {
-                        #private::start_flow(
-                            __fg_client, &__FG_SITE, &__fg_labels, #timeout, __fg_evaluation,
-                        )
-                        .await
-                    }
+                #labels
+                '__fg_start: {
+                    // Bound once: the expression may be a call.
+                    let __fg_client_source = &(#client_source);
+                    let __fg_client = #private::client(__fg_client_source);
+                    let __fg_evaluation =
+                        match #private::try_start_flow(__fg_client, &__FG_SITE, &__fg_labels) {
+                            ::core::result::Result::Ok(__fg_flow) => break '__fg_start __fg_flow,
+                            ::core::result::Result::Err(__fg_evaluation) => __fg_evaluation,
+                        };
+                    #private::start_flow(
+                        __fg_client, &__FG_SITE, &__fg_labels, #timeout, __fg_evaluation,
+                    )
+                    .await
                 }
             }),
             quote!(#private::instrument(&__fg_flow, async move { #fake_return #(#stmts)* }).await),
         )
     } else {
         (
+            labels.clone(),
             quote!(#private::start_flow_blocking(#client, &__FG_SITE, &__fg_labels, #timeout)),
             quote!(#private::run_in_span(&__fg_flow, move || { #fake_return #(#stmts)* })),
         )
@@ -130,7 +139,7 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
     let body = quote! {
         const _: &[u8] = ::core::include_bytes!(#manifest_path);
         static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
-        #labels
+        #labels_in_frame
         let mut __fg_flow = #start;
         if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
             #private::end_rejected(__fg_flow);

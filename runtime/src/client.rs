@@ -1,6 +1,7 @@
 //! The client: a decision source plus the counters of its flows.
 
 use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -72,6 +73,11 @@ impl CallSite {
                 return StatsRef::Static(stats);
             }
         }
+        self.stats_by_name(client)
+    }
+
+    #[cold]
+    fn stats_by_name(&self, client: &Client) -> StatsRef {
         let stats = client.inner.registry.control_point(self.flag);
         if self.cached.get().is_none() {
             // One reference per gated function, kept for the life of the process, so
@@ -278,13 +284,13 @@ impl Client {
     }
 
     /// The rest of an async gated call's start, after [`try_start_flow_at`](Self::try_start_flow_at).
-    pub(crate) async fn start_flow_at(
-        &self,
+    pub(crate) fn start_flow_at<'a>(
+        &'a self,
         site: &'static CallSite,
-        labels: &Labels,
+        labels: &'a Labels,
         timeout: Duration,
         evaluation: Evaluation,
-    ) -> Flow {
+    ) -> impl Future<Output = Flow> + 'a {
         self.start_flow_with(
             site.stats(self),
             evaluation,
@@ -292,7 +298,6 @@ impl Client {
             timeout,
             Some(site.fallback),
         )
-        .await
     }
 
     /// A sync gated call's start.

@@ -26,16 +26,16 @@ pub fn try_start_flow(
     client.try_start_flow_at(site, labels)
 }
 
-pub async fn start_flow(
-    client: &Client,
+/// The rest of an async gate's start: the future itself, not one wrapping it (a gated
+/// function's future reserves room for it).
+pub fn start_flow<'a>(
+    client: &'a Client,
     site: &'static CallSite,
-    labels: &Labels,
+    labels: &'a Labels,
     timeout: Duration,
     evaluation: Evaluation,
-) -> Flow {
-    client
-        .start_flow_at(site, labels, timeout, evaluation)
-        .await
+) -> impl Future<Output = Flow> + 'a {
+    client.start_flow_at(site, labels, timeout, evaluation)
 }
 
 pub fn start_flow_blocking(
