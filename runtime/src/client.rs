@@ -333,22 +333,19 @@ impl Client {
         fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
-        let control_point: &str = stats.name();
-        // The waits are boxed: a gated async function's future reserves room for its
-        // largest wait, and most flows never wait. A flow that waits allocates once.
+        // The waits are boxed, and nothing else is kept across them: a gated async
+        // function's future reserves room for its largest wait, and most flows never
+        // wait. A flow that waits allocates once.
         if let Some(readiness) = self.readiness_to_await(evaluation) {
             if Box::pin(readiness.wait(deadline.remaining())).await {
-                evaluation = self.inner.source.evaluate(control_point, labels);
+                evaluation = self.inner.source.evaluate(stats.name(), labels);
             }
         }
-        let admission = match self.admit_if_enabled(&stats, evaluation, labels) {
-            Some(Admission::Done(Ok(permit))) => return Flow::accepted(stats, permit),
-            admission => admission,
+        let waiting = match self.after_evaluation(stats, evaluation, fallback, labels) {
+            Step::Done(flow) => return flow,
+            Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)),
         };
-        match self.decide_and_admit(stats, evaluation, admission, fallback, labels) {
-            Step::Done(flow) => flow,
-            Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)).await,
-        }
+        waiting.await
     }
 
     #[inline(never)]
@@ -366,14 +363,27 @@ impl Client {
             evaluation =
                 self.evaluate_when_ready_blocking(readiness, &mut deadline, control_point, labels);
         }
-        let admission = match self.admit_if_enabled(&stats, evaluation, labels) {
-            Some(Admission::Done(Ok(permit))) => return Flow::accepted(stats, permit),
-            admission => admission,
-        };
-        match self.decide_and_admit(stats, evaluation, admission, fallback, labels) {
+        match self.after_evaluation(stats, evaluation, fallback, labels) {
             Step::Done(flow) => flow,
             Step::Queue(queued) => queued.wait_blocking(&mut deadline),
         }
+    }
+
+    /// Everything after the evaluation that needs no waiting: flow control for a flag
+    /// that is on, else the decision (or the fallback).
+    #[inline]
+    fn after_evaluation(
+        &self,
+        stats: StatsRef,
+        evaluation: Evaluation,
+        fallback: Option<Fallback>,
+        labels: &Labels,
+    ) -> Step {
+        let admission = match self.admit_if_enabled(&stats, evaluation, labels) {
+            Some(Admission::Done(Ok(permit))) => return Step::Done(Flow::accepted(stats, permit)),
+            admission => admission,
+        };
+        self.decide_and_admit(stats, evaluation, admission, fallback, labels)
     }
 
     /// The evaluation once the source is ready, or as it stands when the wait times out.
