@@ -136,6 +136,11 @@ pub fn concurrency_limited(flags: &Client, x: u64) -> u64 {
 
 /// Polls a future that never waits to completion: the async gate's own overhead,
 /// without a runtime's scheduling around it.
+///
+/// Inlined, so that the future is built where it is polled, as an `.await` in an
+/// async function builds it in that function's state: no copy of it is timed.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub fn run_ready<F: Future>(future: F) -> F::Output {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
