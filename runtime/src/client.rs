@@ -341,7 +341,7 @@ impl Client {
                 evaluation = self.inner.source.evaluate(stats.name(), labels);
             }
         }
-        let waiting = match self.after_evaluation(stats, evaluation, fallback, labels) {
+        let waiting = match self.decide_and_admit(stats, evaluation, fallback, labels) {
             Step::Done(flow) => return flow,
             Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)),
         };
@@ -363,27 +363,10 @@ impl Client {
             evaluation =
                 self.evaluate_when_ready_blocking(readiness, &mut deadline, control_point, labels);
         }
-        match self.after_evaluation(stats, evaluation, fallback, labels) {
+        match self.decide_and_admit(stats, evaluation, fallback, labels) {
             Step::Done(flow) => flow,
             Step::Queue(queued) => queued.wait_blocking(&mut deadline),
         }
-    }
-
-    /// Everything after the evaluation that needs no waiting: flow control for a flag
-    /// that is on, else the decision (or the fallback).
-    #[inline]
-    fn after_evaluation(
-        &self,
-        stats: StatsRef,
-        evaluation: Evaluation,
-        fallback: Option<Fallback>,
-        labels: &Labels,
-    ) -> Step {
-        let admission = match self.admit_if_enabled(&stats, evaluation, labels) {
-            Some(Admission::Done(Ok(permit))) => return Step::Done(Flow::accepted(stats, permit)),
-            admission => admission,
-        };
-        self.decide_and_admit(stats, evaluation, admission, fallback, labels)
     }
 
     /// The evaluation once the source is ready, or as it stands when the wait times out.
@@ -412,22 +395,9 @@ impl Client {
         }
     }
 
-    /// Flow control for a flag that is on. Most flows end their start here, accepted
-    /// at once: the callers build that flow directly, since moving a flow (its span,
-    /// its decision) through more functions cost more than the decision itself.
-    #[inline]
-    fn admit_if_enabled(
-        &self,
-        stats: &ControlPointStats,
-        evaluation: Evaluation,
-        labels: &Labels,
-    ) -> Option<Admission> {
-        (evaluation == Evaluation::Enabled).then(|| self.admit_now(stats, labels))
-    }
-
     /// Everything after the flag's evaluation that needs no waiting, for the flows not
-    /// simply accepted at once: the decision (or the fallback), then flow control
-    /// (unless `admission` already holds its outcome). A flow that must queue for a
+    /// simply accepted at once (see [`start_flow_blocking_at`](Self::start_flow_blocking_at)):
+    /// the decision (or the fallback), then flow control. A flow that must queue for a
     /// concurrency slot comes back as [`Step::Queue`], for the caller to wait its own
     /// way (blocking or async).
     #[inline(never)]
@@ -435,13 +405,16 @@ impl Client {
         &self,
         stats: StatsRef,
         evaluation: Evaluation,
-        admission: Option<Admission>,
         fallback: Option<Fallback>,
         labels: &Labels,
     ) -> Step {
         let (decision, success) = self.decide(&stats, evaluation, fallback);
         let admission = if decision.is_accepted() {
-            match admission.unwrap_or_else(|| self.admit_now(&stats, labels)) {
+            match self.admit_now(&stats, labels) {
+                // The flag said yes and flow control admits: the short way.
+                Admission::Done(Ok(permit)) if success => {
+                    return Step::Done(Flow::accepted(stats, permit));
+                }
                 Admission::Done(result) => Some(result),
                 Admission::Wait(limiter) => {
                     return Step::Queue(Queued {
