@@ -116,12 +116,12 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
                     let __fg_client_source = &(#client_source);
                     let __fg_client = #private::client(__fg_client_source);
                     let __fg_evaluation =
-                        match #private::try_start_flow(__fg_client, &__FG_SITE, &__fg_labels) {
+                        match #private::try_start_flow(__fg_client, &__FG_SITE, __fg_labels) {
                             ::core::result::Result::Ok(__fg_flow) => break '__fg_start __fg_flow,
                             ::core::result::Result::Err(__fg_evaluation) => __fg_evaluation,
                         };
                     #private::start_flow(
-                        __fg_client, &__FG_SITE, &__fg_labels, #timeout, __fg_evaluation,
+                        __fg_client, &__FG_SITE, __fg_labels, #timeout, __fg_evaluation,
                     )
                     .await
                 }
@@ -131,7 +131,7 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
     } else {
         (
             labels.clone(),
-            quote!(#private::start_flow_blocking(#client, &__FG_SITE, &__fg_labels, #timeout)),
+            quote!(#private::start_flow_blocking(#client, &__FG_SITE, __fg_labels, #timeout)),
             quote!(#private::run_in_span(&__fg_flow, move || { #fake_return #(#stmts)* })),
         )
     };
@@ -179,16 +179,21 @@ fn timeout(args: &GateArgs, private: &TokenStream) -> TokenStream {
     }
 }
 
-/// Declares `__fg_labels`, evaluating each label before the body runs.
+/// Declares `__fg_labels: &Labels`, evaluating each label before the body runs. A gate
+/// without labels borrows one shared empty set: nothing to build or drop per call.
 fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
     if args.labels.is_empty() {
-        return quote!(let __fg_labels = #private::Labels::new(););
+        return quote!(let __fg_labels: &#private::Labels = &#private::NO_LABELS;);
     }
     let inserts = args.labels.iter().map(|label| {
         let (key, value) = (&label.key, &label.value);
-        quote!(__fg_labels.insert(#key, &(#value));)
+        quote!(__fg_labels_owned.insert(#key, &(#value));)
     });
-    quote!(let mut __fg_labels = #private::Labels::new(); #(#inserts)*)
+    quote! {
+        let mut __fg_labels_owned = #private::Labels::new();
+        #(#inserts)*
+        let __fg_labels: &#private::Labels = &__fg_labels_owned;
+    }
 }
 
 /// The value a rejected call returns, from `__fg_rejection: &Rejection`.

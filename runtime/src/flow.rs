@@ -176,23 +176,50 @@ impl Flow {
     fn finish(&mut self, ending: Ending) {
         debug_assert!(!self.ended, "a flow ends once");
         self.ended = true;
-        drop(self.permit.take());
+        if self.permit.is_some() {
+            self.release_permit();
+        }
         if self.decision.is_accepted() {
             self.stats.record_end(ending);
-            // Without a subscriber the span is disabled, and `record` would still
-            // search the span's fields by name.
-            if !self.span.is_disabled() {
-                self.span.record("status", ending.as_str());
-            }
-        } else if let Some(status) = self.status.filter(|_| !self.span.is_disabled()) {
+        }
+        // Without a subscriber the span is disabled, and `record` would still search
+        // the span's fields by name.
+        if !self.span.is_disabled() {
+            self.record_status(ending);
+        }
+    }
+
+    #[inline(never)]
+    fn release_permit(&mut self) {
+        drop(self.permit.take());
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_status(&self, ending: Ending) {
+        if self.decision.is_accepted() {
+            self.span.record("status", ending.as_str());
+        } else if let Some(status) = self.status {
             // A rejected flow's status is recorded only when the caller chose one.
             self.span.record("status", Ending::from(status).as_str());
         }
     }
 }
 
+/// The span of a flow of `control_point`. Without a subscriber that wants it, this is
+/// one load and a compare; the span itself is made out of line.
 #[inline]
 pub(crate) fn flow_span(control_point: &str) -> tracing::Span {
+    if tracing::level_enabled!(tracing::Level::DEBUG) {
+        enabled_flow_span(control_point)
+    } else {
+        tracing::Span::none()
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn enabled_flow_span(control_point: &str) -> tracing::Span {
     tracing::debug_span!(
         target: "flowgate",
         "flowgate.flow",

@@ -60,5 +60,7 @@ pub use flowgate_macros::feature_gate;
 pub use labels::{Iter as LabelsIter, LabelValue, Labels};
 pub use limits::{KeyCounts, Limits};
 pub use metrics::{FlowCounts, Metrics, RejectionsByReason};
-pub use source::{DecisionSource, EmptySource, Evaluation, FlagSlot, Readiness, Undecided};
+pub use source::{
+    DecisionSource, EmptySource, Evaluation, FlagSlot, Readiness, StateStamp, Undecided,
+};
 pub use unleash::{Bootstrap, Unleash, UnleashConfig, UnleashHandle, UnleashStats};

@@ -55,36 +55,25 @@ struct Counters {
 /// Which owned shards are taken by a live thread.
 static CLAIMED: [AtomicBool; SHARED_SHARD] = [const { AtomicBool::new(false) }; SHARED_SHARD];
 
+const UNCLAIMED: usize = usize::MAX;
+
+thread_local! {
+    /// The shard of this thread. Without a destructor, so that reading it is one load
+    /// (a thread-local with one is checked for registration on every access); the claim
+    /// is given back by [`CLAIM`] instead.
+    static SHARD: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    /// Gives this thread's shard back when the thread exits. Set only when a thread
+    /// claims a shard.
+    static CLAIM: ShardClaim = const { ShardClaim(Cell::new(UNCLAIMED)) };
+}
+
 /// A thread's claim on a shard, given back when the thread exits.
 struct ShardClaim(Cell<usize>);
 
-const UNCLAIMED: usize = usize::MAX;
-
-impl ShardClaim {
-    #[inline]
-    fn shard(&self) -> usize {
-        match self.0.get() {
-            UNCLAIMED => {
-                // Acquire: the counts the previous owner stored are seen before they
-                // are added to.
-                let shard = CLAIMED
-                    .iter()
-                    .position(|claimed| {
-                        claimed
-                            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    })
-                    .unwrap_or(SHARED_SHARD);
-                self.0.set(shard);
-                shard
-            }
-            shard => shard,
-        }
-    }
-}
-
 impl Drop for ShardClaim {
     fn drop(&mut self) {
+        // From here on this thread counts on the shared shard, atomically.
+        let _ = SHARD.try_with(|shard| shard.set(SHARED_SHARD));
         if let Some(claimed) = CLAIMED.get(self.0.get()) {
             claimed.store(false, Ordering::Release);
         }
@@ -94,11 +83,33 @@ impl Drop for ShardClaim {
 /// The shard of the calling thread.
 #[inline]
 fn shard() -> usize {
-    thread_local! {
-        static SHARD: ShardClaim = const { ShardClaim(Cell::new(UNCLAIMED)) };
+    match SHARD.get() {
+        UNCLAIMED => claim_shard(),
+        shard => shard,
     }
-    // During thread exit, after the claim was given back: the shared shard.
-    SHARD.try_with(ShardClaim::shard).unwrap_or(SHARED_SHARD)
+}
+
+#[cold]
+fn claim_shard() -> usize {
+    // Acquire: the counts the previous owner stored are seen before they are added to.
+    let shard = CLAIMED
+        .iter()
+        .position(|claimed| {
+            claimed
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        })
+        .unwrap_or(SHARED_SHARD);
+    // A thread that is exiting cannot register the claim's release: it keeps none.
+    let kept = shard != SHARED_SHARD && CLAIM.try_with(|claim| claim.0.set(shard)).is_ok();
+    if !kept {
+        if let Some(claimed) = CLAIMED.get(shard) {
+            claimed.store(false, Ordering::Release);
+        }
+    }
+    let shard = if kept { shard } else { SHARED_SHARD };
+    SHARD.set(shard);
+    shard
 }
 
 /// Adds one to `counter` of `shard`; `order` orders this count before whatever the

@@ -15,6 +15,10 @@ use crate::client::Client;
 
 pub use crate::client::CallSite;
 
+/// The labels of a gate that declares none: shared, so a call neither builds nor drops
+/// a set of its own.
+pub static NO_LABELS: Labels = Labels::new();
+
 /// An async gate's start without a future, when the flow is accepted at once; else the
 /// evaluation, for [`start_flow`].
 #[inline]

@@ -7,18 +7,22 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
 
+use crate::source::StateStamp;
+
 /// The current value of one kind of state; see the module documentation.
 pub(crate) struct Published<T> {
-    /// Tells published values apart in the per-thread caches (an address could be
-    /// reused).
+    /// Picks the slot of the per-thread caches this value uses.
     id: u64,
-    /// Bumped after every new value is stored.
+    /// The stamp of the current value: a new one after every value is stored, never
+    /// given to any other value in the process.
     generation: AtomicU64,
     current: ArcSwap<T>,
+    /// Writers take turns, so that the last stamp stored is the last value's.
+    writer: Mutex<()>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -26,10 +30,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 /// How many published values of one type a thread keeps at hand.
 pub(crate) const CACHED: usize = 4;
 
-/// A thread's cache for one type: (id, generation, value) of the values it read last.
-/// A thread keeps an old value alive until it reads that state again (or its slot is
-/// reused).
-pub(crate) type Cache<T> = RefCell<[Option<(u64, u64, Arc<T>)>; CACHED]>;
+/// A thread's cache for one type: (stamp, value) of the values it read last. A thread
+/// keeps an old value alive until it reads that state again (or its slot is reused).
+pub(crate) type Cache<T> = RefCell<[Option<(StateStamp, Arc<T>)>; CACHED]>;
 
 /// A type that can be published: it has a per-thread cache of its own (typed, so that
 /// reading needs no downcast). Implemented with [`per_thread_cache!`].
@@ -59,8 +62,9 @@ impl<T: PerThread> Published<T> {
     pub(crate) fn new(value: T) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            generation: AtomicU64::new(0),
+            generation: AtomicU64::new(StateStamp::next().get()),
             current: ArcSwap::from_pointee(value),
+            writer: Mutex::new(()),
         }
     }
 
@@ -69,28 +73,25 @@ impl<T: PerThread> Published<T> {
         self.current.load()
     }
 
-    /// This value's number, unique among published values.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The number of the current value: changes with every [`store`](Self::store). A
+    /// The stamp of the current value: changes with every [`store`](Self::store). A
     /// read that starts after this load sees this value or a newer one.
     #[inline]
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    pub(crate) fn generation(&self) -> StateStamp {
+        StateStamp::from_raw(self.generation.load(Ordering::Acquire))
     }
 
     /// Replaces the value; the next read on every thread sees it.
     pub(crate) fn store(&self, value: T) {
+        let _turn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         self.current.store(Arc::new(value));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.generation
+            .store(StateStamp::next().get(), Ordering::Release);
     }
 
     /// Runs `read` on the current value, from this thread's cache when it is current.
     #[inline]
     pub(crate) fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation();
         #[allow(clippy::cast_possible_truncation)] // only picks a slot
         let slot = (self.id as usize) % CACHED;
         let mut read = Some(read);
@@ -98,8 +99,10 @@ impl<T: PerThread> Published<T> {
             // Re-entered (a read inside a read): the caller reads without the cache.
             let mut cache = cache.try_borrow_mut().ok()?;
             let read = read.take()?;
-            if let Some((id, cached_generation, value)) = &cache[slot] {
-                if *id == self.id && *cached_generation == generation {
+            // Stamps are unique in the process: a cached value with this stamp is this
+            // one's current value.
+            if let Some((cached_generation, value)) = &cache[slot] {
+                if *cached_generation == generation {
                     return Some(read(value));
                 }
             }
@@ -107,7 +110,7 @@ impl<T: PerThread> Published<T> {
             // read sees a newer generation and simply loads again.
             let value = self.current.load_full();
             let result = read(&value);
-            cache[slot] = Some((self.id, generation, value));
+            cache[slot] = Some((generation, value));
             Some(result)
         });
         match (cached, read) {

@@ -1,7 +1,7 @@
 //! Decision sources: where a client's flag decisions come from.
 
 use std::fmt;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -43,7 +43,10 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// `slot` belongs to the call site and is never shared with another flag: a source
     /// that keeps its flags in a list may remember in it where it found `flag`, and
     /// look there first next time (it must still check that what it finds there is
-    /// `flag`: the same call site may run against several sources).
+    /// `flag`: the same call site may run against several sources). A flag whose
+    /// answer cannot depend on the call may have that answer remembered for the
+    /// source's current [`StateStamp`] ([`FlagSlot::remember_answer`]), and answered
+    /// from the slot while the stamp stays.
     fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
         let _ = slot;
         self.evaluate(flag, labels)
@@ -79,19 +82,43 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// A number that names one state of one decision source (one snapshot of its rules),
+/// never given to another state or another source in the same process.
+///
+/// A source takes a new stamp with every change of its rules; a [`FlagSlot`] remembers
+/// an answer for one stamp, so that an answer can never outlive the state it was
+/// computed on, whichever source the call site runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateStamp(u64);
+
+impl StateStamp {
+    /// A stamp no one has had before.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        StateStamp(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The stamp as a number (never 0).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The stamp `get` returned.
+    pub(crate) const fn from_raw(raw: u64) -> Self {
+        StateStamp(raw)
+    }
+}
+
 /// A gated call site's memo for its decision source: where the source found the call
 /// site's flag last time, and the flag's answer when it does not depend on the call.
 /// See [`DecisionSource::evaluate_at`].
 #[derive(Debug)]
 pub struct FlagSlot {
     position: AtomicU32,
-    /// A sequence lock over the three fields after it: odd while one thread writes
-    /// them, so that a reader never pairs an answer with the wrong state.
-    sequence: AtomicU32,
-    source: AtomicU64,
-    state: AtomicU64,
-    /// 0: nothing remembered; 1: off; 2: on.
-    answer: AtomicU8,
+    /// The stamp of the state an answer was remembered for, and the answer, in one
+    /// word (`stamp << 2 | 1 + answer`), so that a reader can never pair an answer
+    /// with another state. 0: nothing remembered.
+    answer: AtomicU64,
 }
 
 impl FlagSlot {
@@ -101,10 +128,7 @@ impl FlagSlot {
     pub const fn new() -> Self {
         Self {
             position: AtomicU32::new(Self::EMPTY),
-            sequence: AtomicU32::new(0),
-            source: AtomicU64::new(0),
-            state: AtomicU64::new(0),
-            answer: AtomicU8::new(0),
+            answer: AtomicU64::new(0),
         }
     }
 
@@ -124,48 +148,31 @@ impl FlagSlot {
         self.position.store(position, Ordering::Relaxed);
     }
 
-    /// The answer remembered for `source` in `state`, if any (see
+    /// The answer remembered for the state `stamp`, if any (see
     /// [`remember_answer`](Self::remember_answer)).
     #[inline]
-    pub fn answer(&self, source: u64, state: u64) -> Option<bool> {
-        let sequence = self.sequence.load(Ordering::Acquire);
-        if sequence & 1 == 1 {
+    pub fn answer(&self, stamp: StateStamp) -> Option<bool> {
+        let remembered = self.answer.load(Ordering::Relaxed);
+        if remembered >> 2 != stamp.0 {
             return None;
         }
-        let answer = self.answer.load(Ordering::Relaxed);
-        let same = self.source.load(Ordering::Relaxed) == source
-            && self.state.load(Ordering::Relaxed) == state;
-        fence(Ordering::Acquire);
-        if self.sequence.load(Ordering::Relaxed) != sequence || !same {
-            return None;
-        }
-        match answer {
+        match remembered & 3 {
             1 => Some(false),
             2 => Some(true),
             _ => None,
         }
     }
 
-    /// Remembers that the flag's answer is `answer` for every call while `source`
-    /// (a number unique to the source) is in `state` (a number it changes with every
-    /// change of its rules). A slot remembers one answer; when another thread is
-    /// writing it, this one does nothing.
-    pub fn remember_answer(&self, source: u64, state: u64, answer: bool) {
-        let sequence = self.sequence.load(Ordering::Relaxed);
-        if sequence & 1 == 1
-            || self
-                .sequence
-                .compare_exchange(sequence, sequence + 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
+    /// Remembers that the flag's answer is `answer` for every call while its source is
+    /// in the state `stamp`. A slot remembers one answer: the last one given.
+    #[inline]
+    pub fn remember_answer(&self, stamp: StateStamp, answer: bool) {
+        // Stamps beyond 2^62 (a billion reloads a second for a century) are not
+        // remembered rather than confused.
+        if stamp.0 >> 62 == 0 {
+            let word = stamp.0 << 2 | (1 + u64::from(answer));
+            self.answer.store(word, Ordering::Relaxed);
         }
-        fence(Ordering::Release);
-        self.source.store(source, Ordering::Relaxed);
-        self.state.store(state, Ordering::Relaxed);
-        self.answer.store(1 + u8::from(answer), Ordering::Relaxed);
-        self.sequence
-            .store(sequence.wrapping_add(2), Ordering::Release);
     }
 }
 
@@ -353,18 +360,19 @@ impl Drop for WaitingGuard<'_> {
 
 #[cfg(test)]
 mod tests {
-    /// A fresh slot, its answers only for the (source, state) it remembered.
+    /// A fresh slot, its answers only for the state it remembered.
     #[test]
     fn a_slot_answers_only_for_the_state_it_remembered() {
         let slot = super::FlagSlot::new();
-        assert_eq!(slot.answer(0, 0), None, "nothing remembered");
-        slot.remember_answer(3, 7, true);
-        assert_eq!(slot.answer(3, 7), Some(true));
-        assert_eq!(slot.answer(3, 8), None);
-        assert_eq!(slot.answer(4, 7), None);
-        slot.remember_answer(3, 8, false);
-        assert_eq!(slot.answer(3, 8), Some(false));
-        assert_eq!(slot.answer(3, 7), None);
+        let (first, second) = (super::StateStamp::next(), super::StateStamp::next());
+        assert_ne!(first, second, "stamps are never given twice");
+        assert_eq!(slot.answer(first), None, "nothing remembered");
+        slot.remember_answer(first, true);
+        assert_eq!(slot.answer(first), Some(true));
+        assert_eq!(slot.answer(second), None);
+        slot.remember_answer(second, false);
+        assert_eq!(slot.answer(second), Some(false));
+        assert_eq!(slot.answer(first), None, "one answer: the last one");
     }
 
     use super::*;

@@ -19,7 +19,7 @@ use crate::decision::{Fallback, Variant};
 use crate::labels::Labels;
 use crate::limits::Limits;
 use crate::published::Published;
-use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, Undecided};
+use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, StateStamp, Undecided};
 use model::{Context, ContextDefaults, Snapshot};
 
 /// A decision source that evaluates flag rules in process.
@@ -357,6 +357,26 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// [`evaluate_at`](DecisionSource::evaluate_at) when the slot has no answer.
+    fn evaluate_at_snapshot(
+        &self,
+        stamp: StateStamp,
+        flag: &str,
+        slot: &FlagSlot,
+        labels: &Labels,
+    ) -> Evaluation {
+        if !self.shared.readiness.is_ready() {
+            return Evaluation::Undecided(Undecided::NotReady);
+        }
+        let context = Context::new(labels, &self.shared.defaults);
+        match self.on_snapshot(|snapshot| snapshot.is_enabled_at(slot, stamp, flag, &context)) {
+            Some(enabled) => Evaluation::from(enabled),
+            None => Evaluation::Undecided(Undecided::UnknownFlag),
+        }
+    }
+}
+
 impl DecisionSource for Engine {
     fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
         if !self.shared.readiness.is_ready() {
@@ -371,22 +391,14 @@ impl DecisionSource for Engine {
 
     #[inline]
     fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
-        if !self.shared.readiness.is_ready() {
-            return Evaluation::Undecided(Undecided::NotReady);
-        }
         // A flag whose answer does not depend on the call (always on, off) is answered
-        // from the call site while the snapshot stays the same.
-        let snapshot = &self.shared.snapshot;
-        let generation = snapshot.generation();
-        if let Some(answer) = slot.answer(snapshot.id(), generation) {
+        // from the call site while the snapshot stays the same. Only a snapshot with
+        // the flag has an answer to remember: a pending engine has none.
+        let stamp = self.shared.snapshot.generation();
+        if let Some(answer) = slot.answer(stamp) {
             return Evaluation::from(answer);
         }
-        let context = Context::new(labels, &self.shared.defaults);
-        let version = (snapshot.id(), generation);
-        match self.on_snapshot(|snapshot| snapshot.is_enabled_at(slot, version, flag, &context)) {
-            Some(enabled) => Evaluation::from(enabled),
-            None => Evaluation::Undecided(Undecided::UnknownFlag),
-        }
+        self.evaluate_at_snapshot(stamp, flag, slot, labels)
     }
 
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {

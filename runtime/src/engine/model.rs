@@ -564,19 +564,18 @@ impl Snapshot {
     /// As [`is_enabled`](Self::is_enabled), looking where `slot` says first.
     ///
     /// A flag whose answer cannot depend on the call, and whose evaluations are not
-    /// counted, has its answer remembered in `slot` for this snapshot's `version`
-    /// (source, generation).
+    /// counted, has its answer remembered in `slot` for this snapshot's `stamp`.
     #[inline]
     pub(crate) fn is_enabled_at(
         &self,
         slot: &crate::source::FlagSlot,
-        version: (u64, u64),
+        stamp: crate::source::StateStamp,
         flag: &str,
         context: &Context<'_>,
     ) -> Option<bool> {
         let feature = self.features.get_at(slot, flag)?;
         if let (Some(answer), None, true) = (feature.constant, &feature.usage, feature.has_rules) {
-            slot.remember_answer(version.0, version.1, answer);
+            slot.remember_answer(stamp, answer);
         }
         self.is_feature_enabled(feature, context)
     }
