@@ -10,7 +10,7 @@ use crate::decision::{Decision, Fallback, RejectReason, Rejection, Variant};
 use crate::engine::{ConfigError, Engine};
 use crate::flow::Flow;
 use crate::labels::Labels;
-use crate::limits::{ConcurrencyLimiter, Limits, Permit, Refusal};
+use crate::limits::{Admission, ConcurrencyLimiter, LimitSlot, Permit, Refusal};
 use crate::metrics::{ControlPointStats, Metrics, Registry, StatsRef};
 use crate::source::{DecisionSource, EmptySource, Evaluation, FlagSlot, Undecided};
 use crate::unleash::{Unleash, UnleashConfig};
@@ -52,6 +52,7 @@ pub struct CallSite {
     flag: &'static str,
     fallback: Fallback,
     slot: FlagSlot,
+    limits: LimitSlot,
     cached: OnceLock<(u64, &'static ControlPointStats)>,
 }
 
@@ -62,6 +63,7 @@ impl CallSite {
             flag,
             fallback,
             slot: FlagSlot::new(),
+            limits: LimitSlot::new(),
             cached: OnceLock::new(),
         }
     }
@@ -245,8 +247,8 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
-        let evaluation = self.inner.source.evaluate(control_point, labels);
-        self.start_flow_with(stats, evaluation, labels, timeout, None)
+        let pending = Pending::evaluated(self.inner.source.evaluate(control_point, labels));
+        self.start_flow_with(None, stats, pending, labels, timeout)
             .await
     }
 
@@ -260,16 +262,19 @@ impl Client {
         timeout: Duration,
     ) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.control_point(control_point));
-        let evaluation = self.inner.source.evaluate(control_point, labels);
-        self.start_flow_blocking_with(stats, evaluation, labels, timeout, None)
+        let pending = Pending::evaluated(self.inner.source.evaluate(control_point, labels));
+        self.start_flow_blocking_with(None, stats, pending, labels, timeout)
     }
 
-    /// A gated call's start when it needs nothing but the flag: on, and no limits to
-    /// check. Most calls end their start here; that path is kept short and builds its
-    /// flow in place. Anything else comes back as the evaluation, for
-    /// [`start_flow_at`](Self::start_flow_at) or
-    /// [`start_flow_blocking_at`](Self::start_flow_blocking_at) to go on from (the flag
-    /// is evaluated once per call: Unleash counts evaluations).
+    /// An async gated call's start when it needs nothing but the flag: on, and no
+    /// limits to apply. Most calls end their start here; that path is kept short and
+    /// builds its flow in place. Anything else comes back as the evaluation, for
+    /// [`start_flow_at`](Self::start_flow_at) to go on from (the flag is evaluated once
+    /// per call: Unleash counts evaluations).
+    ///
+    /// Only the evaluation comes back, not flow control's answer: a bigger error type
+    /// makes the accepted flow be built aside and copied into the gated future, which
+    /// doubled the cost of every async gate.
     #[inline]
     pub(crate) fn try_start_flow_at(
         &self,
@@ -277,7 +282,7 @@ impl Client {
         labels: &Labels,
     ) -> Result<Flow, Evaluation> {
         let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
-        if evaluation == Evaluation::Enabled && !self.has_limits() {
+        if evaluation == Evaluation::Enabled && self.admits_freely(site) {
             return Ok(Flow::accepted(site.stats(self), None));
         }
         Err(evaluation)
@@ -291,13 +296,8 @@ impl Client {
         timeout: Duration,
         evaluation: Evaluation,
     ) -> impl Future<Output = Flow> + 'a {
-        self.start_flow_with(
-            site.stats(self),
-            evaluation,
-            labels,
-            timeout,
-            Some(site.fallback),
-        )
+        let pending = Pending::evaluated(evaluation);
+        self.start_flow_with(Some(site), site.stats(self), pending, labels, timeout)
     }
 
     /// A sync gated call's start.
@@ -312,36 +312,38 @@ impl Client {
         // costs more than deciding it.
         let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
         let stats = site.stats(self);
-        if evaluation == Evaluation::Enabled && !self.has_limits() {
-            return Flow::accepted(stats, None);
-        }
-        self.start_flow_blocking_with(stats, evaluation, labels, timeout, Some(site.fallback))
-    }
-
-    /// Whether flow control may have something to say about any flag.
-    #[inline]
-    fn has_limits(&self) -> bool {
-        self.inner.source.limits().is_some_and(Limits::any)
+        let pending = if evaluation == Evaluation::Enabled {
+            match self.admit(Some(&site.limits), site.flag, labels) {
+                Admission::Admitted(permit) => return Flow::accepted(stats, permit),
+                admission => Pending {
+                    evaluation,
+                    admission: Some(admission),
+                },
+            }
+        } else {
+            Pending::evaluated(evaluation)
+        };
+        self.start_flow_blocking_with(Some(site), stats, pending, labels, timeout)
     }
 
     async fn start_flow_with(
         &self,
+        site: Option<&'static CallSite>,
         stats: StatsRef,
-        mut evaluation: Evaluation,
+        mut pending: Pending,
         labels: &Labels,
         timeout: Duration,
-        fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
         // The waits are boxed, and nothing else is kept across them: a gated async
         // function's future reserves room for its largest wait, and most flows never
         // wait. A flow that waits allocates once.
-        if let Some(readiness) = self.readiness_to_await(evaluation) {
+        if let Some(readiness) = self.readiness_to_await(pending.evaluation) {
             if Box::pin(readiness.wait(deadline.remaining())).await {
-                evaluation = self.inner.source.evaluate(stats.name(), labels);
+                pending = Pending::evaluated(self.inner.source.evaluate(stats.name(), labels));
             }
         }
-        let waiting = match self.decide_and_admit(stats, evaluation, fallback, labels) {
+        let waiting = match self.decide_and_admit(site, stats, pending, labels) {
             Step::Done(flow) => return flow,
             Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)),
         };
@@ -351,19 +353,22 @@ impl Client {
     #[inline(never)]
     fn start_flow_blocking_with(
         &self,
+        site: Option<&'static CallSite>,
         stats: StatsRef,
-        mut evaluation: Evaluation,
+        mut pending: Pending,
         labels: &Labels,
         timeout: Duration,
-        fallback: Option<Fallback>,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
-        let control_point: &str = stats.name();
-        if let Some(readiness) = self.readiness_to_await(evaluation) {
-            evaluation =
-                self.evaluate_when_ready_blocking(readiness, &mut deadline, control_point, labels);
+        if let Some(readiness) = self.readiness_to_await(pending.evaluation) {
+            pending = Pending::evaluated(self.evaluate_when_ready_blocking(
+                readiness,
+                &mut deadline,
+                stats.name(),
+                labels,
+            ));
         }
-        match self.decide_and_admit(stats, evaluation, fallback, labels) {
+        match self.decide_and_admit(site, stats, pending, labels) {
             Step::Done(flow) => flow,
             Step::Queue(queued) => queued.wait_blocking(&mut deadline),
         }
@@ -397,40 +402,45 @@ impl Client {
 
     /// Everything after the flag's evaluation that needs no waiting, for the flows not
     /// simply accepted at once (see [`start_flow_blocking_at`](Self::start_flow_blocking_at)):
-    /// the decision (or the fallback), then flow control. A flow that must queue for a
-    /// concurrency slot comes back as [`Step::Queue`], for the caller to wait its own
-    /// way (blocking or async).
+    /// the decision (or the fallback), then flow control unless it was asked already. A
+    /// flow that must queue for a concurrency slot comes back as [`Step::Queue`], for
+    /// the caller to wait its own way (blocking or async).
     #[inline(never)]
     fn decide_and_admit(
         &self,
+        site: Option<&'static CallSite>,
         stats: StatsRef,
-        evaluation: Evaluation,
-        fallback: Option<Fallback>,
+        pending: Pending,
         labels: &Labels,
     ) -> Step {
-        let (decision, success) = self.decide(&stats, evaluation, fallback);
-        let admission = if decision.is_accepted() {
-            match self.admit_now(&stats, labels) {
-                // The flag said yes and flow control admits: the short way.
-                Admission::Done(Ok(permit)) if success => {
-                    return Step::Done(Flow::accepted(stats, permit));
-                }
-                Admission::Done(result) => Some(result),
-                Admission::Wait(limiter) => {
-                    return Step::Queue(Queued {
-                        // Created here, so that the span covers the wait.
-                        span: crate::flow::flow_span(stats.name()),
-                        stats,
-                        decision,
-                        success,
-                        limiter,
-                    });
-                }
+        let fallback = site.map(|site| site.fallback);
+        let (decision, success) = self.decide(&stats, pending.evaluation, fallback);
+        if !decision.is_accepted() {
+            return Step::Done(Flow::new(stats, decision, success, None, None));
+        }
+        let admission = pending
+            .admission
+            .unwrap_or_else(|| self.admit(site.map(|site| &site.limits), stats.name(), labels));
+        Step::Done(match admission {
+            // The flag said yes and flow control admits: the short way.
+            Admission::Admitted(permit) if success => Flow::accepted(stats, permit),
+            Admission::Admitted(permit) => Flow::new(stats, decision, success, None, permit),
+            Admission::RateLimited(retry_after) => {
+                let rejection = Rejection::shared(stats.name(), RejectReason::RateLimited)
+                    .with_retry_after(retry_after);
+                Flow::new(stats, Decision::Rejected(rejection), success, None, None)
             }
-        } else {
-            None
-        };
-        Step::Done(conclude(stats, decision, success, None, admission))
+            Admission::Queue(limiter) => {
+                return Step::Queue(Queued {
+                    // Created here, so that the span covers the wait.
+                    span: crate::flow::flow_span(stats.name()),
+                    stats,
+                    decision,
+                    success,
+                    limiter,
+                });
+            }
+        })
     }
 
     /// The flag's decision, and whether the source made it (rather than the fallback).
@@ -457,38 +467,23 @@ impl Client {
         }
     }
 
-    /// Flow control after the flag said yes: the rate limit, then a concurrency slot if
-    /// one is free. When the flow must queue for a slot, the caller waits its own way.
+    /// Whether flow control has nothing to say about the call site's flag.
     #[inline]
-    fn admit_now(&self, stats: &ControlPointStats, labels: &Labels) -> Admission {
-        match self.inner.source.limits() {
-            Some(limits) if limits.any() => Self::admit_limited(limits, stats, labels),
-            // Inline and constant, so that a gate without limits builds its flow
-            // straight away.
-            _ => Admission::Done(Ok(None)),
-        }
+    fn admits_freely(&self, site: &'static CallSite) -> bool {
+        self.inner
+            .source
+            .limits()
+            .is_none_or(|limits| limits.unlimited_at(&site.limits))
     }
 
-    #[inline(never)]
-    fn admit_limited(limits: &Limits, stats: &ControlPointStats, labels: &Labels) -> Admission {
-        limits
-            .with_flag(stats.name(), |limits| {
-                if let Err(retry_after) = limits.check_rate(labels) {
-                    return Admission::Done(Err(Rejection::shared(
-                        stats.name(),
-                        RejectReason::RateLimited,
-                    )
-                    .with_retry_after(retry_after)));
-                }
-                match limits.concurrency(labels) {
-                    None => Admission::Done(Ok(None)),
-                    Some(limiter) if limiter.try_acquire() => {
-                        Admission::Done(Ok(Some(Permit::taken(limiter))))
-                    }
-                    Some(limiter) => Admission::Wait(limiter),
-                }
-            })
-            .unwrap_or(Admission::Done(Ok(None)))
+    /// Flow control after the flag said yes (see [`Limits::admit`]). Inline, so that a
+    /// gate without limits builds its flow straight away.
+    #[inline]
+    fn admit(&self, slot: Option<&'static LimitSlot>, flag: &str, labels: &Labels) -> Admission {
+        match self.inner.source.limits() {
+            Some(limits) => limits.admit(slot, flag, labels),
+            None => Admission::Admitted(None),
+        }
     }
 
     fn fallback_for(&self, flag: &str, fallback: Option<Fallback>) -> Fallback {
@@ -522,9 +517,20 @@ impl Client {
     }
 }
 
-enum Admission {
-    Done(Result<Option<Permit>, Rejection>),
-    Wait(Arc<ConcurrencyLimiter>),
+/// Where a gated call's start stands when it was not accepted at once: the flag's
+/// evaluation, and flow control's answer if it was asked.
+struct Pending {
+    evaluation: Evaluation,
+    admission: Option<Admission>,
+}
+
+impl Pending {
+    fn evaluated(evaluation: Evaluation) -> Self {
+        Self {
+            evaluation,
+            admission: None,
+        }
+    }
 }
 
 /// Where a flow stands once nothing more can be decided without waiting.
@@ -562,47 +568,22 @@ impl Queued {
 
     /// The flow, once the wait for a slot is over.
     fn finish(self, waited: Result<(), Refusal>) -> Flow {
-        let admission = admitted_after_wait(&self.stats, self.limiter, waited);
-        conclude(
-            self.stats,
-            self.decision,
-            self.success,
-            Some(self.span),
-            Some(admission),
-        )
-    }
-}
-
-/// The flow, with the outcome of flow control (when the flag accepted it).
-#[inline]
-fn conclude(
-    stats: StatsRef,
-    decision: Decision,
-    success: bool,
-    span: Option<tracing::Span>,
-    admission: Option<Result<Option<Permit>, Rejection>>,
-) -> Flow {
-    match admission {
-        None => Flow::new(stats, decision, success, span, None),
-        Some(Ok(permit)) => Flow::new(stats, decision, success, span, permit),
-        Some(Err(rejection)) => {
-            Flow::new(stats, Decision::Rejected(rejection), success, span, None)
-        }
-    }
-}
-
-fn admitted_after_wait(
-    stats: &ControlPointStats,
-    limiter: Arc<ConcurrencyLimiter>,
-    waited: Result<(), Refusal>,
-) -> Result<Option<Permit>, Rejection> {
-    match waited {
-        Ok(()) => Ok(Some(Permit::taken(limiter))),
-        Err(Refusal::QueueFull) => Err(Rejection::shared(
-            stats.name(),
-            RejectReason::ConcurrencyLimited,
-        )),
-        Err(Refusal::TimedOut) => Err(Rejection::shared(stats.name(), RejectReason::QueueTimeout)),
+        let reason = match waited {
+            Ok(()) => {
+                let permit = Some(Permit::taken(self.limiter));
+                return Flow::new(
+                    self.stats,
+                    self.decision,
+                    self.success,
+                    Some(self.span),
+                    permit,
+                );
+            }
+            Err(Refusal::QueueFull) => RejectReason::ConcurrencyLimited,
+            Err(Refusal::TimedOut) => RejectReason::QueueTimeout,
+        };
+        let rejection = Decision::Rejected(Rejection::shared(self.stats.name(), reason));
+        Flow::new(self.stats, rejection, self.success, Some(self.span), None)
     }
 }
 

@@ -17,12 +17,28 @@ use crate::source::StateStamp;
 pub(crate) struct Published<T> {
     /// Picks the slot of the per-thread caches this value uses.
     id: u64,
-    /// The stamp of the current value: a new one after every value is stored, never
-    /// given to any other value in the process.
+    /// A copy of the current value's stamp, to check caches against.
     generation: AtomicU64,
-    current: ArcSwap<T>,
+    current: ArcSwap<Stamped<T>>,
     /// Writers take turns, so that the last stamp stored is the last value's.
     writer: Mutex<()>,
+}
+
+/// A published value and its stamp: a new one for every value stored, never given to
+/// any other value in the process. The stamp travels with the value, so that whatever
+/// a reader remembers about a value (a position, an answer) is filed under that
+/// value's own stamp, even when a reload races with the read.
+pub(crate) struct Stamped<T> {
+    stamp: StateStamp,
+    value: T,
+}
+
+impl<T> std::ops::Deref for Stamped<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -32,7 +48,7 @@ pub(crate) const CACHED: usize = 4;
 
 /// A thread's cache for one type: (stamp, value) of the values it read last. A thread
 /// keeps an old value alive until it reads that state again (or its slot is reused).
-pub(crate) type Cache<T> = RefCell<[Option<(StateStamp, Arc<T>)>; CACHED]>;
+pub(crate) type Cache<T> = RefCell<[Option<Arc<Stamped<T>>>; CACHED]>;
 
 /// A type that can be published: it has a per-thread cache of its own (typed, so that
 /// reading needs no downcast). Implemented with [`per_thread_cache!`].
@@ -60,16 +76,17 @@ pub(crate) use per_thread_cache;
 
 impl<T: PerThread> Published<T> {
     pub(crate) fn new(value: T) -> Self {
+        let stamp = StateStamp::next();
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            generation: AtomicU64::new(StateStamp::next().get()),
-            current: ArcSwap::from_pointee(value),
+            generation: AtomicU64::new(stamp.get()),
+            current: ArcSwap::from_pointee(Stamped { stamp, value }),
             writer: Mutex::new(()),
         }
     }
 
     /// The current value, for writers and for reads off the hot path.
-    pub(crate) fn load(&self) -> Guard<Arc<T>> {
+    pub(crate) fn load(&self) -> Guard<Arc<Stamped<T>>> {
         self.current.load()
     }
 
@@ -83,14 +100,15 @@ impl<T: PerThread> Published<T> {
     /// Replaces the value; the next read on every thread sees it.
     pub(crate) fn store(&self, value: T) {
         let _turn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        self.current.store(Arc::new(value));
-        self.generation
-            .store(StateStamp::next().get(), Ordering::Release);
+        let stamp = StateStamp::next();
+        self.current.store(Arc::new(Stamped { stamp, value }));
+        self.generation.store(stamp.get(), Ordering::Release);
     }
 
-    /// Runs `read` on the current value, from this thread's cache when it is current.
+    /// Runs `read` on the current value and its stamp, from this thread's cache when
+    /// it is current.
     #[inline]
-    pub(crate) fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&T, StateStamp) -> R) -> R {
         let generation = self.generation();
         #[allow(clippy::cast_possible_truncation)] // only picks a slot
         let slot = (self.id as usize) % CACHED;
@@ -101,22 +119,25 @@ impl<T: PerThread> Published<T> {
             let read = read.take()?;
             // Stamps are unique in the process: a cached value with this stamp is this
             // one's current value.
-            if let Some((cached_generation, value)) = &cache[slot] {
-                if *cached_generation == generation {
-                    return Some(read(value));
+            if let Some(cached) = &cache[slot] {
+                if cached.stamp == generation {
+                    return Some(read(&cached.value, cached.stamp));
                 }
             }
-            // The generation was read first: if a newer value is loaded here, the next
-            // read sees a newer generation and simply loads again.
-            let value = self.current.load_full();
-            let result = read(&value);
-            cache[slot] = Some((generation, value));
+            // If a newer value than `generation` is loaded here, the next read sees its
+            // stamp and simply loads again.
+            let current = self.current.load_full();
+            let result = read(&current.value, current.stamp);
+            cache[slot] = Some(current);
             Some(result)
         });
         match (cached, read) {
             (Some(Some(result)), _) => result,
             // Thread exit, or re-entered: straight from the shared value.
-            (_, Some(read)) => read(&self.current.load()),
+            (_, Some(read)) => {
+                let current = self.current.load();
+                read(&current.value, current.stamp)
+            }
             (_, None) => unreachable!("`read` ran only if a result came back"),
         }
     }
@@ -139,18 +160,38 @@ mod tests {
     fn reads_see_every_store_and_reentrant_reads_work() {
         let numbers = Published::new(1_u32);
         let words = Published::new("one");
-        assert_eq!(numbers.read(|n| *n), 1);
-        assert_eq!(words.read(|w| *w), "one");
+        assert_eq!(numbers.read(|n, _| *n), 1);
+        assert_eq!(words.read(|w, _| *w), "one");
         numbers.store(2);
-        assert_eq!(numbers.read(|n| *n), 2, "a store is seen by the next read");
-        let nested = numbers.read(|n| words.read(|w| format!("{n} {w}")));
+        assert_eq!(
+            numbers.read(|n, _| *n),
+            2,
+            "a store is seen by the next read"
+        );
+        let nested = numbers.read(|n, _| words.read(|w, _| format!("{n} {w}")));
         assert_eq!(nested, "2 one");
-        let reentered = numbers.read(|outer| numbers.read(|inner| outer + inner));
+        let reentered = numbers.read(|outer, _| numbers.read(|inner, _| outer + inner));
         assert_eq!(reentered, 4, "a read inside a read of the same type");
+        let (before, stamp_before) = numbers.read(|n, stamp| (*n, stamp));
+        assert_eq!((before, stamp_before), (2, numbers.generation()));
+        numbers.store(20);
+        let (after, stamp_after) = numbers.read(|n, stamp| (*n, stamp));
+        assert_eq!(after, 20, "the cached value was replaced");
+        assert_ne!(
+            stamp_after, stamp_before,
+            "each value has a stamp of its own"
+        );
+        assert_eq!(stamp_after, numbers.generation());
+        assert_ne!(
+            words.generation(),
+            stamp_after,
+            "stamps are unique in the process"
+        );
+        numbers.store(2);
         std::thread::spawn(move || {
-            assert_eq!(numbers.read(|n| *n), 2);
+            assert_eq!(numbers.read(|n, _| *n), 2);
             numbers.store(3);
-            assert_eq!(numbers.read(|n| *n), 3);
+            assert_eq!(numbers.read(|n, _| *n), 3);
         })
         .join()
         .unwrap();

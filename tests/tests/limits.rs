@@ -387,6 +387,67 @@ fn reloaded_limits_apply_to_new_flows_and_held_slots_stay_held() {
     assert!(unlimited.iter().all(flowgate::Flow::should_run));
 }
 
+#[feature_gate("Limited", client = flags, timeout = "0s", labels(tenant = tenant))]
+fn gated_once(flags: &Client, tenant: &str) -> Option<()> {
+    Some(())
+}
+
+/// A gated function remembers, per rules snapshot, whether its flag has limits and
+/// keeps the limits it met first. Through reloads that add, reshape, remove and restore
+/// the limits, the same call site applies exactly the rules in force.
+#[test]
+fn a_call_site_follows_its_flags_limits_through_reloads() {
+    // Another flag has limits throughout, so that the call site has to remember that
+    // its own flag has none.
+    let unlimited = "[flags.Limited]\nenabled = true\n\n[flags.Other]\nconcurrency = { max = 1 }\n";
+    let burst = |burst: u32, by: &str| {
+        format!(
+            "[flags.Limited]\nrate_limit = {{ limit = 1, per = \"1h\", burst = {burst}{by} }}\n"
+        )
+    };
+    let (engine, client) = client(unlimited);
+    let admitted = |tenant: &str, calls: usize| {
+        (0..calls)
+            .filter(|_| gated_once(&client, tenant).is_some())
+            .count()
+    };
+    assert_eq!(admitted("a", 5), 5, "no limits yet");
+
+    engine.replace_from_toml_str(&burst(2, "")).unwrap();
+    assert_eq!(
+        admitted("a", 5),
+        2,
+        "limits added: the call site applies them"
+    );
+    assert_eq!(admitted("b", 5), 0, "one bucket for every tenant");
+
+    engine
+        .replace_from_toml_str(&burst(3, ", by = \"tenant\""))
+        .unwrap();
+    assert_eq!(
+        admitted("a", 5),
+        3,
+        "reshaped per tenant: fresh buckets of 3"
+    );
+    assert_eq!(admitted("b", 5), 3);
+
+    engine.replace_from_toml_str(unlimited).unwrap();
+    assert_eq!(admitted("a", 5), 5, "limits removed");
+
+    engine.replace_from_toml_str(&burst(1, "")).unwrap();
+    assert_eq!(
+        admitted("a", 5),
+        1,
+        "limits back, with a bucket of their own"
+    );
+    assert_eq!(
+        counts(&client)
+            .rejected_by_reason
+            .get(RejectReason::RateLimited),
+        3 + 5 + 2 + 2 + 4
+    );
+}
+
 #[test]
 fn the_flag_is_decided_before_the_limits() {
     let (_, client) = client(

@@ -19,7 +19,7 @@ use crate::decision::{Fallback, Variant};
 use crate::labels::Labels;
 use crate::limits::Limits;
 use crate::published::Published;
-use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, StateStamp, Undecided};
+use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, Undecided};
 use model::{Context, ContextDefaults, Snapshot};
 
 /// A decision source that evaluates flag rules in process.
@@ -353,24 +353,22 @@ impl Engine {
     /// Runs `evaluate` on the current snapshot.
     #[inline]
     fn on_snapshot<R>(&self, evaluate: impl FnOnce(&Snapshot) -> R) -> R {
-        self.shared.snapshot.read(evaluate)
+        self.shared.snapshot.read(|snapshot, _| evaluate(snapshot))
     }
 }
 
 impl Engine {
     /// [`evaluate_at`](DecisionSource::evaluate_at) when the slot has no answer.
-    fn evaluate_at_snapshot(
-        &self,
-        stamp: StateStamp,
-        flag: &str,
-        slot: &FlagSlot,
-        labels: &Labels,
-    ) -> Evaluation {
+    fn evaluate_at_snapshot(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
         if !self.shared.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }
         let context = Context::new(labels, &self.shared.defaults);
-        match self.on_snapshot(|snapshot| snapshot.is_enabled_at(slot, stamp, flag, &context)) {
+        let enabled = self
+            .shared
+            .snapshot
+            .read(|snapshot, stamp| snapshot.is_enabled_at(slot, stamp, flag, &context));
+        match enabled {
             Some(enabled) => Evaluation::from(enabled),
             None => Evaluation::Undecided(Undecided::UnknownFlag),
         }
@@ -394,11 +392,10 @@ impl DecisionSource for Engine {
         // A flag whose answer does not depend on the call (always on, off) is answered
         // from the call site while the snapshot stays the same. Only a snapshot with
         // the flag has an answer to remember: a pending engine has none.
-        let stamp = self.shared.snapshot.generation();
-        if let Some(answer) = slot.answer(stamp) {
+        if let Some(answer) = slot.answer(self.shared.snapshot.generation()) {
             return Evaluation::from(answer);
         }
-        self.evaluate_at_snapshot(stamp, flag, slot, labels)
+        self.evaluate_at_snapshot(flag, slot, labels)
     }
 
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {

@@ -7,7 +7,7 @@ mod rate;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ pub(crate) use rate::{RateLimiter, RateSpec};
 
 use crate::labels::Labels;
 use crate::published::Published;
+use crate::source::StateStamp;
 
 /// How many distinct label values a keyed limit tracks at most, unless `max_keys` says.
 pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
@@ -46,8 +47,28 @@ pub struct Limits {
     flags: Published<FlagTable>,
 }
 
-/// The limiters of every flag that has limits.
-type FlagTable = rustc_hash::FxHashMap<Box<str>, Arc<FlagLimits>>;
+/// The limiters of every flag that has limits, in a list that call sites remember
+/// positions in ([`LimitSlot`]), with an index by name.
+#[derive(Default)]
+struct FlagTable {
+    list: Vec<(Box<str>, Arc<FlagLimits>)>,
+    index: rustc_hash::FxHashMap<Box<str>, usize>,
+}
+
+impl FlagTable {
+    fn position(&self, flag: &str) -> Option<usize> {
+        self.index.get(flag).copied()
+    }
+
+    fn get(&self, flag: &str) -> Option<&Arc<FlagLimits>> {
+        self.position(flag).map(|at| &self.list[at].1)
+    }
+
+    fn insert(&mut self, flag: Box<str>, limits: Arc<FlagLimits>) {
+        self.index.insert(flag.clone(), self.list.len());
+        self.list.push((flag, limits));
+    }
+}
 
 crate::published::per_thread_cache!(FlagTable);
 
@@ -63,7 +84,7 @@ impl Default for Limits {
 impl fmt::Debug for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let flags = self.flags.load();
-        let mut names: Vec<&str> = flags.keys().map(|k| &**k).collect();
+        let mut names: Vec<&str> = flags.list.iter().map(|(name, _)| &**name).collect();
         names.sort_unstable();
         f.debug_struct("Limits")
             .field("flags", &names)
@@ -76,8 +97,7 @@ impl Limits {
     /// stay.
     pub(crate) fn apply(&self, specs: &HashMap<Box<str>, LimitSpec>) {
         let current = self.flags.load();
-        let mut next = rustc_hash::FxHashMap::default();
-        next.reserve(specs.len());
+        let mut next = FlagTable::default();
         for (flag, spec) in specs {
             let limits = match current.get(flag) {
                 Some(existing) if existing.same_shape(spec) => {
@@ -88,7 +108,7 @@ impl Limits {
             };
             next.insert(flag.clone(), limits);
         }
-        self.any.store(!next.is_empty(), Ordering::Release);
+        self.any.store(!next.list.is_empty(), Ordering::Release);
         self.flags.store(next);
     }
 
@@ -97,6 +117,7 @@ impl Limits {
     pub(crate) fn key_counts(&self) -> Vec<(String, Vec<KeyCounts>)> {
         self.flags
             .load()
+            .list
             .iter()
             .filter_map(|(flag, limits)| {
                 let map = limits.concurrency.as_ref()?.keyed.as_ref()?;
@@ -129,25 +150,145 @@ impl Limits {
         self.any.load(Ordering::Acquire)
     }
 
-    /// Runs `check` on the limiters of `flag`, if it has any. The table is read from
-    /// this thread's copy, and the limiters are only borrowed: no reference count is
-    /// touched unless `check` takes one.
+    /// Whether the call site of `slot` knows its flag has no limits: true of every flag
+    /// while no flag has any.
     #[inline]
-    pub(crate) fn with_flag<R>(
+    pub(crate) fn unlimited_at(&self, slot: &LimitSlot) -> bool {
+        !self.any()
+            || matches!(
+                slot.get(self.flags.generation()),
+                Some(Remembered::Unlimited)
+            )
+    }
+
+    /// Flow control for a flow of `flag` that the flag accepted: the rate limit, then a
+    /// concurrency slot if one is free. `slot` is the call site's, when there is one:
+    /// it remembers whether `flag` has limits in the current table, and keeps them.
+    #[inline]
+    pub(crate) fn admit(
         &self,
+        slot: Option<&'static LimitSlot>,
         flag: &str,
-        check: impl FnOnce(&FlagLimits) -> R,
-    ) -> Option<R> {
+        labels: &Labels,
+    ) -> Admission {
         if !self.any() {
-            return None;
+            return Admission::Admitted(None);
         }
-        self.flags
-            .read(|flags| flags.get(flag).map(|limits| check(limits)))
+        if let Some(slot) = slot {
+            match slot.get(self.flags.generation()) {
+                Some(Remembered::Unlimited) => return Admission::Admitted(None),
+                Some(Remembered::Kept(limits)) => {
+                    return limits.admit(labels, |limiter| Permit::Kept(limiter))
+                }
+                None => {}
+            }
+        }
+        self.admit_from_table(slot, flag, labels)
+    }
+
+    /// [`admit`](Self::admit) when the call site does not know the current table.
+    #[inline(never)]
+    fn admit_from_table(
+        &self,
+        slot: Option<&'static LimitSlot>,
+        flag: &str,
+        labels: &Labels,
+    ) -> Admission {
+        self.flags.read(|table, stamp| {
+            let limits = table.get(flag);
+            if let Some(slot) = slot {
+                match limits {
+                    None => slot.remember(stamp, Remembered::Unlimited),
+                    Some(limits) => {
+                        let kept = slot.keep(limits);
+                        if Arc::ptr_eq(kept, limits) {
+                            slot.remember(stamp, Remembered::Kept(kept));
+                            return kept.admit(labels, |limiter| Permit::Kept(limiter));
+                        }
+                    }
+                }
+            }
+            match limits {
+                Some(limits) => limits.admit(labels, |limiter| Permit::Shared(Arc::clone(limiter))),
+                None => Admission::Admitted(None),
+            }
+        })
     }
 
     #[cfg(test)]
     fn get(&self, flag: &str) -> Option<Arc<FlagLimits>> {
         self.flags.load().get(flag).cloned()
+    }
+}
+
+/// What flow control says to a flow the flag accepted.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Go, holding this concurrency slot if the flag has a concurrency limit.
+    Admitted(Option<Permit>),
+    /// Over the rate limit; a token is due after this long.
+    RateLimited(Duration),
+    /// Every slot of this limiter is taken: wait for one.
+    Queue(Arc<ConcurrencyLimiter>),
+}
+
+/// A gated call site's memo for flow control: whether its flag has limits in the
+/// current table, and the limits it keeps.
+#[derive(Debug)]
+pub(crate) struct LimitSlot {
+    /// `stamp << 2 | what`: for the table of that stamp, 1: the flag has no limits;
+    /// 2: its limits are `kept`. In one word, so that a reader never pairs an answer with
+    /// another table. 0: nothing remembered.
+    remembered: AtomicU64,
+    /// The first limits of the flag this call site met: one reference per call site,
+    /// kept for the life of the process, so that a flow touches neither the table nor
+    /// a reference count. Reloads that keep a flag's limits keep the same ones.
+    kept: OnceLock<&'static Arc<FlagLimits>>,
+}
+
+#[derive(Clone, Copy)]
+enum Remembered {
+    Unlimited,
+    Kept(&'static FlagLimits),
+}
+
+impl LimitSlot {
+    pub(crate) const fn new() -> Self {
+        Self {
+            remembered: AtomicU64::new(0),
+            kept: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, stamp: StateStamp) -> Option<Remembered> {
+        let remembered = self.remembered.load(Ordering::Relaxed);
+        if remembered >> 2 != stamp.get() {
+            return None;
+        }
+        match remembered & 3 {
+            1 => Some(Remembered::Unlimited),
+            2 => self.kept.get().map(|kept| Remembered::Kept(kept)),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, stamp: StateStamp, what: Remembered) {
+        let what = match what {
+            Remembered::Unlimited => 1,
+            Remembered::Kept(_) => 2,
+        };
+        // Stamps past 2^62 are not remembered rather than confused.
+        if stamp.get() >> 62 == 0 {
+            self.remembered
+                .store(stamp.get() << 2 | what, Ordering::Relaxed);
+        }
+    }
+
+    /// The limits this call site keeps: the first it was given.
+    fn keep(&self, limits: &Arc<FlagLimits>) -> &'static Arc<FlagLimits> {
+        self.kept
+            .get_or_init(|| Box::leak(Box::new(Arc::clone(limits))))
     }
 }
 
@@ -191,7 +332,8 @@ impl FlagLimits {
     }
 
     /// Takes a token for a flow with `labels`, or says when one is due.
-    pub(crate) fn check_rate(&self, labels: &Labels) -> Result<(), Duration> {
+    #[inline]
+    fn check_rate(&self, labels: &Labels) -> Result<(), Duration> {
         let Some(rate) = &self.rate else {
             return Ok(());
         };
@@ -204,7 +346,38 @@ impl FlagLimits {
             .try_acquire(now)
     }
 
+    /// See [`Limits::admit`]. `permit` makes the permit of a slot of the flag's one
+    /// unkeyed limiter, borrowed for as long as these limits are.
+    #[inline]
+    fn admit<'a>(
+        &'a self,
+        labels: &Labels,
+        permit: impl FnOnce(&'a Arc<ConcurrencyLimiter>) -> Permit,
+    ) -> Admission {
+        if let Err(retry_after) = self.check_rate(labels) {
+            return Admission::RateLimited(retry_after);
+        }
+        let Some(concurrency) = &self.concurrency else {
+            return Admission::Admitted(None);
+        };
+        if concurrency.keyed.is_none() {
+            let limiter = &concurrency.shared;
+            return if limiter.try_acquire() {
+                Admission::Admitted(Some(permit(limiter)))
+            } else {
+                Admission::Queue(Arc::clone(limiter))
+            };
+        }
+        let limiter = concurrency.for_labels(labels, ConcurrencyLimiter::is_idle);
+        if limiter.try_acquire() {
+            Admission::Admitted(Some(Permit::Shared(limiter)))
+        } else {
+            Admission::Queue(limiter)
+        }
+    }
+
     /// The concurrency limiter a flow with `labels` must get a slot from.
+    #[cfg(test)]
     pub(crate) fn concurrency(&self, labels: &Labels) -> Option<Arc<ConcurrencyLimiter>> {
         self.concurrency
             .as_ref()
@@ -343,30 +516,39 @@ pub struct KeyCounts {
 /// Read from the CPU's time-stamp counter (`quanta`, as `governor` does) where it is
 /// usable: several times cheaper than `clock_gettime`, and a rate limit reads it on
 /// every flow.
+#[inline]
 pub(crate) fn now_ns() -> u64 {
-    static CLOCK: OnceLock<(quanta::Clock, quanta::Instant)> = OnceLock::new();
+    static CLOCK: OnceLock<(quanta::Clock, u64)> = OnceLock::new();
     let (clock, start) = CLOCK.get_or_init(|| {
         let clock = quanta::Clock::new();
-        let start = clock.now();
+        let start = clock.raw();
         (clock, start)
     });
-    u64::try_from(clock.now().saturating_duration_since(*start).as_nanos()).unwrap_or(u64::MAX)
+    // Raw counter values scaled once, as a difference: no `Duration` in between.
+    clock.delta_as_nanos(*start, clock.raw())
 }
 
 /// A concurrency slot, given back when dropped.
 #[derive(Debug)]
-pub(crate) struct Permit(Arc<ConcurrencyLimiter>);
+pub(crate) enum Permit {
+    /// A slot of a limiter a call site keeps alive (see [`LimitSlot`]).
+    Kept(&'static ConcurrencyLimiter),
+    Shared(Arc<ConcurrencyLimiter>),
+}
 
 impl Permit {
     /// Wraps a slot already taken from `limiter`.
     pub(crate) fn taken(limiter: Arc<ConcurrencyLimiter>) -> Self {
-        Permit(limiter)
+        Permit::Shared(limiter)
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.0.release();
+        match self {
+            Permit::Kept(limiter) => limiter.release(),
+            Permit::Shared(limiter) => limiter.release(),
+        }
     }
 }
 
