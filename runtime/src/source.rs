@@ -88,6 +88,18 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
 /// A source takes a new stamp with every change of its rules; a [`FlagSlot`] remembers
 /// an answer for one stamp, so that an answer can never outlive the state it was
 /// computed on, whichever source the call site runs against.
+///
+/// ```
+/// use flowgate::{FlagSlot, StateStamp};
+///
+/// let slot = FlagSlot::new();
+/// let rules = StateStamp::next();
+/// slot.remember_answer(rules, true);
+/// assert_eq!(slot.answer(rules), Some(true));
+///
+/// let reloaded = StateStamp::next();
+/// assert_eq!(slot.answer(reloaded), None, "remembered for the old rules only");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StateStamp(u64);
 
