@@ -532,3 +532,78 @@ fn a_remembered_answer_lasts_one_snapshot_of_one_engine() {
         "every call counted"
     );
 }
+
+/// Rules files mixing the plain shape with every other form: the engine reads most
+/// plain files with a reader of its own and the rest with the `toml` crate, and in
+/// debug builds (tests) it reads every file the plain reader accepts with `toml` too and
+/// panics if the two disagree, spans included, or if `toml` rejects it.
+mod plain_and_full_readers_agree {
+    use proptest::prelude::*;
+
+    const LINES: &[&str] = &[
+        "enabled = true",
+        "enabled = false",
+        "rollout = 0",
+        "rollout = 50",
+        "rollout = -3",
+        "rollout = +100",
+        "rollout = 140",
+        "rollout = 5_0",
+        "rollout = 05",
+        "rollout = 5.0",
+        "stickiness = \"userId\"",
+        "stickiness = 'sessionId'",
+        "fallback = \"accept\"",
+        "description = \"Plain, with é and a # inside\"",
+        "description = \"tab\\tescaped\"",
+        "description = \"\"\"multi\"\"\"",
+        "constraints = [{ label = \"region\", operator = \"IN\", values = [\"eu\", \"us\"] }]",
+        "constraints = [\n  { label = \"n\", operator = \"NUM_GT\", value = 5 }, # five\n]",
+        "constraints = [{ label = \"n\", operator = \"NUM_GT\", value = 5.5 }]",
+        "variants = [{ name = \"a\" }, { name = \"b\", weight = 3, payload = \"x\" }]",
+        "variants = [{ name = \"a\", payload = { type = \"json\", value = '{}' } }]",
+        "rate_limit = { limit = 5, per = \"1s\" }",
+        "rate_limit = { limit = 5, per = \"1s\", }",
+        "rate_limit = { limit = 5 }",
+        "concurrency = { max = 2, queue = 1, by = \"tenant\" }",
+        "concurrency = {\n max = 2 }",
+        "concurrency.max = 2",
+        "rolout = 5",
+        "# a comment",
+        "",
+        "   rollout = 7   # indented",
+    ];
+
+    fn header(kind: u8, i: usize) -> String {
+        match kind % 8 {
+            0 => format!("[ flags . \"quoted {i}\" ]"),
+            1 => format!("[flags.F{i}.sub]"),
+            2 => "[[flags.A.variants]]".to_owned(),
+            _ => format!("[flags.F{i}]"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn on_any_file(
+            flags in proptest::collection::vec(
+                (any::<u8>(), proptest::collection::vec(0..LINES.len(), 0..6)),
+                0..5,
+            ),
+            crlf in any::<bool>(),
+        ) {
+            let newline = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            for (i, (kind, lines)) in flags.iter().enumerate() {
+                text.push_str(&header(*kind, i));
+                text.push_str(newline);
+                for line in lines {
+                    text.push_str(&LINES[*line].replace('\n', newline));
+                    text.push_str(newline);
+                }
+            }
+            // Panics (and fails) if the readers disagree; a mistake is an `Err`.
+            let _ = flowgate::Engine::from_toml_str(&text);
+        }
+    }
+}

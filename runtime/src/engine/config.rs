@@ -175,96 +175,96 @@ fn enclosing_flag(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFile {
+pub(super) struct RawFile {
     #[serde(default)]
-    flags: BTreeMap<String, RawFlag>,
+    pub(super) flags: BTreeMap<String, RawFlag>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFlag {
+pub(super) struct RawFlag {
     #[serde(default)]
     #[allow(dead_code)] // for people
-    description: Option<String>,
+    pub(super) description: Option<String>,
     #[serde(default)]
-    fallback: Option<Spanned<String>>,
+    pub(super) fallback: Option<Spanned<String>>,
     #[serde(default)]
-    enabled: Option<bool>,
+    pub(super) enabled: Option<bool>,
     #[serde(default)]
-    rollout: Option<Spanned<i64>>,
+    pub(super) rollout: Option<Spanned<i64>>,
     #[serde(default)]
-    stickiness: Option<Spanned<String>>,
+    pub(super) stickiness: Option<Spanned<String>>,
     #[serde(default)]
-    constraints: Option<Vec<Spanned<RawConstraint>>>,
+    pub(super) constraints: Option<Vec<Spanned<RawConstraint>>>,
     #[serde(default)]
-    variants: Option<Vec<Spanned<RawVariant>>>,
+    pub(super) variants: Option<Vec<Spanned<RawVariant>>>,
     #[serde(default)]
-    rate_limit: Option<Spanned<RawRateLimit>>,
+    pub(super) rate_limit: Option<Spanned<RawRateLimit>>,
     #[serde(default)]
-    concurrency: Option<Spanned<RawConcurrency>>,
+    pub(super) concurrency: Option<Spanned<RawConcurrency>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRateLimit {
-    limit: Spanned<i64>,
-    per: Spanned<String>,
+pub(super) struct RawRateLimit {
+    pub(super) limit: Spanned<i64>,
+    pub(super) per: Spanned<String>,
     #[serde(default)]
-    burst: Option<Spanned<i64>>,
+    pub(super) burst: Option<Spanned<i64>>,
     #[serde(default)]
-    by: Option<String>,
+    pub(super) by: Option<String>,
     #[serde(default)]
-    max_keys: Option<Spanned<i64>>,
+    pub(super) max_keys: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConcurrency {
-    max: Spanned<i64>,
+pub(super) struct RawConcurrency {
+    pub(super) max: Spanned<i64>,
     #[serde(default)]
-    queue: Option<Spanned<i64>>,
+    pub(super) queue: Option<Spanned<i64>>,
     #[serde(default)]
-    by: Option<String>,
+    pub(super) by: Option<String>,
     #[serde(default)]
-    max_keys: Option<Spanned<i64>>,
+    pub(super) max_keys: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConstraint {
-    label: Spanned<String>,
-    operator: Spanned<String>,
+pub(super) struct RawConstraint {
+    pub(super) label: Spanned<String>,
+    pub(super) operator: Spanned<String>,
     #[serde(default)]
-    values: Option<Spanned<Vec<toml::Value>>>,
+    pub(super) values: Option<Spanned<Vec<toml::Value>>>,
     #[serde(default)]
-    value: Option<Spanned<toml::Value>>,
+    pub(super) value: Option<Spanned<toml::Value>>,
     #[serde(default)]
-    inverted: bool,
+    pub(super) inverted: bool,
     #[serde(default)]
-    case_insensitive: bool,
+    pub(super) case_insensitive: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawVariant {
-    name: Spanned<String>,
+pub(super) struct RawVariant {
+    pub(super) name: Spanned<String>,
     #[serde(default)]
-    weight: Option<Spanned<i64>>,
+    pub(super) weight: Option<Spanned<i64>>,
     #[serde(default)]
-    payload: Option<Spanned<toml::Value>>,
+    pub(super) payload: Option<Spanned<toml::Value>>,
     #[serde(default)]
-    stickiness: Option<String>,
+    pub(super) stickiness: Option<String>,
     #[serde(default)]
-    overrides: Option<Vec<RawOverride>>,
+    pub(super) overrides: Option<Vec<RawOverride>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOverride {
-    label: String,
-    values: Vec<String>,
+pub(super) struct RawOverride {
+    pub(super) label: String,
+    pub(super) values: Vec<String>,
 }
 
 /// Reads a rules file.
@@ -301,7 +301,20 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigErro
 
 /// Reads the text of a rules file; `origin` names it in errors.
 pub(crate) fn parse(text: &str, origin: &str) -> Result<Snapshot, ConfigError> {
-    let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
+    let raw = match super::plain_toml::read(text) {
+        Some(raw) => {
+            #[cfg(debug_assertions)]
+            if let Ok(full) = toml::from_str::<RawFile>(text) {
+                // Both readers must agree, spans included, on every file the plain one
+                // accepts: every test's rules go through this check.
+                assert_eq!(format!("{raw:?}"), format!("{full:?}"), "for {text:?}");
+            } else {
+                panic!("the plain reader accepted what `toml` rejects: {text:?}");
+            }
+            raw
+        }
+        None => toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?,
+    };
     let mut features = super::features::Features::with_capacity(raw.flags.len());
     let mut limits = std::collections::HashMap::new();
     for (name, flag) in raw.flags {

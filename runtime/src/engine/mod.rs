@@ -6,6 +6,7 @@ mod config;
 mod features;
 mod hash;
 pub(crate) mod model;
+mod plain_toml;
 mod watch;
 
 use std::fmt;
