@@ -546,9 +546,28 @@ mod tests {
             constraints = []\n\
             variants = [\n\
             ]\n";
-        let (plain, full) = both(text);
-        assert!(plain.is_some(), "the plain reader declined");
-        assert_eq!(plain, full.ok());
+        // The README's full example.
+        let readme = r##"[flags.AwesomeFeature]
+description = "The awesome feature"
+fallback = "reject"
+enabled = true                     # master switch
+rollout = 25                       # percent of calls, 0..=100, sticky (below)
+stickiness = "userId"              # the label whose value buckets a call
+constraints = [
+  { label = "region", operator = "IN", values = ["eu", "us"] },
+  { label = "appVersion", operator = "SEMVER_GT", value = "2.1.0" },
+]
+variants = [
+  { name = "blue", weight = 50, payload = "#0000ff" },
+  { name = "green", weight = 50, payload = { type = "json", value = '{"hex": "#00ff00"}' } },
+]
+rate_limit  = { limit = 100, per = "1s", burst = 20, by = "userId" }
+"##;
+        for text in [text, readme] {
+            let (plain, full) = both(text);
+            assert!(plain.is_some(), "the plain reader declined {text:?}");
+            assert_eq!(plain, full.ok());
+        }
     }
 
     #[test]
