@@ -121,16 +121,49 @@ impl StateStamp {
     }
 }
 
+/// A small fact remembered for one [`StateStamp`]: the stamp and the fact (1 to 3) in
+/// one word, `stamp << 2 | fact`, so that a reader can never pair a fact with another
+/// state. Call sites keep their flag's answer and their limits memo this way.
+#[derive(Debug)]
+pub(crate) struct StampedFact(AtomicU64);
+
+impl StampedFact {
+    /// Remembers nothing (no state has stamp 0).
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// The fact remembered for `stamp`: 0 when there is none.
+    #[inline]
+    pub(crate) fn get(&self, stamp: StateStamp) -> u64 {
+        let word = self.0.load(Ordering::Relaxed);
+        if word >> 2 == stamp.0 {
+            word & 3
+        } else {
+            0
+        }
+    }
+
+    /// Remembers `fact` (1 to 3) for `stamp`, in place of what was remembered.
+    #[inline]
+    pub(crate) fn set(&self, stamp: StateStamp, fact: u64) {
+        debug_assert!((1..=3).contains(&fact));
+        // Stamps beyond 2^62 (a billion reloads a second for a century) are not
+        // remembered rather than confused.
+        if stamp.0 >> 62 == 0 {
+            self.0.store(stamp.0 << 2 | (fact & 3), Ordering::Relaxed);
+        }
+    }
+}
+
 /// A gated call site's memo for its decision source: where the source found the call
 /// site's flag last time, and the flag's answer when it does not depend on the call.
 /// See [`DecisionSource::evaluate_at`].
 #[derive(Debug)]
 pub struct FlagSlot {
     position: AtomicU32,
-    /// The stamp of the state an answer was remembered for, and the answer, in one
-    /// word (`stamp << 2 | 1 + answer`), so that a reader can never pair an answer
-    /// with another state. 0: nothing remembered.
-    answer: AtomicU64,
+    /// 1: off, 2: on, for the state of that stamp.
+    answer: StampedFact,
 }
 
 impl FlagSlot {
@@ -140,7 +173,7 @@ impl FlagSlot {
     pub const fn new() -> Self {
         Self {
             position: AtomicU32::new(Self::EMPTY),
-            answer: AtomicU64::new(0),
+            answer: StampedFact::new(),
         }
     }
 
@@ -164,11 +197,7 @@ impl FlagSlot {
     /// [`remember_answer`](Self::remember_answer)).
     #[inline]
     pub fn answer(&self, stamp: StateStamp) -> Option<bool> {
-        let remembered = self.answer.load(Ordering::Relaxed);
-        if remembered >> 2 != stamp.0 {
-            return None;
-        }
-        match remembered & 3 {
+        match self.answer.get(stamp) {
             1 => Some(false),
             2 => Some(true),
             _ => None,
@@ -179,12 +208,7 @@ impl FlagSlot {
     /// in the state `stamp`. A slot remembers one answer: the last one given.
     #[inline]
     pub fn remember_answer(&self, stamp: StateStamp, answer: bool) {
-        // Stamps beyond 2^62 (a billion reloads a second for a century) are not
-        // remembered rather than confused.
-        if stamp.0 >> 62 == 0 {
-            let word = stamp.0 << 2 | (1 + u64::from(answer));
-            self.answer.store(word, Ordering::Relaxed);
-        }
+        self.answer.set(stamp, 1 + u64::from(answer));
     }
 }
 

@@ -7,7 +7,7 @@ mod rate;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub(crate) use rate::{RateLimiter, RateSpec};
 
 use crate::labels::Labels;
 use crate::published::Published;
-use crate::source::StateStamp;
+use crate::source::{StampedFact, StateStamp};
 
 /// How many distinct label values a keyed limit tracks at most, unless `max_keys` says.
 pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
@@ -236,10 +236,9 @@ pub(crate) enum Admission {
 /// current table, and the limits it keeps.
 #[derive(Debug)]
 pub(crate) struct LimitSlot {
-    /// `stamp << 2 | what`: for the table of that stamp, 1: the flag has no limits;
-    /// 2: its limits are `kept`. In one word, so that a reader never pairs an answer with
-    /// another table. 0: nothing remembered.
-    remembered: AtomicU64,
+    /// For the table of that stamp, 1: the flag has no limits; 2: its limits are
+    /// `kept`.
+    remembered: StampedFact,
     /// The first limits of the flag this call site met: one reference per call site,
     /// kept for the life of the process, so that a flow touches neither the table nor
     /// a reference count. Reloads that keep a flag's limits keep the same ones.
@@ -255,18 +254,14 @@ enum Remembered {
 impl LimitSlot {
     pub(crate) const fn new() -> Self {
         Self {
-            remembered: AtomicU64::new(0),
+            remembered: StampedFact::new(),
             kept: OnceLock::new(),
         }
     }
 
     #[inline]
     fn get(&self, stamp: StateStamp) -> Option<Remembered> {
-        let remembered = self.remembered.load(Ordering::Relaxed);
-        if remembered >> 2 != stamp.get() {
-            return None;
-        }
-        match remembered & 3 {
+        match self.remembered.get(stamp) {
             1 => Some(Remembered::Unlimited),
             2 => self.kept.get().map(|kept| Remembered::Kept(kept)),
             _ => None,
@@ -274,15 +269,11 @@ impl LimitSlot {
     }
 
     fn remember(&self, stamp: StateStamp, what: Remembered) {
-        let what = match what {
+        let fact = match what {
             Remembered::Unlimited => 1,
             Remembered::Kept(_) => 2,
         };
-        // Stamps past 2^62 are not remembered rather than confused.
-        if stamp.get() >> 62 == 0 {
-            self.remembered
-                .store(stamp.get() << 2 | what, Ordering::Relaxed);
-        }
+        self.remembered.set(stamp, fact);
     }
 
     /// The limits this call site keeps: the first it was given.
