@@ -167,6 +167,82 @@ fn server_errors_and_429_back_off_step_by_step_and_success_resets() {
     client.shutdown();
 }
 
+/// A fresh directory for this test's backup files.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("flowgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_state_is_backed_up_before_it_is_served_and_a_bad_body_never_overwrites_it() {
+    let (url, _script) = stand_in(&[
+        (200, FEATURES_ON),
+        (200, r#"{"version": 2, "features": [{"name": 5}]}"#),
+        (304, ""),
+    ]);
+    let dir = scratch_dir("backup-order");
+    let backup = dir.join("unleash.json");
+    let unleash = Unleash::start(
+        UnleashConfig::new(&url, "stand-in-test", TOKEN)
+            .refresh_interval(Duration::from_millis(20))
+            .metrics_interval(Duration::from_secs(3600))
+            .backup_path(&backup),
+    )
+    .unwrap();
+    let client = Client::new(unleash.clone());
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let mut state = unleash.engine().reload_state();
+    while !client.is_enabled("Stand.in", &Labels::new()) {
+        assert!(std::time::Instant::now() < give_up, "never served");
+        state = unleash
+            .engine()
+            .wait_for_reload(state.attempts, Duration::from_secs(1));
+    }
+    // Read at once, on the first sight of the new state: no waiting for the file.
+    assert_eq!(
+        std::fs::read_to_string(&backup).ok().as_deref(),
+        Some(FEATURES_ON),
+        "the state served is already on disk"
+    );
+    until(&unleash, "a bad body, then a 304", |s| s.not_modified > 0);
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap(),
+        FEATURES_ON,
+        "a body that does not read never replaces the backup"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, [std::ffi::OsString::from("unleash.json")]);
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_backup_that_cannot_be_written_does_not_hold_back_the_new_state() {
+    let (url, _script) = stand_in(&[(200, FEATURES_ON)]);
+    let dir = scratch_dir("backup-unwritable");
+    // A directory where the file should be: every write (the final rename) fails.
+    let backup = dir.join("taken");
+    std::fs::create_dir_all(backup.join("occupied")).unwrap();
+    let unleash = Unleash::start(
+        UnleashConfig::new(&url, "stand-in-test", TOKEN)
+            .refresh_interval(Duration::from_millis(20))
+            .metrics_interval(Duration::from_secs(3600))
+            .backup_path(&backup),
+    )
+    .unwrap();
+    let client = Client::new(unleash.clone());
+    until(&unleash, "the first update", |s| s.updates > 0);
+    assert!(client.is_enabled("Stand.in", &Labels::new()));
+    assert!(backup.join("occupied").is_dir(), "nothing was replaced");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn unauthorized_stops_polling_and_decisions_go_on() {
     for status in [401, 403, 404] {

@@ -162,6 +162,11 @@ impl UnleashConfig {
 
     /// Where every new state is saved (atomically), and read from at start so that
     /// decisions are served at once, before the first fetch.
+    ///
+    /// A state is saved before it is served, so a process restarted during an outage
+    /// never serves an older state than the one it was serving. A body that does not
+    /// read is never saved; a file that cannot be written is logged (with its path),
+    /// and the new state is served all the same.
     #[must_use]
     pub fn backup_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.backup_path = Some(path.into());

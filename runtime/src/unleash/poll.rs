@@ -223,9 +223,11 @@ impl Poller {
                 };
                 match FeatureState::parse(&body, "Unleash /client/features") {
                     Ok(state) => {
+                        // On disk before it is served: whatever a caller has been
+                        // told, a restart during an outage serves it (or newer) too.
+                        self.save_backup(&body);
                         self.engine.install_unleash(&state);
                         self.etag = etag;
-                        self.save_backup(&body);
                         self.control.update(|s| s.updates += 1);
                         Fetched::Updated
                     }
