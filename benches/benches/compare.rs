@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 use flowgate::{Client, Engine};
 use flowgate_benches::{
-    concurrency_limited, data_set, gated, gated_async, limits_client, rate_limited, run_ready,
-    ten_thousand_flags, ten_thousand_unleash_flags, work, Engines, CASES,
+    concurrency_limited, data_set, gated, gated_async, gated_on_unleash, limits_client,
+    rate_limited, run_ready, ten_thousand_flags, ten_thousand_unleash_flags, unleash_client, work,
+    Engines, CASES,
 };
 
 // ---- the counting allocator -------------------------------------------------------
@@ -119,6 +120,7 @@ fn evaluation(c: &mut Criterion) {
 
 fn gate(c: &mut Criterion) {
     let flowgate = Client::new(Engine::from_unleash_json(&data_set()).unwrap());
+    let unleash = unleash_client();
     let mut group = c.benchmark_group("gate");
     group.bench_function("ungated call", |b| b.iter(|| work(black_box(7))));
     group.bench_function("gated call, sync", |b| {
@@ -127,20 +129,43 @@ fn gate(c: &mut Criterion) {
     group.bench_function("gated call, async", |b| {
         b.iter(|| run_ready(gated_async(&flowgate, black_box(7))));
     });
-    // Two threads gating the same flag: time per call, per thread (equal to one
-    // thread's means perfect scaling). The two threads live for the whole benchmark, as
-    // a server's workers do, and each times its own loop; the slower one counts.
+    on_two_threads(
+        &mut group,
+        "gated call, sync, 2 threads (per thread)",
+        &flowgate,
+        gated,
+    );
+    group.bench_function("gated call, sync, Unleash source", |b| {
+        b.iter(|| gated_on_unleash(&unleash, black_box(7)));
+    });
+    on_two_threads(
+        &mut group,
+        "gated call, sync, Unleash source, 2 threads (per thread)",
+        &unleash,
+        gated_on_unleash,
+    );
+    group.finish();
+}
+
+/// Two threads gating the same flag: time per call, per thread (equal to one thread's
+/// means perfect scaling). The two threads live for the whole benchmark, as a server's
+/// workers do, and each times its own loop; the slower one counts.
+fn on_two_threads(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    client: &Client,
+    gated: fn(&Client, u64) -> u64,
+) {
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 let (work_tx, work_rx) = std::sync::mpsc::channel::<u64>();
                 let (time_tx, time_rx) = std::sync::mpsc::channel();
-                let flowgate = &flowgate;
                 scope.spawn(move || {
                     for iterations in work_rx {
                         let start = Instant::now();
                         for _ in 0..iterations {
-                            black_box(gated(flowgate, black_box(7)));
+                            black_box(gated(client, black_box(7)));
                         }
                         time_tx.send(start.elapsed()).unwrap();
                     }
@@ -148,7 +173,7 @@ fn gate(c: &mut Criterion) {
                 (work_tx, time_rx)
             })
             .collect();
-        group.bench_function("gated call, sync, 2 threads (per thread)", |b| {
+        group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
                 for (work, _) in &workers {
                     work.send(iterations).unwrap();
@@ -162,7 +187,6 @@ fn gate(c: &mut Criterion) {
         });
         drop(workers);
     });
-    group.finish();
 }
 
 fn limits(c: &mut Criterion) {
@@ -253,7 +277,11 @@ fn allocation_report() {
     let concurrency = allocations_per_call(|i| {
         black_box(concurrency_limited(&limited, i));
     });
-    println!("  gate/sync {sync_gate:.2}   gate/async {async_gate:.2}   gate/rate limit {rate:.2}   gate/concurrency limit {concurrency:.2}");
+    let unleash = unleash_client();
+    let unleash_gate = allocations_per_call(|i| {
+        black_box(gated_on_unleash(&unleash, i));
+    });
+    println!("  gate/sync {sync_gate:.2}   gate/async {async_gate:.2}   gate/rate limit {rate:.2}   gate/concurrency limit {concurrency:.2}   gate/Unleash source {unleash_gate:.2}");
 
     let text = ten_thousand_flags();
     let before = ALLOCATIONS.load(Ordering::Relaxed);

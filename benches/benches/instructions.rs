@@ -14,7 +14,8 @@ use std::hint::black_box;
 use std::process::Command;
 
 use flowgate_benches::{
-    concurrency_limited, gated, gated_async, limits_client, rate_limited, run_ready, work, Engines,
+    concurrency_limited, gated, gated_async, gated_on_unleash, limits_client, rate_limited,
+    run_ready, unleash_client, work, Engines,
 };
 
 /// Calls per case: enough that start-up and the first, cold calls are noise.
@@ -49,6 +50,7 @@ fn run_case(name: &str) -> bool {
         sdk_context,
     } = &engines;
     let limited = limits_client();
+    let unleash = unleash_client();
     let governor = governor::RateLimiter::direct(governor::Quota::per_second(
         std::num::NonZeroU32::new(1_000_000_000).unwrap(),
     ));
@@ -92,6 +94,9 @@ fn run_case(name: &str) -> bool {
         }),
         ("gate-sync", _) => Box::new(|i| {
             black_box(gated(flowgate, i));
+        }),
+        ("gate-unleash", _) => Box::new(|i| {
+            black_box(gated_on_unleash(&unleash, i));
         }),
         ("gate-async", _) => Box::new(|i| {
             black_box(run_ready(gated_async(flowgate, i)));
@@ -140,6 +145,7 @@ const CASES: &[&str] = &[
     "unleash-sdk/variant",
     "ungated",
     "gate-sync",
+    "gate-unleash",
     "gate-async",
     "governor",
     "gate-rate-limit",

@@ -103,6 +103,31 @@ pub fn unleash_sdk(data: &str) -> unleash_api_client::Client<SdkFeatures> {
     client
 }
 
+/// A client deciding through an Unleash source, as a service using Unleash has one:
+/// the data set is its bootstrap, and usage is counted for Unleash's metrics. No server
+/// runs: the source polls a closed port once an hour, and decisions go on locally.
+pub fn unleash_client() -> Client {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unleash = flowgate::Unleash::start(
+        flowgate::UnleashConfig::new(
+            format!("http://127.0.0.1:{port}/api"),
+            "flowgate-bench",
+            "default:development.bench-token",
+        )
+        .refresh_interval(std::time::Duration::from_secs(3600))
+        .metrics_interval(std::time::Duration::from_secs(3600))
+        .bootstrap(flowgate::Bootstrap::Json(data_set())),
+    )
+    .unwrap();
+    let client = Client::new(unleash);
+    assert!(client.is_ready(), "ready from the bootstrap");
+    client
+}
+
 // ---- gated functions --------------------------------------------------------------
 
 #[inline]
@@ -113,6 +138,14 @@ pub fn work(x: u64) -> u64 {
 #[feature_gate("on-0", client = flags, on_reject = || 0)]
 #[inline]
 pub fn gated(flags: &Client, x: u64) -> u64 {
+    work(x)
+}
+
+/// [`gated`] again, for the Unleash-backed client: a call site keeps what it learnt
+/// of one client, so each client's cases get their own.
+#[feature_gate("on-0", client = flags, on_reject = || 0)]
+#[inline]
+pub fn gated_on_unleash(flags: &Client, x: u64) -> u64 {
     work(x)
 }
 

@@ -42,6 +42,7 @@ mod labels;
 mod limits;
 mod metrics;
 mod published;
+mod shards;
 mod source;
 pub mod testing;
 mod unleash;

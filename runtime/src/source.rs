@@ -121,13 +121,17 @@ impl StateStamp {
     }
 }
 
-/// A small fact remembered for one [`StateStamp`]: the stamp and the fact (1 to 3) in
-/// one word, `stamp << 2 | fact`, so that a reader can never pair a fact with another
-/// state. Call sites keep their flag's answer and their limits memo this way.
+/// A small fact remembered for one [`StateStamp`]: the stamp and the fact (below
+/// 2^24) in one word, `stamp << 24 | fact`, so that a reader can never pair a fact with
+/// another state. Call sites keep their flag's answer and their limits memo this way.
 #[derive(Debug)]
 pub(crate) struct StampedFact(AtomicU64);
 
 impl StampedFact {
+    const FACT_BITS: u32 = 24;
+    /// The largest fact, and the mask of a fact's bits.
+    pub(crate) const MAX_FACT: u64 = (1 << Self::FACT_BITS) - 1;
+
     /// Remembers nothing (no state has stamp 0).
     pub(crate) const fn new() -> Self {
         Self(AtomicU64::new(0))
@@ -137,21 +141,25 @@ impl StampedFact {
     #[inline]
     pub(crate) fn get(&self, stamp: StateStamp) -> u64 {
         let word = self.0.load(Ordering::Relaxed);
-        if word >> 2 == stamp.0 {
-            word & 3
+        if word >> Self::FACT_BITS == stamp.0 {
+            word & Self::MAX_FACT
         } else {
             0
         }
     }
 
-    /// Remembers `fact` (1 to 3) for `stamp`, in place of what was remembered.
+    /// Remembers `fact` (1 to [`MAX_FACT`](Self::MAX_FACT)) for `stamp`, in place of
+    /// what was remembered.
     #[inline]
     pub(crate) fn set(&self, stamp: StateStamp, fact: u64) {
-        debug_assert!((1..=3).contains(&fact));
-        // Stamps beyond 2^62 (a billion reloads a second for a century) are not
+        debug_assert!((1..=Self::MAX_FACT).contains(&fact));
+        // Stamps from 2^40 on (a thousand reloads a second for thirty years) are not
         // remembered rather than confused.
-        if stamp.0 >> 62 == 0 {
-            self.0.store(stamp.0 << 2 | (fact & 3), Ordering::Relaxed);
+        if stamp.0 >> (64 - Self::FACT_BITS) == 0 {
+            self.0.store(
+                stamp.0 << Self::FACT_BITS | (fact & Self::MAX_FACT),
+                Ordering::Relaxed,
+            );
         }
     }
 }
@@ -162,7 +170,8 @@ impl StampedFact {
 #[derive(Debug)]
 pub struct FlagSlot {
     position: AtomicU32,
-    /// 1: off, 2: on, for the state of that stamp.
+    /// For the state of that stamp, in the low two bits 1: off, 2: on; above them,
+    /// when the source counts the flag's evaluations, 1 + where it counts them.
     answer: StampedFact,
 }
 
@@ -197,10 +206,39 @@ impl FlagSlot {
     /// [`remember_answer`](Self::remember_answer)).
     #[inline]
     pub fn answer(&self, stamp: StateStamp) -> Option<bool> {
-        match self.answer.get(stamp) {
+        match self.answer.get(stamp) & 3 {
             1 => Some(false),
             2 => Some(true),
             _ => None,
+        }
+    }
+
+    /// What is remembered for the state `stamp`, as a number: 0, nothing; 1, off;
+    /// 2, on; from 4 on, an answer whose evaluations are counted (see
+    /// [`counted_answer`](Self::counted_answer)). A number, not an enum: the fast path
+    /// tests it in two compares.
+    #[inline]
+    pub(crate) fn remembered(&self, stamp: StateStamp) -> u64 {
+        self.answer.get(stamp)
+    }
+
+    /// The answer and the usage index of a counted answer (a remembered number from 4
+    /// on).
+    pub(crate) fn counted_answer(remembered: u64) -> (bool, u32) {
+        debug_assert!(remembered > 3);
+        #[allow(clippy::cast_possible_truncation)] // below 2^22
+        let index = ((remembered >> 2) - 1) as u32;
+        (remembered & 3 == 2, index)
+    }
+
+    /// Remembers `answer` for the state `stamp`, as an answer whose evaluations the
+    /// source counts under `index`. Indices from `2^22 - 1` on are not remembered.
+    #[inline]
+    pub(crate) fn remember_counted_answer(&self, stamp: StateStamp, answer: bool, index: u32) {
+        let counted = u64::from(index) + 1;
+        if counted <= StampedFact::MAX_FACT >> 2 {
+            self.answer
+                .set(stamp, counted << 2 | (1 + u64::from(answer)));
         }
     }
 

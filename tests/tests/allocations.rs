@@ -174,3 +174,44 @@ fn engine_evaluation_does_not_allocate() {
     });
     assert_eq!(evaluations, 0, "allocations in 7000 evaluations");
 }
+
+/// The same on an Unleash source, which counts every evaluation for its usage
+/// metrics: counting allocates nothing either. No server runs; the state is the
+/// bootstrap, and the source's own thread (which may allocate) is not counted.
+#[test]
+fn gated_calls_on_an_unleash_source_do_not_allocate() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unleash = flowgate::Unleash::start(
+        flowgate::UnleashConfig::new(
+            format!("http://127.0.0.1:{closed_port}/api"),
+            "allocations-test",
+            "default:development.token",
+        )
+        .refresh_interval(std::time::Duration::from_secs(3600))
+        .bootstrap(flowgate::Bootstrap::Json(
+            r#"{"version": 2, "features": [{"name": "Checkout", "enabled": true,
+                "strategies": [{"name": "flexibleRollout", "parameters":
+                  {"rollout": "100", "stickiness": "default", "groupId": "Checkout"}}]}]}"#
+                .into(),
+        )),
+    )
+    .unwrap();
+    let client = Client::new(unleash);
+    assert!(client.is_ready(), "ready from the bootstrap");
+    assert_eq!(gated(&client, 1, "eu"), Some(1));
+    assert_eq!(run_ready(gated_async(&client, 1, "eu")), Some(1));
+
+    let calls = allocations_during(|| {
+        for user in 0..1_000 {
+            assert_eq!(gated(&client, user, "eu-west-1"), Some(user));
+            assert_eq!(run_ready(gated_async(&client, user, "eu")), Some(user));
+            assert!(client.is_enabled("Checkout", &flowgate::Labels::new()));
+        }
+    });
+    assert_eq!(calls, 0, "allocations in 3000 evaluations");
+    client.shutdown();
+}

@@ -3,8 +3,10 @@
 //! and the token never leaks.
 //!
 //! The server here is a stand-in (a scripted HTTP server on 127.0.0.1), because a real
-//! Unleash cannot be made to answer 500, 429 or a truncated body on demand. Everything
-//! a real server can show is tested against one in `unleash_live.rs`.
+//! Unleash cannot be made to answer 500, 429 or a truncated body on demand, nor show
+//! the exact usage counts a client sent (it adds them into hourly buckets, and drops
+//! those of flags it has only just learnt of). Everything a real server can show is
+//! tested against one in `unleash_live.rs`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use flowgate::{Client, Labels, Unleash, UnleashConfig, UnleashStats};
+use flowgate::{feature_gate, Client, Labels, Unleash, UnleashConfig, UnleashStats};
 
 const FEATURES_ON: &str = r#"{"version": 2, "features": [{"name": "Stand.in", "enabled": true, "strategies": [{"name": "default"}]}]}"#;
 const TOKEN: &str = "default:development.super-secret-token";
@@ -24,6 +26,8 @@ const TOKEN: &str = "default:development.super-secret-token";
 struct Script {
     replies: Arc<Mutex<VecDeque<(u16, &'static str)>>>,
     if_none_match: Arc<Mutex<Vec<Option<String>>>>,
+    /// The bodies of `POST /api/client/metrics`, in order.
+    metrics: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 async fn features(State(script): State<Script>, headers: HeaderMap) -> Response {
@@ -55,6 +59,7 @@ fn stand_in(replies: &[(u16, &'static str)]) -> (String, Script) {
     let script = Script {
         replies: Arc::new(Mutex::new(replies.iter().copied().collect())),
         if_none_match: Arc::new(Mutex::new(Vec::new())),
+        metrics: Arc::new(Mutex::new(Vec::new())),
     };
     let app = axum::Router::new()
         .route("/api/client/features", get(features))
@@ -64,7 +69,12 @@ fn stand_in(replies: &[(u16, &'static str)]) -> (String, Script) {
         )
         .route(
             "/api/client/metrics",
-            post(|| async { StatusCode::ACCEPTED }),
+            post(
+                |State(script): State<Script>, body: axum::Json<serde_json::Value>| async move {
+                    script.metrics.lock().unwrap().push(body.0);
+                    StatusCode::ACCEPTED
+                },
+            ),
         )
         .with_state(script.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -348,4 +358,90 @@ fn limits_from_the_rules_file_apply_to_flags_unleash_decides() {
     held.end();
     client.shutdown();
     std::fs::remove_file(rules).unwrap();
+}
+
+const CHECKOUT_ON_SEARCH_OFF: &str = r#"{"version": 2, "features": [
+    {"name": "Checkout", "enabled": true, "strategies": [{"name": "default"}]},
+    {"name": "Search", "enabled": false, "strategies": [{"name": "default"}]}]}"#;
+const CHECKOUT_ON_SEARCH_OFF_AGAIN: &str = r#"{"version": 2, "features": [
+    {"name": "Search", "enabled": false, "strategies": [{"name": "default"}]},
+    {"name": "Checkout", "enabled": true, "strategies": [{"name": "default"}]}]}"#;
+
+#[feature_gate("Checkout", client = flags, on_reject = || false)]
+fn checkout(flags: &Client) -> bool {
+    true
+}
+
+#[feature_gate("Search", client = flags, on_reject = || false)]
+fn search(flags: &Client) -> bool {
+    true
+}
+
+/// Every evaluation counts once in Unleash's usage metrics, however it was answered:
+/// by a gate's call site that remembers the answer, or by name; on any thread; across
+/// reloads (the state is replaced again and again while the threads gate).
+#[test]
+fn usage_reports_every_evaluation_once_from_every_thread_and_across_reloads() {
+    const THREADS: usize = 4;
+    let mut replies = Vec::new();
+    for _ in 0..10 {
+        replies.push((200, CHECKOUT_ON_SEARCH_OFF));
+        replies.push((200, CHECKOUT_ON_SEARCH_OFF_AGAIN));
+    }
+    replies.push((304, ""));
+    let (url, script) = stand_in(&replies);
+    let unleash = Unleash::start(
+        UnleashConfig::new(&url, "stand-in-test", TOKEN)
+            .refresh_interval(Duration::from_millis(5))
+            .metrics_interval(Duration::from_millis(30)),
+    )
+    .unwrap();
+    let client = Client::new(unleash.clone());
+    until(&unleash, "the first state", |s| s.updates > 0);
+
+    // The threads gate until the state has been replaced ten times more.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (calls, by_name) = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut calls, mut by_name) = (0_u64, 0_u64);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        assert!(checkout(&client));
+                        assert!(!search(&client));
+                        calls += 1;
+                        if calls % 10 == 0 {
+                            assert!(client.is_enabled("Checkout", &Labels::new()));
+                            by_name += 1;
+                        }
+                    }
+                    (calls, by_name)
+                })
+            })
+            .collect();
+        until(&unleash, "ten reloads more", |s| s.updates > 10);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .fold((0, 0), |total, each| (total.0 + each.0, total.1 + each.1))
+    });
+    // Shutting down sends what was counted since the last report.
+    client.shutdown();
+
+    let mut totals = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for body in script.metrics.lock().unwrap().iter() {
+        for (name, counts) in body["bucket"]["toggles"].as_object().unwrap() {
+            let total = totals.entry(name.clone()).or_default();
+            total.0 += counts["yes"].as_u64().unwrap();
+            total.1 += counts["no"].as_u64().unwrap();
+        }
+    }
+    assert!(calls > 0);
+    assert_eq!(
+        totals.get("Checkout"),
+        Some(&(calls + by_name, 0)),
+        "{totals:?}"
+    );
+    assert_eq!(totals.get("Search"), Some(&(0, calls)));
 }

@@ -7,6 +7,7 @@ mod features;
 mod hash;
 pub(crate) mod model;
 mod plain_toml;
+mod usage;
 mod watch;
 
 use std::fmt;
@@ -56,10 +57,11 @@ struct Shared {
     reloads: Mutex<ReloadState>,
     reloaded: Condvar,
     watch: Mutex<Option<watch::FileWatch>>,
+    /// Where an Unleash state's evaluations are counted; set by the first one.
+    usage: std::sync::OnceLock<Arc<usage::UsageTable>>,
 }
 
-/// One flag's usage since the last report: name, yes, no, and counts per variant.
-pub(crate) type FlagUsage = (String, u64, u64, Vec<(String, u64)>);
+pub(crate) use usage::FlagUsage;
 
 /// What happened to the loads of an engine so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,6 +90,7 @@ impl Engine {
                 reloads: Mutex::new(ReloadState::default()),
                 reloaded: Condvar::new(),
                 watch: Mutex::new(None),
+                usage: std::sync::OnceLock::new(),
             }),
         };
         if ready {
@@ -159,6 +162,10 @@ impl Engine {
     /// Compiles and installs an Unleash state, keeping the usage counters of flags
     /// that stay (so no count is lost to a refresh).
     pub(crate) fn install_unleash(&self, state: &crate::unleash::features::FeatureState) {
+        let table = self
+            .shared
+            .usage
+            .get_or_init(|| Arc::new(usage::UsageTable::new()));
         let mut snapshot = state.compile();
         let previous = self.shared.snapshot.load();
         for feature in snapshot.features.iter_mut() {
@@ -166,18 +173,11 @@ impl Engine {
                 .features
                 .get(&feature.name)
                 .and_then(|f| f.usage.as_ref());
-            let fresh = model::Usage::for_feature(feature, None);
-            let same_variants = old.is_some_and(|old| {
-                old.variants.len() == fresh.variants.len()
-                    && old
-                        .variants
-                        .iter()
-                        .zip(&fresh.variants)
-                        .all(|(a, b)| a.0 == b.0)
-            });
+            let fresh = usage::Usage::for_feature(feature, table, None);
             feature.usage = Some(match old {
-                Some(old) if same_variants => Arc::clone(old),
-                _ => Arc::new(model::Usage::for_feature(feature, old.map(|u| &**u))),
+                Some(old) if old.has_variants_of(&fresh) => Arc::clone(old),
+                Some(old) => Arc::new(usage::Usage::for_feature(feature, table, Some(old))),
+                None => Arc::new(fresh),
             });
         }
         drop(previous);
@@ -187,25 +187,11 @@ impl Engine {
 
     /// The usage counted since the last call, per flag: (name, yes, no, variants).
     pub(crate) fn take_usage(&self) -> Vec<FlagUsage> {
-        use std::sync::atomic::Ordering::Relaxed;
+        let Some(table) = self.shared.usage.get() else {
+            return Vec::new();
+        };
         let snapshot = self.shared.snapshot.load();
-        snapshot
-            .features
-            .iter()
-            .filter_map(|feature| {
-                let usage = feature.usage.as_ref()?;
-                let yes = usage.yes.swap(0, Relaxed);
-                let no = usage.no.swap(0, Relaxed);
-                let variants: Vec<(String, u64)> = usage
-                    .variants
-                    .iter()
-                    .map(|(n, c)| (n.to_string(), c.swap(0, Relaxed)))
-                    .filter(|(_, c)| *c > 0)
-                    .collect();
-                (yes + no > 0 || !variants.is_empty())
-                    .then(|| (feature.name.to_string(), yes, no, variants))
-            })
-            .collect()
+        usage::take(table, snapshot.features.iter())
     }
 
     /// Like [`watch_file`](Self::watch_file), but a first load that fails gives an
@@ -359,6 +345,20 @@ impl Engine {
 }
 
 impl Engine {
+    /// Counts an answer a call site remembered for an Unleash state of this engine,
+    /// and gives it. Out of line: the rules file's flags, which count nothing, keep a
+    /// fast path without it.
+    #[inline(never)]
+    fn count_remembered(&self, remembered: u64) -> Evaluation {
+        let (answer, index) = FlagSlot::counted_answer(remembered);
+        // Only this engine's Unleash states remember counted answers, under stamps no
+        // other source has: the table is there.
+        if let Some(table) = self.shared.usage.get() {
+            table.count(index, answer);
+        }
+        Evaluation::from(answer)
+    }
+
     /// [`evaluate_at`](DecisionSource::evaluate_at) when the slot has no answer.
     fn evaluate_at_snapshot(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
         if !self.shared.readiness.is_ready() {
@@ -393,10 +393,11 @@ impl DecisionSource for Engine {
         // A flag whose answer does not depend on the call (always on, off) is answered
         // from the call site while the snapshot stays the same. Only a snapshot with
         // the flag has an answer to remember: a pending engine has none.
-        if let Some(answer) = slot.answer(self.shared.snapshot.generation()) {
-            return Evaluation::from(answer);
+        match slot.remembered(self.shared.snapshot.generation()) {
+            0 => self.evaluate_at_snapshot(flag, slot, labels),
+            answer @ 1..=3 => Evaluation::from(answer == 2),
+            counted => self.count_remembered(counted),
         }
-        self.evaluate_at_snapshot(flag, slot, labels)
     }
 
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {

@@ -38,7 +38,7 @@ pub(crate) struct Feature {
     /// `false` for a flag that is only declared: the source has no decision for it.
     pub(crate) has_rules: bool,
     /// Usage counters, for sources that report metrics (Unleash).
-    pub(crate) usage: Option<Arc<Usage>>,
+    pub(crate) usage: Option<Arc<super::usage::Usage>>,
     /// The answer, when it does not depend on the call: set by [`Feature::seal`].
     pub(crate) constant: Option<bool>,
 }
@@ -71,68 +71,6 @@ impl Feature {
                 }
         };
         (self.strategies.is_empty() || self.strategies.iter().any(unconditional)).then_some(true)
-    }
-}
-
-/// How often a flag was evaluated on and off, and each variant handed out, since the
-/// last report. Shared by the snapshots of one source, so counts survive reloads.
-#[derive(Debug, Default)]
-pub(crate) struct Usage {
-    pub(crate) yes: std::sync::atomic::AtomicU64,
-    pub(crate) no: std::sync::atomic::AtomicU64,
-    /// One counter per variant name the flag can hand out, `disabled` included.
-    pub(crate) variants: Vec<(Arc<str>, std::sync::atomic::AtomicU64)>,
-}
-
-impl Usage {
-    /// Counters for `feature`'s variants; counts already made under the same names
-    /// (in `previous`) are carried over.
-    pub(crate) fn for_feature(feature: &Feature, previous: Option<&Usage>) -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-        let mut names: Vec<Arc<str>> = vec![disabled_name()];
-        let all = feature
-            .variants
-            .iter()
-            .chain(feature.strategies.iter().flat_map(|s| s.variants.iter()));
-        for variant in all {
-            if !names.contains(&variant.chosen.name) {
-                names.push(Arc::clone(&variant.chosen.name));
-            }
-        }
-        let carried = |name: &str| {
-            previous
-                .and_then(|p| p.variants.iter().find(|(n, _)| &**n == name))
-                .map_or(0, |(_, c)| c.swap(0, Relaxed))
-        };
-        Usage {
-            yes: AtomicU64::new(previous.map_or(0, |p| p.yes.swap(0, Relaxed))),
-            no: AtomicU64::new(previous.map_or(0, |p| p.no.swap(0, Relaxed))),
-            variants: names
-                .into_iter()
-                .map(|name| {
-                    let count = carried(&name);
-                    (name, AtomicU64::new(count))
-                })
-                .collect(),
-        }
-    }
-
-    fn count(&self, enabled: bool) {
-        let counter = if enabled { &self.yes } else { &self.no };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn count_variant(&self, name: &Arc<str>) {
-        // The counters share the names of the variants they count: found by address,
-        // unless the name came from elsewhere.
-        let counter = self
-            .variants
-            .iter()
-            .find(|(n, _)| Arc::ptr_eq(n, name))
-            .or_else(|| self.variants.iter().find(|(n, _)| **n == **name));
-        if let Some((_, counter)) = counter {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
     }
 }
 
@@ -539,7 +477,7 @@ fn disabled_variant() -> Arc<VariantData> {
 }
 
 /// The name every disabled call gets.
-fn disabled_name() -> Arc<str> {
+pub(crate) fn disabled_name() -> Arc<str> {
     Arc::clone(&disabled_variant().name)
 }
 
@@ -563,8 +501,8 @@ impl Snapshot {
 
     /// As [`is_enabled`](Self::is_enabled), looking where `slot` says first.
     ///
-    /// A flag whose answer cannot depend on the call, and whose evaluations are not
-    /// counted, has its answer remembered in `slot` for this snapshot's `stamp`.
+    /// A flag whose answer cannot depend on the call has its answer remembered in
+    /// `slot` for this snapshot's `stamp`, with where its evaluations are counted.
     #[inline]
     pub(crate) fn is_enabled_at(
         &self,
@@ -574,8 +512,16 @@ impl Snapshot {
         context: &Context<'_>,
     ) -> Option<bool> {
         let feature = self.features.get_at(slot, flag)?;
-        if let (Some(answer), None, true) = (feature.constant, &feature.usage, feature.has_rules) {
-            slot.remember_answer(stamp, answer);
+        if let (Some(answer), true) = (feature.constant, feature.has_rules) {
+            match &feature.usage {
+                None => slot.remember_answer(stamp, answer),
+                // The call site counts the calls it answers in the same table.
+                Some(usage) => {
+                    if let Some(index) = usage.index {
+                        slot.remember_counted_answer(stamp, answer, index);
+                    }
+                }
+            }
         }
         self.is_feature_enabled(feature, context)
     }

@@ -15,7 +15,7 @@ use crate::engine::model::ContextDefaults;
 use crate::engine::{ConfigError, Engine};
 use crate::labels::Labels;
 use crate::limits::Limits;
-use crate::source::{DecisionSource, Evaluation, Readiness};
+use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness};
 
 /// The version of the Unleash client specification this SDK implements.
 pub(crate) const SPEC_VERSION: &str = "5.2.0";
@@ -345,6 +345,11 @@ impl fmt::Debug for Unleash {
 impl DecisionSource for Unleash {
     fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
         self.engine.evaluate(flag, labels)
+    }
+
+    #[inline]
+    fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+        self.engine.evaluate_at(flag, slot, labels)
     }
 
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
