@@ -4,7 +4,8 @@
 //! - flag evaluation: flowgate's engine, unleash-yggdrasil (the Unleash engine) and
 //!   unleash-api-client (the Unleash Rust SDK), on the same 100-flag Unleash state;
 //! - a gated call (flow started, decided, body run, ended) against the same call
-//!   ungated, sync and async, on one thread and on two;
+//!   ungated, sync and async, on one thread and on two, on the embedded engine and on
+//!   an Unleash source (which counts every call for its usage metrics);
 //! - a gated call with a rate limit and with a concurrency limit, beside `governor`
 //!   and `tokio::sync::Semaphore` doing only that check;
 //! - compiling a 10 000-flag rules file.

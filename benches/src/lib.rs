@@ -123,6 +123,10 @@ pub fn unleash_client() -> Client {
         .bootstrap(flowgate::Bootstrap::Json(data_set())),
     )
     .unwrap();
+    // Its thread's first (failed) fetch done, nothing else runs beside the cases.
+    let _ = unleash
+        .handle()
+        .wait_for_fetch(0, std::time::Duration::from_secs(30));
     let client = Client::new(unleash);
     assert!(client.is_ready(), "ready from the bootstrap");
     client
