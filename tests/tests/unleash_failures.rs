@@ -93,13 +93,15 @@ fn stand_in(replies: &[(u16, &'static str)]) -> (String, Script) {
     (url, script)
 }
 
+/// Polls the stand-in every 20 ms; sends no metrics unless a test asks.
+fn config(url: &str) -> UnleashConfig {
+    UnleashConfig::new(url, "stand-in-test", TOKEN)
+        .refresh_interval(Duration::from_millis(20))
+        .metrics_interval(Duration::from_secs(3600))
+}
+
 fn start(url: &str) -> Unleash {
-    Unleash::start(
-        UnleashConfig::new(url, "stand-in-test", TOKEN)
-            .refresh_interval(Duration::from_millis(20))
-            .metrics_interval(Duration::from_secs(3600)),
-    )
-    .unwrap()
+    Unleash::start(config(url)).unwrap()
 }
 
 /// Waits on the client's fetch signal until `done` holds.
@@ -194,13 +196,7 @@ fn a_state_is_backed_up_before_it_is_served_and_a_bad_body_never_overwrites_it()
     ]);
     let dir = scratch_dir("backup-order");
     let backup = dir.join("unleash.json");
-    let unleash = Unleash::start(
-        UnleashConfig::new(&url, "stand-in-test", TOKEN)
-            .refresh_interval(Duration::from_millis(20))
-            .metrics_interval(Duration::from_secs(3600))
-            .backup_path(&backup),
-    )
-    .unwrap();
+    let unleash = Unleash::start(config(&url).backup_path(&backup)).unwrap();
     let client = Client::new(unleash.clone());
     let give_up = std::time::Instant::now() + Duration::from_secs(30);
     let mut state = unleash.engine().reload_state();
@@ -238,13 +234,7 @@ fn a_backup_that_cannot_be_written_does_not_hold_back_the_new_state() {
     // A directory where the file should be: every write (the final rename) fails.
     let backup = dir.join("taken");
     std::fs::create_dir_all(backup.join("occupied")).unwrap();
-    let unleash = Unleash::start(
-        UnleashConfig::new(&url, "stand-in-test", TOKEN)
-            .refresh_interval(Duration::from_millis(20))
-            .metrics_interval(Duration::from_secs(3600))
-            .backup_path(&backup),
-    )
-    .unwrap();
+    let unleash = Unleash::start(config(&url).backup_path(&backup)).unwrap();
     let client = Client::new(unleash.clone());
     until(&unleash, "the first update", |s| s.updates > 0);
     assert!(client.is_enabled("Stand.in", &Labels::new()));
@@ -391,7 +381,7 @@ fn usage_reports_every_evaluation_once_from_every_thread_and_across_reloads() {
     replies.push((304, ""));
     let (url, script) = stand_in(&replies);
     let unleash = Unleash::start(
-        UnleashConfig::new(&url, "stand-in-test", TOKEN)
+        config(&url)
             .refresh_interval(Duration::from_millis(5))
             .metrics_interval(Duration::from_millis(30)),
     )
