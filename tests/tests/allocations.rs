@@ -180,14 +180,9 @@ fn engine_evaluation_does_not_allocate() {
 /// bootstrap, and the source's own thread (which may allocate) is not counted.
 #[test]
 fn gated_calls_on_an_unleash_source_do_not_allocate() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let unleash = flowgate::Unleash::start(
         flowgate::UnleashConfig::new(
-            format!("http://127.0.0.1:{closed_port}/api"),
+            flowgate_tests::unanswered_unleash_url(),
             "allocations-test",
             "default:development.token",
         )

@@ -259,12 +259,7 @@ fn unauthorized_stops_polling_and_decisions_go_on() {
 #[test]
 fn a_server_that_never_answers_leaves_gates_on_their_fallback_after_their_timeout() {
     // Nothing listens on this port: every fetch fails at once, and nothing is ready.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let unleash = start(&format!("http://127.0.0.1:{port}/api"));
+    let unleash = start(&flowgate_tests::unanswered_unleash_url());
     let client = Client::new(unleash.clone());
     let flow = client.start_flow_blocking("Stand.in", &Labels::new(), Duration::from_millis(30));
     assert_eq!(
