@@ -1,0 +1,362 @@
+//! From the keys as written ([`schema`](crate::schema)) to a checked
+//! [`Document`]: every value read into its type, every mistake an error at its place.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::document::{
+    Concurrency, Constraint, Document, Fallback, Flag, Limits, Override, Payload, RateLimit, Rules,
+    Variant, DEFAULT_MAX_KEYS,
+};
+use crate::error::{table_header, ConfigError};
+use crate::operator::{Arity, Operator};
+use crate::schema::{RawConcurrency, RawConstraint, RawFile, RawFlag, RawRateLimit, RawVariant};
+
+/// Where a flag's mistakes are reported: the text, its name, and the flag.
+struct At<'a> {
+    text: &'a str,
+    origin: &'a str,
+    flag: &'a str,
+}
+
+impl At<'_> {
+    fn error(&self, span: &Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::in_text(self.text, self.origin, span, message)
+            .in_flag(self.flag)
+            .at_key(key)
+    }
+}
+
+/// Reads the text of a rules file; `origin` names it in errors.
+pub(crate) fn document(text: &str, origin: &str) -> Result<Document, ConfigError> {
+    let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
+    let lines = header_lines(text);
+    let mut flags = Vec::with_capacity(raw.flags.0.len());
+    for (name, flag) in raw.flags.0 {
+        let at = At {
+            text,
+            origin,
+            flag: &name,
+        };
+        let line = lines
+            .binary_search_by(|(n, _)| n.as_str().cmp(&name))
+            .map_or(0, |i| lines[i].1);
+        let flag = check_flag(&at, flag, line)?;
+        flags.push(Flag { name, ..flag });
+    }
+    Ok(Document { flags })
+}
+
+/// The line of each flag's `[flags.NAME]` header, sorted by name.
+fn header_lines(text: &str) -> Vec<(String, usize)> {
+    let mut lines: Vec<(String, usize)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(at, line)| match table_header(line)?.as_mut_slice() {
+            [flags, name] if flags == "flags" => Some((std::mem::take(name), at + 1)),
+            _ => None,
+        })
+        .collect();
+    lines.sort();
+    lines.dedup_by(|a, b| a.0 == b.0);
+    lines
+}
+
+/// A TOML-level mistake (syntax, unknown key, wrong type, a table twice), placed.
+fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
+    let span = error.span().unwrap_or_default();
+    let message = error.message().trim_end();
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let in_header = text[line_start..].trim_start().starts_with('[');
+    if in_header && message.contains("duplicate key") {
+        // `[flags.A]` twice.
+        return ConfigError::in_text(text, origin, &span, "declared more than once");
+    }
+    let error = ConfigError::in_text(text, origin, &span, message);
+    // Only a span in a key's place is a key: `rolout = 5`, not `enabled = yes`.
+    let key = text
+        .get(span.clone())
+        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .filter(|_| {
+            let after = text.get(span.end..).unwrap_or_default().trim_start();
+            after.starts_with('=') || after.starts_with('.')
+        });
+    match key {
+        Some(key) => error.at_key(key),
+        None => error,
+    }
+}
+
+/// The flag of `raw`, with an empty name: the caller moves the name in.
+fn check_flag(at: &At<'_>, mut raw: RawFlag, line: usize) -> Result<Flag, ConfigError> {
+    let fallback = match &raw.fallback {
+        None => None,
+        Some(f) => Some(match f.get_ref().as_str() {
+            "accept" => Fallback::Accept,
+            "reject" => Fallback::Reject,
+            other => {
+                return Err(at.error(
+                    &f.span(),
+                    "fallback",
+                    format!("expected \"accept\" or \"reject\", got {other:?}"),
+                ))
+            }
+        }),
+    };
+    let limits = Limits {
+        rate: raw
+            .rate_limit
+            .take()
+            .map(|rate| check_rate(at, rate.into_inner()))
+            .transpose()?,
+        concurrency: raw
+            .concurrency
+            .take()
+            .map(|concurrency| check_concurrency(at, concurrency.into_inner()))
+            .transpose()?,
+    };
+    let rules = if raw.has_rules() || !limits.is_empty() {
+        Some(check_rules(at, &mut raw)?)
+    } else {
+        None
+    };
+    Ok(Flag {
+        name: String::new(),
+        line,
+        description: raw.description,
+        fallback,
+        rules,
+        limits,
+    })
+}
+
+fn check_rules(at: &At<'_>, raw: &mut RawFlag) -> Result<Rules, ConfigError> {
+    let rollout = match &raw.rollout {
+        None => 100,
+        Some(rollout) => u32::try_from(*rollout.get_ref())
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| {
+                at.error(
+                    &rollout.span(),
+                    "rollout",
+                    format!(
+                        "a rollout is a percentage from 0 to 100, got {}",
+                        rollout.get_ref()
+                    ),
+                )
+            })?,
+    };
+    let constraints = raw
+        .constraints
+        .take()
+        .into_iter()
+        .flatten()
+        .map(|c| check_constraint(at, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let variants = check_variants(at, raw.variants.take().unwrap_or_default())?;
+    Ok(Rules {
+        enabled: raw.enabled.unwrap_or(true),
+        rollout,
+        stickiness: raw
+            .stickiness
+            .take()
+            .map_or_else(|| "default".to_owned(), Spanned::into_inner),
+        constraints,
+        variants,
+    })
+}
+
+fn check_constraint(at: &At<'_>, raw: Spanned<RawConstraint>) -> Result<Constraint, ConfigError> {
+    let span = raw.span();
+    let constraint = raw.into_inner();
+    let name = constraint.operator.get_ref().as_str();
+    let Some(operator) = Operator::from_name(name) else {
+        let names: Vec<&str> = Operator::ALL.iter().map(|o| o.name()).collect();
+        return Err(at.error(
+            &constraint.operator.span(),
+            "operator",
+            format!(
+                "unknown operator {name:?}; expected one of {}",
+                names.join(", ")
+            ),
+        ));
+    };
+    let (values, value, span, key) = match operator.arity() {
+        Arity::One => {
+            let Some(value) = constraint.value else {
+                let span = constraint.values.as_ref().map_or(span, Spanned::span);
+                return Err(at.error(
+                    &span,
+                    "value",
+                    format!("{name} compares against one `value = ...`, not a list"),
+                ));
+            };
+            let span = value.span();
+            (Vec::new(), value.into_inner().0, span, "value")
+        }
+        Arity::List => {
+            let Some(values) = constraint.values else {
+                let span = constraint.value.as_ref().map_or(span, Spanned::span);
+                return Err(at.error(
+                    &span,
+                    "values",
+                    format!("{name} takes a list: `values = [...]`"),
+                ));
+            };
+            let span = values.span();
+            let texts = values.into_inner().into_iter().map(|s| s.0).collect();
+            (texts, String::new(), span, "values")
+        }
+    };
+    let comparand = operator
+        .comparand(values, &value)
+        .map_err(|message| at.error(&span, key, message))?;
+    Ok(Constraint {
+        label: constraint.label.into_inner(),
+        operator,
+        comparand,
+        inverted: constraint.inverted,
+        case_insensitive: constraint.case_insensitive,
+    })
+}
+
+const PAYLOAD_FORMS: &str = "a payload is a string, or { type = \"json\", value = \"...\" }";
+
+fn check_variants(at: &At<'_>, raw: Vec<Spanned<RawVariant>>) -> Result<Vec<Variant>, ConfigError> {
+    let first = raw.first().map(Spanned::span);
+    let mut variants: Vec<Variant> = Vec::with_capacity(raw.len());
+    for spanned in raw {
+        let variant = spanned.into_inner();
+        let name = variant.name.get_ref();
+        if name.is_empty() {
+            return Err(at.error(&variant.name.span(), "name", "a variant needs a name"));
+        }
+        if variants.iter().any(|v| v.name == *name) {
+            return Err(at.error(
+                &variant.name.span(),
+                "name",
+                format!("duplicate variant {name:?}"),
+            ));
+        }
+        let weight = match &variant.weight {
+            None => 1,
+            Some(w) => u32::try_from(*w.get_ref()).map_err(|_| {
+                at.error(
+                    &w.span(),
+                    "weight",
+                    format!("a weight is a whole number from 0 up, got {}", w.get_ref()),
+                )
+            })?,
+        };
+        let payload = match &variant.payload {
+            None => None,
+            Some(payload) => Some(match payload.get_ref() {
+                toml::Value::String(s) => Payload {
+                    kind: "string".to_owned(),
+                    value: s.clone(),
+                },
+                toml::Value::Table(table) => {
+                    let field = |key: &str| table.get(key).and_then(toml::Value::as_str);
+                    match (field("type"), field("value")) {
+                        (Some(kind), Some(value)) if table.len() == 2 => Payload {
+                            kind: kind.to_owned(),
+                            value: value.to_owned(),
+                        },
+                        _ => return Err(at.error(&payload.span(), "payload", PAYLOAD_FORMS)),
+                    }
+                }
+                _ => return Err(at.error(&payload.span(), "payload", PAYLOAD_FORMS)),
+            }),
+        };
+        variants.push(Variant {
+            name: variant.name.into_inner(),
+            weight,
+            payload,
+            stickiness: variant.stickiness,
+            overrides: variant
+                .overrides
+                .into_iter()
+                .flatten()
+                .map(|o| Override {
+                    label: o.label,
+                    values: o.values,
+                })
+                .collect(),
+        });
+    }
+    if let Some(first) = first.filter(|_| variants.iter().all(|v| v.weight == 0)) {
+        return Err(at.error(&first, "variants", "every variant has weight 0"));
+    }
+    Ok(variants)
+}
+
+/// A whole number from `minimum` up, or an error at it.
+fn count(
+    at: &At<'_>,
+    value: &Spanned<i64>,
+    key: &str,
+    minimum: u64,
+    what: &str,
+) -> Result<u64, ConfigError> {
+    u64::try_from(*value.get_ref())
+        .ok()
+        .filter(|n| *n >= minimum)
+        .ok_or_else(|| {
+            at.error(
+                &value.span(),
+                key,
+                format!(
+                    "{what} is a whole number from {minimum} up, got {}",
+                    value.get_ref()
+                ),
+            )
+        })
+}
+
+fn max_keys(at: &At<'_>, value: Option<&Spanned<i64>>) -> Result<usize, ConfigError> {
+    value.map_or(Ok(DEFAULT_MAX_KEYS), |v| {
+        count(at, v, "max_keys", 1, "`max_keys`").map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    })
+}
+
+fn check_rate(at: &At<'_>, rate: RawRateLimit) -> Result<RateLimit, ConfigError> {
+    let limit = count(at, &rate.limit, "limit", 1, "a rate `limit`")?;
+    let per = crate::duration::parse(rate.per.get_ref())
+        .map_err(|error| at.error(&rate.per.span(), "per", error.to_string()))
+        .and_then(|per| {
+            if per.is_zero() {
+                Err(at.error(&rate.per.span(), "per", "`per` must be longer than 0"))
+            } else {
+                Ok(per)
+            }
+        })?;
+    let burst = match &rate.burst {
+        None => limit,
+        Some(burst) => count(at, burst, "burst", 1, "a `burst`")?,
+    };
+    Ok(RateLimit {
+        limit,
+        per,
+        burst,
+        by: rate.by,
+        max_keys: max_keys(at, rate.max_keys.as_ref())?,
+    })
+}
+
+fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, ConfigError> {
+    let max = count(at, &raw.max, "max", 1, "a concurrency `max`")?;
+    let queue = match &raw.queue {
+        None => 0,
+        Some(queue) => count(at, queue, "queue", 0, "a `queue`")?,
+    };
+    Ok(Concurrency {
+        max: usize::try_from(max).unwrap_or(usize::MAX),
+        queue: usize::try_from(queue).unwrap_or(usize::MAX),
+        by: raw.by,
+        max_keys: max_keys(at, raw.max_keys.as_ref())?,
+    })
+}
