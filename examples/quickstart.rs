@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
-use flowgate::{feature_gate, labels, Client, Engine, Rejected, Rejection};
+use flowgate::engine::Engine;
+use flowgate::{feature_gate, labels, Client, Rejection};
 
 #[derive(Debug)]
 enum ShopError {
-    Unavailable(Rejected),
+    Unavailable(Rejection),
 }
 
 impl std::fmt::Display for ShopError {
@@ -21,8 +22,8 @@ impl std::fmt::Display for ShopError {
     }
 }
 
-impl From<Rejected> for ShopError {
-    fn from(rejected: Rejected) -> Self {
+impl From<Rejection> for ShopError {
+    fn from(rejected: Rejection) -> Self {
         ShopError::Unavailable(rejected)
     }
 }
@@ -100,17 +101,17 @@ async fn main() -> Result<(), flowgate::ConfigError> {
         )
         .await;
     println!(
-        "NewCheckout while loading  -> should_run={} success={} reason={:?}",
+        "NewCheckout while loading  -> should_run={} by_fallback={} reason={:?}",
         flow.should_run(),
-        flow.success(),
+        flow.by_fallback(),
         flow.rejection().map(Rejection::reason)
     );
     flow.end();
 
-    println!("\nflows per control point:");
-    for (control_point, counts) in flowgate::global().metrics().iter() {
+    println!("\nflows per flag:");
+    for (flag, counts) in flowgate::global().metrics().iter() {
         println!(
-            "  {control_point:<16} accepted={} rejected={} ok={} error={} in_flight={}",
+            "  {flag:<16} accepted={} rejected={} ok={} error={} in_flight={}",
             counts.accepted, counts.rejected, counts.ok, counts.error, counts.in_flight
         );
     }

@@ -14,7 +14,8 @@
 
 use std::path::PathBuf;
 
-use flowgate::{Client, UnleashConfig};
+use flowgate::unleash::UnleashConfig;
+use flowgate::Client;
 use flowgate_examples::surveys;
 
 #[tokio::main]

@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use flowgate::{Client, Engine};
+use flowgate::engine::Engine;
+use flowgate::Client;
 use flowgate_benches::{
     concurrency_limited, data_set, gated, gated_async, gated_on_unleash, limits_client,
     rate_limited, run_ready, ten_thousand_flags, ten_thousand_unleash_flags, unleash_client, work,
@@ -120,7 +121,7 @@ fn evaluation(c: &mut Criterion) {
 }
 
 fn gate(c: &mut Criterion) {
-    let flowgate = Client::new(Engine::from_unleash_json(&data_set()).unwrap());
+    let flowgate = Client::new(flowgate::unleash::Unleash::from_json(&data_set()).unwrap());
     let unleash = unleash_client();
     let mut group = c.benchmark_group("gate");
     group.bench_function("ungated call", |b| b.iter(|| work(black_box(7))));
@@ -211,8 +212,8 @@ fn limits(c: &mut Criterion) {
     });
     group.finish();
     let metrics = client.metrics();
-    assert_eq!(metrics.control_point("RateLimited").rejected, 0);
-    assert_eq!(metrics.control_point("ConcurrencyLimited").rejected, 0);
+    assert_eq!(metrics.flag("RateLimited").rejected, 0);
+    assert_eq!(metrics.flag("ConcurrencyLimited").rejected, 0);
 }
 
 fn reload(c: &mut Criterion) {
@@ -224,7 +225,7 @@ fn reload(c: &mut Criterion) {
         b.iter(|| black_box(Engine::from_toml_str(black_box(&text)).unwrap()));
     });
     group.bench_function("compile 10 000 flags (Unleash JSON)", |b| {
-        b.iter(|| black_box(Engine::from_unleash_json(black_box(&json)).unwrap()));
+        b.iter(|| black_box(flowgate::unleash::Unleash::from_json(black_box(&json)).unwrap()));
     });
     group.finish();
 }

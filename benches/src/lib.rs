@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use flowgate::{feature_gate, labels, Client, Engine};
+use flowgate::{feature_gate, labels, Client};
 
 // ---- the data set -----------------------------------------------------------------
 
@@ -112,15 +112,15 @@ pub fn unleash_client() -> Client {
         .local_addr()
         .unwrap()
         .port();
-    let unleash = flowgate::Unleash::start(
-        flowgate::UnleashConfig::new(
+    let unleash = flowgate::unleash::Unleash::start(
+        flowgate::unleash::UnleashConfig::new(
             format!("http://127.0.0.1:{port}/api"),
             "flowgate-bench",
             "default:development.bench-token",
         )
         .refresh_interval(std::time::Duration::from_secs(3600))
         .metrics_interval(std::time::Duration::from_secs(3600))
-        .bootstrap(flowgate::Bootstrap::Json(data_set())),
+        .bootstrap(flowgate::unleash::Bootstrap::Json(data_set())),
     )
     .unwrap();
     // Its thread's first (failed) fetch done, nothing else runs beside the cases.
@@ -226,7 +226,7 @@ impl Engines {
     pub fn new() -> Self {
         let data = data_set();
         Engines {
-            flowgate: Client::new(Engine::from_unleash_json(&data).unwrap()),
+            flowgate: Client::new(flowgate::unleash::Unleash::from_json(&data).unwrap()),
             yggdrasil: yggdrasil(&data),
             sdk: unleash_sdk(&data),
             labels: labels! { "userId" => "user-42", "region" => "eu" },

@@ -140,65 +140,14 @@ impl Parse for GateArgs {
 fn parse_timeout(input: ParseStream<'_>) -> syn::Result<Timeout> {
     if input.peek(LitStr) {
         let literal: LitStr = input.parse()?;
-        parse_duration(&literal.value())
+        flowgate_config::duration::parse(&literal.value())
             .map(Timeout::Literal)
             .map_err(|problem| {
-                Error::new_spanned(
-                    &literal,
-                    format!(
-                        "invalid timeout {:?}: {problem}; expected a duration such as \"200ms\", \
-                         \"2s\", \"1m30s\" or \"1h\" (units h, m, s, ms; \"0s\" decides \
-                         without waiting)",
-                        literal.value()
-                    ),
-                )
+                Error::new_spanned(&literal, format!("invalid `timeout`: {problem}"))
             })
     } else {
         Ok(Timeout::Expr(input.parse()?))
     }
-}
-
-/// Parses `"1h2m3s4ms"`-style durations: whole numbers, each followed by a unit, units
-/// from largest to smallest, each at most once.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
-    if text.is_empty() {
-        return Err("it is empty".into());
-    }
-    let mut rest = text;
-    let mut total_ms: u64 = 0;
-    let mut last_unit: Option<usize> = None;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("expected a number at `{rest}`"));
-        }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "the number is too large".to_string())?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(if unit.is_empty() {
-                format!("`{number}` has no unit")
-            } else {
-                format!("unknown unit `{unit}`")
-            });
-        };
-        if last_unit.is_some_and(|last| index <= last) {
-            return Err(format!(
-                "unit `{unit}` is out of order or repeated (write larger units first)"
-            ));
-        }
-        last_unit = Some(index);
-        total_ms = number
-            .checked_mul(UNITS[index].1)
-            .and_then(|ms| total_ms.checked_add(ms))
-            .ok_or_else(|| "the duration is too large".to_string())?;
-    }
-    Ok(Duration::from_millis(total_ms))
 }
 
 fn parse_labels(input: ParseStream<'_>) -> syn::Result<Vec<Label>> {
@@ -276,24 +225,6 @@ fn parse_fallback(input: ParseStream<'_>) -> syn::Result<Fallback> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        let ms = |n| Ok(Duration::from_millis(n));
-        assert_eq!(parse_duration("200ms"), ms(200));
-        assert_eq!(parse_duration("0s"), ms(0));
-        assert_eq!(parse_duration("2s"), ms(2_000));
-        assert_eq!(parse_duration("1m30s"), ms(90_000));
-        assert_eq!(parse_duration("1h"), ms(3_600_000));
-        assert_eq!(parse_duration("1h2m3s4ms"), ms(3_723_004));
-        for bad in [
-            "", "200", "2 s", "1.5s", "30s1m", "1s1s", "5us", "ms", "-1s",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
-        }
-        assert!(parse_duration("99999999999999999999h").is_err());
-        assert!(parse_duration("9999999999999999h").is_err());
-    }
 
     #[test]
     fn full_argument_list_parses() {

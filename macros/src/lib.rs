@@ -14,14 +14,14 @@ use proc_macro::TokenStream;
 /// when the flow is accepted, and the flow always ends with a status.
 ///
 /// ```
-/// use flowgate::{feature_gate, testing::InMemorySource, Rejected};
+/// use flowgate::{feature_gate, testing::InMemorySource, Rejection};
 ///
 /// #[derive(Debug)]
-/// struct AppError(Rejected);
+/// struct AppError(Rejection);
 ///
-/// impl From<Rejected> for AppError {
-///     fn from(rejected: Rejected) -> Self {
-///         AppError(rejected)
+/// impl From<Rejection> for AppError {
+///     fn from(rejection: Rejection) -> Self {
+///         AppError(rejection)
 ///     }
 /// }
 ///
@@ -67,7 +67,7 @@ use proc_macro::TokenStream;
 /// | `crate = path` | where the `flowgate` crate is, when it is renamed or re-exported | `::flowgate` |
 ///
 /// Without `on_reject`, a rejected call returns through `flowgate::FromRejection`:
-/// `Err(E::from(Rejected))` for `Result<T, E>` where `E: From<flowgate::Rejected>`,
+/// `Err(E::from(rejection))` for `Result<T, E>` where `E: From<flowgate::Rejection>`,
 /// `None` for `Option<T>`, and `()` for `()`. Any other return type is a compile error
 /// asking for `on_reject`.
 ///
@@ -92,7 +92,10 @@ use proc_macro::TokenStream;
 /// fallback = "reject"                   # or "accept": when no decision can be made in time
 /// ```
 ///
-/// Any other key is an error that names the file, line and flag.
+/// The file is checked here as the runtime checks it when it loads it (the same code, in
+/// the `flowgate-config` crate): an unknown key, a rollout of 140, a bad regex, an
+/// unknown operator or a duration such as `"1 sec"` is a compile error that names the
+/// file, line, column, flag and key.
 ///
 /// # Where it works
 ///

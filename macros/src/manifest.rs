@@ -1,10 +1,12 @@
 //! Finding and reading the crate's `flowgate.toml` at compile time.
+//!
+//! The file is read and checked by `flowgate_config`, the same code the runtime loads
+//! it with: a rule the runtime would refuse (a rollout of 140, a bad regex, an unknown
+//! operator) does not compile, with the same message.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-
-use serde::Deserialize;
 
 use crate::args::Fallback;
 
@@ -25,46 +27,6 @@ pub(crate) struct Manifest {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FlagDecl {
     pub(crate) fallback: Option<Fallback>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawManifest {
-    #[serde(default)]
-    flags: BTreeMap<String, RawFlag>,
-}
-
-/// The keys of a flag. The rule keys are checked in depth by the runtime when it loads
-/// the file; here they only need to be known, so a typo is still caught at compile time.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read by people, and by the runtime's engine
-struct RawFlag {
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    fallback: Option<RawFallback>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    rollout: Option<i64>,
-    #[serde(default)]
-    stickiness: Option<String>,
-    #[serde(default)]
-    constraints: Option<Vec<toml::Table>>,
-    #[serde(default)]
-    variants: Option<Vec<toml::Table>>,
-    #[serde(default)]
-    rate_limit: Option<toml::Table>,
-    #[serde(default)]
-    concurrency: Option<toml::Table>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum RawFallback {
-    Accept,
-    Reject,
 }
 
 /// Reads the manifest for the crate being compiled. The error is a complete message.
@@ -167,26 +129,16 @@ pub(crate) fn toml_key(name: &str) -> String {
 }
 
 fn parse(text: &str, path: PathBuf, display_path: String) -> Result<Manifest, String> {
-    let raw: RawManifest = toml::from_str(text).map_err(|error| {
-        let (line, column, flag) = match error.span() {
-            Some(span) => locate_offset(text, span.start),
-            None => (1, 1, None),
-        };
-        let within = flag.map_or_else(String::new, |flag| format!(" (flag `{flag}`)"));
-        format!(
-            "{display_path}:{line}:{column}{within}: {}",
-            error.message().trim_end()
-        )
-    })?;
-    let flags = raw
+    let document = flowgate_config::parse(text, &display_path).map_err(|e| e.to_string())?;
+    let flags = document
         .flags
         .into_iter()
-        .map(|(name, flag)| {
+        .map(|flag| {
             let fallback = flag.fallback.map(|f| match f {
-                RawFallback::Accept => Fallback::Accept,
-                RawFallback::Reject => Fallback::Reject,
+                flowgate_config::Fallback::Accept => Fallback::Accept,
+                flowgate_config::Fallback::Reject => Fallback::Reject,
             });
-            (name, FlagDecl { fallback })
+            (flag.name, FlagDecl { fallback })
         })
         .collect();
     Ok(Manifest {
@@ -194,20 +146,6 @@ fn parse(text: &str, path: PathBuf, display_path: String) -> Result<Manifest, St
         display_path,
         flags,
     })
-}
-
-/// 1-based line and column of `offset`, and the `[flags.NAME]` table it falls in.
-fn locate_offset(text: &str, offset: usize) -> (usize, usize, Option<String>) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let flag = before.lines().rev().find_map(|l| {
-        let header = l.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
-        let name = header.strip_prefix("flags.")?.trim();
-        Some(name.trim_matches('"').to_owned())
-    });
-    (line, column, flag)
 }
 
 #[cfg(test)]
@@ -249,7 +187,10 @@ mod tests {
     fn unknown_key_names_file_line_flag_and_valid_keys() {
         let err = parse_str("[flags.A]\ndescription = \"a\"\n\n[flags.B]\nfalback = \"accept\"\n")
             .unwrap_err();
-        assert!(err.starts_with("flowgate.toml:5:1 (flag `B`): "), "{err}");
+        assert!(
+            err.starts_with("flowgate.toml:5:1: flag `B`, key `falback`: "),
+            "{err}"
+        );
         assert!(err.contains("falback"), "{err}");
         assert!(
             err.contains("`description`") && err.contains("`fallback`"),
@@ -271,6 +212,20 @@ mod tests {
             err.contains("flowgate.toml:1:") && err.contains("flag"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rule_values_are_checked_as_the_runtime_checks_them() {
+        for (text, expected) in [
+            ("[flags.A]\nrollout = 140\n", "flowgate.toml:2:11: flag `A`, key `rollout`: a rollout is a percentage from 0 to 100, got 140"),
+            ("[flags.A]\nrate_limit = { limit = 1, per = \"1 sec\" }\n", "key `per`"),
+            ("[flags.A]\nconstraints = [{ label = \"e\", operator = \"REGEX\", value = \"(\" }]\n", "is not a valid regular expression"),
+            ("[flags.A]\nconstraints = [{ label = \"e\", operator = \"LIKE\", values = [] }]\n", "unknown operator \"LIKE\""),
+            ("[flags.A]\nconstraints = [{ lable = \"e\", operator = \"IN\", values = [] }]\n", "unknown field `lable`"),
+        ] {
+            let err = parse_str(text).unwrap_err();
+            assert!(err.contains(expected), "for {text:?}: {err}");
+        }
     }
 
     #[test]

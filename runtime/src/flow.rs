@@ -1,10 +1,14 @@
 //! One gated call: its decision, its span, and how it ended.
+//!
+//! A flow is built in place and ended in place on the fast path: moving one (it is
+//! about a hundred bytes) costs more than deciding it, which is why the constructors and
+//! `end_in_place` are what the start sequence and the attribute call.
 
 use std::fmt;
 
-use crate::decision::{Decision, Rejection};
 use crate::limits::Permit;
 use crate::metrics::{Ending, StatsRef};
+use crate::reject::Rejection;
 
 /// How a flow ended, as set by [`Flow::set_status`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -25,7 +29,33 @@ impl From<FlowStatus> for Ending {
     }
 }
 
-/// A started flow: the decision for one call of a control point.
+/// The decision a flow received. Kept for code written against 0.1: use
+/// [`Flow::should_run`] and [`Flow::rejection`].
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The body may run.
+    Accepted,
+    /// The body must not run.
+    Rejected(Rejection),
+}
+
+impl Decision {
+    /// Whether the flow was accepted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Decision::Accepted)
+    }
+
+    /// The rejection, if the flow was rejected.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Decision::Accepted => None,
+            Decision::Rejected(rejection) => Some(rejection),
+        }
+    }
+}
+
+/// A started flow: the decision for one call of a flag.
 ///
 /// Run the work only when [`should_run`](Flow::should_run) says so, then
 /// [`end`](Flow::end) the flow. A flow ends exactly once: `end` consumes it, and a flow
@@ -42,7 +72,7 @@ impl From<FlowStatus> for Ending {
 ///     &labels! { "userId" => 7 },
 ///     Duration::from_millis(200),
 /// );
-/// if !flow.success() {
+/// if flow.by_fallback() {
 ///     eprintln!("no decision in time: the flag's fallback applied");
 /// }
 /// if flow.should_run() {
@@ -51,7 +81,7 @@ impl From<FlowStatus> for Ending {
 ///     flow.set_status(FlowStatus::Error);
 /// }
 /// flow.end();
-/// assert_eq!(client.metrics().control_point("AwesomeFeature").ok, 1);
+/// assert_eq!(client.metrics().flag("AwesomeFeature").ok, 1);
 /// ```
 #[must_use = "a flow that is dropped without `end()` counts as cancelled"]
 pub struct Flow {
@@ -96,8 +126,11 @@ impl Flow {
         }
     }
 
-    /// A flow the flag accepted and flow control admitted at once.
-    #[inline]
+    /// A flow the flag accepted and flow control admitted at once. Always inlined: it
+    /// is built where the gate keeps it (a flow built aside and moved there costs a
+    /// copy of about a hundred bytes and the stalls after it, a third of a gated call).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn accepted(stats: StatsRef, permit: Option<Permit>) -> Self {
         stats.record_accepted(false);
         let span = flow_span(stats.name());
@@ -115,15 +148,15 @@ impl Flow {
         }
     }
 
-    /// The control point (flag) of this flow.
-    pub fn control_point(&self) -> &str {
+    /// The flag of this flow.
+    pub fn flag(&self) -> &str {
         self.stats.name()
     }
 
-    /// Whether the decision source answered in time. When it did not, the decision is the
-    /// flag's fallback.
-    pub fn success(&self) -> bool {
-        self.success
+    /// Whether the decision is the flag's fallback: the source could not decide in time
+    /// (not ready, no source, unknown flag, an error).
+    pub fn by_fallback(&self) -> bool {
+        !self.success
     }
 
     /// Whether the work may run.
@@ -131,7 +164,23 @@ impl Flow {
         self.decision.is_accepted()
     }
 
+    /// The flag of this flow.
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "renamed `flag()`")]
+    pub fn control_point(&self) -> &str {
+        self.stats.name()
+    }
+
+    /// Whether the source decided (rather than the fallback).
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "use `!flow.by_fallback()`")]
+    pub fn success(&self) -> bool {
+        self.success
+    }
+
     /// The decision.
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "use `should_run()` and `rejection()`")]
     pub fn decision(&self) -> &Decision {
         &self.decision
     }
@@ -206,12 +255,12 @@ impl Flow {
     }
 }
 
-/// The span of a flow of `control_point`. Without a subscriber that wants it, this is
-/// one load and a compare; the span itself is made out of line.
+/// The span of a flow of `flag`. Without a subscriber that wants it, this is one load
+/// and a compare; the span itself is made out of line.
 #[inline]
-pub(crate) fn flow_span(control_point: &str) -> tracing::Span {
+pub(crate) fn flow_span(flag: &str) -> tracing::Span {
     if tracing::level_enabled!(tracing::Level::DEBUG) {
-        enabled_flow_span(control_point)
+        enabled_flow_span(flag)
     } else {
         tracing::Span::none()
     }
@@ -219,11 +268,11 @@ pub(crate) fn flow_span(control_point: &str) -> tracing::Span {
 
 #[cold]
 #[inline(never)]
-fn enabled_flow_span(control_point: &str) -> tracing::Span {
+fn enabled_flow_span(flag: &str) -> tracing::Span {
     tracing::debug_span!(
         target: "flowgate",
         "flowgate.flow",
-        control_point,
+        flag,
         decision = tracing::field::Empty,
         reason = tracing::field::Empty,
         status = tracing::field::Empty,
@@ -258,7 +307,7 @@ impl Drop for Flow {
 impl fmt::Debug for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flow")
-            .field("control_point", &self.control_point())
+            .field("flag", &self.flag())
             .field("decision", &self.decision)
             .field("success", &self.success)
             .field("status", &self.status())

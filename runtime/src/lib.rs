@@ -15,53 +15,93 @@
 //! source.set("AwesomeFeature", false);
 //! assert_eq!(awesome(), "maybe later");
 //!
-//! let counts = flowgate::global().metrics().control_point("AwesomeFeature");
+//! let counts = flowgate::global().metrics().flag("AwesomeFeature");
 //! assert_eq!((counts.accepted, counts.rejected, counts.in_flight), (1, 1, 0));
 //! ```
 //!
-//! A gated call starts a [`Flow`]: the [`Client`] asks its [`DecisionSource`] whether
-//! the flag is on for the call's [`Labels`], the body runs only when the flow is
-//! accepted, and the flow always ends with a status: Ok, Error (an `Err`, a panic) or
-//! cancelled (a dropped future). [`Client::metrics`] counts every outcome per control
-//! point, and every flow is a `flowgate.flow` tracing span at DEBUG level.
+//! A gated call starts a [`Flow`]: the [`Client`] asks its decision source whether the
+//! flag is on for the call's [`Labels`], applies the flag's fallback and limits, runs
+//! the body only when the flow is accepted, and always ends the flow with a status: Ok,
+//! Error (an `Err`, a panic) or cancelled (a dropped future). A flow that is not
+//! accepted carries a [`Rejection`]. [`Client::metrics`] counts every outcome per flag,
+//! and every flow is a `flowgate.flow` tracing span at DEBUG level.
 //!
 //! Flag names are checked at compile time against the crate's `flowgate.toml`: see
 //! [`feature_gate`] for the attribute and the manifest.
 //!
-//! The same flow API is there without the attribute, for code that wants to decide by
-//! hand ([`Client::start_flow`], [`Client::start_flow_blocking`], [`Client::is_enabled`]).
+//! # Where things are
+//!
+//! - The root: the attribute, [`Client`], [`Labels`] and [`labels!`], [`Flow`],
+//!   [`Rejection`] and its [`RejectReason`], [`Variant`], [`ConfigError`].
+//! - [`engine`]: the embedded engine, rules from `flowgate.toml` (the default source).
+//! - `unleash` (feature `unleash`): Unleash as a source.
+//! - [`source`]: the [`DecisionSource`](source::DecisionSource) trait, to write your own.
+//! - [`testing`]: an in-memory source set from code.
+//! - [`metrics`]: the counters [`Client::metrics`] returns.
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `watch` | yes | rules files reloaded when they change (`notify`) |
+//! | `regex` | yes | the `REGEX` constraint operator (`regex`) |
+//! | `quanta` | yes | a faster clock for rate limits (`quanta`) |
+//! | `unleash` | no | Unleash as a decision source (`reqwest`, `rustls`) |
+//! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503) |
+//!
+//! With `default-features = false`, flowgate decides from a rules text or file read
+//! once, with no HTTP stack and no file watcher.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod client;
-mod decision;
-mod engine;
+pub mod engine;
 mod flow;
-mod labels;
+pub mod labels;
 mod limits;
-mod metrics;
+mod memo;
+pub mod metrics;
+mod policy;
 mod published;
+mod reject;
+mod rules;
 mod shards;
-mod source;
+pub mod source;
 pub mod testing;
-mod unleash;
+#[cfg(feature = "unleash")]
+pub mod unleash;
+mod variant;
+#[cfg(feature = "watch")]
+mod watch;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
 pub use client::{global, set_global, Client, ClientBuilder, SetGlobalError};
-pub use decision::{
-    Decision, Fallback, FromRejection, RejectReason, Rejected, Rejection, Variant, VariantPayload,
-};
-pub use engine::{ConfigError, Engine, ReloadState};
 pub use flow::{Flow, FlowStatus};
+pub use flowgate_config::ConfigError;
 pub use flowgate_macros::feature_gate;
-pub use labels::{Iter as LabelsIter, LabelValue, Labels};
-pub use limits::{KeyCounts, Limits};
-pub use metrics::{FlowCounts, Metrics, RejectionsByReason};
-pub use source::{
-    DecisionSource, EmptySource, Evaluation, FlagSlot, Readiness, StateStamp, Undecided,
-};
+pub use labels::Labels;
+pub use reject::{Fallback, FromRejection, RejectReason, Rejection};
+pub use variant::{Variant, VariantPayload};
+
+// The paths of 0.1, kept so that code written against it builds; hidden from the docs,
+// to be removed in 0.3. CHANGELOG.md maps each to its new place.
+#[doc(hidden)]
+pub use engine::{Engine, ReloadState};
+#[doc(hidden)]
+pub use flow::Decision;
+#[doc(hidden)]
+pub use labels::{Iter as LabelsIter, LabelValue};
+#[doc(hidden)]
+pub use metrics::{FlowCounts, KeyCounts, Metrics, RejectionsByReason};
+#[doc(hidden)]
+pub use source::{DecisionSource, EmptySource, Evaluation, Readiness, Undecided};
+#[doc(hidden)]
+#[cfg(feature = "unleash")]
 pub use unleash::{Bootstrap, Unleash, UnleashConfig, UnleashHandle, UnleashStats};
+/// The error of a rejected gated call: [`Rejection`] itself since 0.2.
+#[doc(hidden)]
+pub type Rejected = Rejection;

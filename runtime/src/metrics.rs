@@ -1,4 +1,9 @@
-//! Per-control-point flow counters.
+//! Flow counters per flag, and the snapshot of them a client gives
+//! ([`Client::metrics`](crate::Client::metrics)).
+//!
+//! Every gated call writes its flag's counters, so they are sharded per thread
+//! ([`crate::shards`]): a thread counts with plain stores on cache lines no other
+//! thread writes. A snapshot adds the shards up.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +13,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::decision::RejectReason;
-use crate::limits::KeyCounts;
+use crate::reject::RejectReason;
 use crate::shards::{bump, shard, SHARDS};
 
 /// How a flow ended, for the counters.
@@ -30,7 +34,7 @@ impl Ending {
     }
 }
 
-/// One thread's share of a control point's counters, on cache lines of its own.
+/// One thread's share of a flag's counters, on cache lines of its own.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Counters {
@@ -43,15 +47,15 @@ struct Counters {
     rejected_by_reason: [AtomicU64; RejectReason::ALL.len()],
 }
 
-/// Live counters of one control point. Shared by every flow of that control point.
+/// Live counters of one flag. Shared by every flow of that flag.
 #[derive(Debug)]
-pub(crate) struct ControlPointStats {
+pub(crate) struct FlagStats {
     name: Arc<str>,
     shards: Box<[Counters; SHARDS]>,
     queued: AtomicU64,
 }
 
-impl ControlPointStats {
+impl FlagStats {
     fn new(name: &str) -> Self {
         Self {
             name: Arc::from(name),
@@ -146,14 +150,14 @@ impl ControlPointStats {
 #[derive(Debug, Clone)]
 pub(crate) enum StatsRef {
     /// Held by a call site; no reference count to touch per flow.
-    Static(&'static ControlPointStats),
-    Shared(Arc<ControlPointStats>),
+    Static(&'static FlagStats),
+    Shared(Arc<FlagStats>),
 }
 
 impl std::ops::Deref for StatsRef {
-    type Target = ControlPointStats;
+    type Target = FlagStats;
 
-    fn deref(&self) -> &ControlPointStats {
+    fn deref(&self) -> &FlagStats {
         match self {
             StatsRef::Static(stats) => stats,
             StatsRef::Shared(stats) => stats,
@@ -170,38 +174,37 @@ impl Drop for QueuedGuard<'_> {
     }
 }
 
-/// The control points a client has seen, readable without a lock.
+/// The flags a client has seen flows of, readable without a lock.
 ///
-/// New control points are rare (one per gated function), so insertion copies the map
-/// and swaps it in; lookups never wait for a writer.
+/// New flags are rare (one per gated function), so insertion copies the map and swaps
+/// it in; lookups never wait for a writer.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    control_points: ArcSwap<FxHashMap<Arc<str>, Arc<ControlPointStats>>>,
+    flags: ArcSwap<FxHashMap<Arc<str>, Arc<FlagStats>>>,
 }
 
 impl Registry {
-    pub(crate) fn control_point(&self, name: &str) -> Arc<ControlPointStats> {
-        if let Some(stats) = self.control_points.load().get(name) {
+    pub(crate) fn flag(&self, name: &str) -> Arc<FlagStats> {
+        if let Some(stats) = self.flags.load().get(name) {
             return Arc::clone(stats);
         }
-        self.control_points.rcu(|current| {
+        self.flags.rcu(|current| {
             let mut next = FxHashMap::clone(current);
             if !next.contains_key(name) {
-                let stats = Arc::new(ControlPointStats::new(name));
+                let stats = Arc::new(FlagStats::new(name));
                 next.insert(Arc::clone(stats.name()), stats);
             }
             next
         });
-        Arc::clone(&self.control_points.load()[name])
+        Arc::clone(&self.flags.load()[name])
     }
 
-    pub(crate) fn snapshot(&self, limits: Option<&crate::limits::Limits>) -> Metrics {
+    /// The counts of every flag, with the per-key counts of keyed limits (`keys`).
+    pub(crate) fn snapshot(&self, keys: Vec<(String, Vec<KeyCounts>)>) -> Metrics {
         Metrics {
-            keys: limits
-                .map(|l| l.key_counts().into_iter().collect())
-                .unwrap_or_default(),
-            control_points: self
-                .control_points
+            keys: keys.into_iter().collect(),
+            flags: self
+                .flags
                 .load()
                 .iter()
                 .map(|(name, stats)| (name.to_string(), stats.snapshot()))
@@ -210,42 +213,61 @@ impl Registry {
     }
 }
 
-/// A snapshot of a client's flow counters, per control point.
+/// A snapshot of a client's flow counters, per flag.
 ///
 /// ```
 /// let client = flowgate::testing::InMemorySource::new().enable("Awesome").into_client();
 /// let flow = client.start_flow_blocking("Awesome", &flowgate::Labels::new(), std::time::Duration::ZERO);
 /// flow.end();
-/// let counts = client.metrics().control_point("Awesome");
+/// let counts = client.metrics().flag("Awesome");
 /// assert_eq!((counts.accepted, counts.ok, counts.in_flight), (1, 1, 0));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Metrics {
-    control_points: BTreeMap<String, FlowCounts>,
+    flags: BTreeMap<String, FlowCounts>,
     keys: BTreeMap<String, Vec<KeyCounts>>,
 }
 
 impl Metrics {
-    /// The counts of `name`; all zero if no flow of it was started.
+    /// The counts of the flag `name`; all zero if no flow of it was started.
+    pub fn flag(&self, name: &str) -> FlowCounts {
+        self.flags.get(name).copied().unwrap_or_default()
+    }
+
+    /// The counts of the flag `name`.
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "renamed `flag(name)`")]
     pub fn control_point(&self, name: &str) -> FlowCounts {
-        self.control_points.get(name).copied().unwrap_or_default()
+        self.flag(name)
     }
 
-    /// For a control point with a keyed concurrency limit (`by = "label"`), the label
-    /// values with flows in flight or queued, sorted (at most the limit's `max_keys`).
-    pub fn keys(&self, control_point: &str) -> &[KeyCounts] {
-        self.keys.get(control_point).map_or(&[], Vec::as_slice)
+    /// For a flag with a keyed concurrency limit (`by = "label"`), the label values with
+    /// flows in flight or queued, sorted (at most the limit's `max_keys`).
+    pub fn keys(&self, flag: &str) -> &[KeyCounts] {
+        self.keys.get(flag).map_or(&[], Vec::as_slice)
     }
 
-    /// Every control point with its counts, sorted by name.
+    /// Every flag with its counts, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &FlowCounts)> {
-        self.control_points
+        self.flags
             .iter()
             .map(|(name, counts)| (name.as_str(), counts))
     }
 }
 
-/// Flow counts of one control point.
+/// The flows of one label value of a keyed concurrency limit.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct KeyCounts {
+    /// The label value (empty for flows without the label).
+    pub key: String,
+    /// Flows of this value holding a slot.
+    pub in_flight: u64,
+    /// Flows of this value waiting for a slot.
+    pub queued: u64,
+}
+
+/// Flow counts of one flag.
 ///
 /// `accepted + rejected` flows were started. Of the accepted ones, `ok`, `error` and
 /// `cancelled` have ended and `in_flight` have not. Rejected flows are counted once, in
@@ -275,7 +297,7 @@ pub struct FlowCounts {
     pub rejected_by_reason: RejectionsByReason,
 }
 
-/// Rejections of one control point, by [`RejectReason`].
+/// Rejections of one flag, by [`RejectReason`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RejectionsByReason {
@@ -338,7 +360,7 @@ mod tests {
         const THREADS: usize = SHARDS + 9;
         const WAVES: usize = 3;
         const FLOWS: u64 = 2_000;
-        let stats = Arc::new(ControlPointStats::new("counted"));
+        let stats = Arc::new(FlagStats::new("counted"));
         let start = Arc::new(std::sync::Barrier::new(THREADS));
         for _ in 0..WAVES {
             let threads: Vec<_> = (0..THREADS)
@@ -377,18 +399,18 @@ mod tests {
     #[test]
     fn registry_returns_one_stats_per_name() {
         let registry = Registry::default();
-        let a = registry.control_point("a");
-        let again = registry.control_point("a");
+        let a = registry.flag("a");
+        let again = registry.flag("a");
         assert!(Arc::ptr_eq(&a, &again));
         a.record_accepted(false);
         a.record_rejected(RejectReason::NotReady, true);
-        let counts = registry.snapshot(None).control_point("a");
+        let counts = registry.snapshot(Vec::new()).flag("a");
         assert_eq!(counts.accepted, 1);
         assert_eq!(counts.in_flight, 1);
         assert_eq!(counts.rejected_by_reason.get(RejectReason::NotReady), 1);
         assert_eq!(counts.by_fallback, 1);
         a.record_end(Ending::Cancelled);
-        assert_eq!(registry.snapshot(None).control_point("a").in_flight, 0);
+        assert_eq!(registry.snapshot(Vec::new()).flag("a").in_flight, 0);
     }
 
     #[test]
@@ -399,9 +421,7 @@ mod tests {
                 let registry = Arc::clone(&registry);
                 std::thread::spawn(move || {
                     for i in 0..50 {
-                        registry
-                            .control_point(&format!("cp{i}"))
-                            .record_accepted(false);
+                        registry.flag(&format!("cp{i}")).record_accepted(false);
                     }
                 })
             })
@@ -409,7 +429,7 @@ mod tests {
         for handle in handles {
             handle.join().unwrap();
         }
-        let metrics = registry.snapshot(None);
+        let metrics = registry.snapshot(Vec::new());
         assert_eq!(metrics.iter().count(), 50);
         assert!(metrics.iter().all(|(_, counts)| counts.accepted == 8));
     }

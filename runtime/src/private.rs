@@ -5,15 +5,13 @@ pub use std::time::Duration;
 
 use tracing::Instrument as _;
 
-pub use crate::client::global;
-pub use crate::decision::{Fallback, FromRejection, Rejection};
+pub use crate::client::{global, CallSite};
 pub use crate::flow::{Flow, FlowStatus};
 pub use crate::labels::Labels;
+pub use crate::reject::{Fallback, FromRejection, Rejection};
 pub use crate::source::Evaluation;
 
 use crate::client::Client;
-
-pub use crate::client::CallSite;
 
 /// The labels of a gate that declares none: shared, so a call neither builds nor drops
 /// a set of its own.

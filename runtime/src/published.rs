@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::source::StateStamp;
+use crate::memo::StateStamp;
 
 /// The current value of one kind of state; see the module documentation.
 pub(crate) struct Published<T> {

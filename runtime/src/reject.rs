@@ -1,4 +1,10 @@
-//! What a flow was told: accepted, or rejected with a reason.
+//! Why a flow did not run: one [`Rejection`] type, which is also the error a gated
+//! function returns when it is rejected, its [`RejectReason`], and how a return type
+//! answers a rejection ([`FromRejection`]).
+//!
+//! One type rather than a value and an error wrapping it: a `Rejection` is what a flow
+//! was told, what `on_reject` is given, what `Result`-returning gates put in their
+//! `Err`, and (with the `axum` feature) the response a rejected request gets.
 
 use std::error::Error;
 use std::fmt;
@@ -110,30 +116,65 @@ impl fmt::Display for RejectReason {
     }
 }
 
-/// Why a particular flow was not allowed to run.
+/// Why a flow was not allowed to run: its reason, its flag, and when a retry may
+/// succeed.
 ///
-/// Cheap to clone: the control point name is shared, not copied.
+/// It is also the error of a rejected gated call: implement `From<flowgate::Rejection>`
+/// for your error type and a gated function that returns `Result<T, YourError>` needs
+/// no `on_reject`. `std::io::Error` and `Box<dyn Error + Send + Sync>` already convert.
+///
+/// ```
+/// use flowgate::{feature_gate, testing::InMemorySource, RejectReason, Rejection};
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     Unavailable(Rejection),
+/// }
+///
+/// impl From<Rejection> for AppError {
+///     fn from(rejection: Rejection) -> Self {
+///         AppError::Unavailable(rejection)
+///     }
+/// }
+///
+/// #[feature_gate("AwesomeFeature")]
+/// fn awesome() -> Result<&'static str, AppError> {
+///     Ok("awesome")
+/// }
+///
+/// let flags = InMemorySource::new().disable("AwesomeFeature");
+/// flowgate::set_global(flags.into_client()).unwrap();
+/// let Err(AppError::Unavailable(rejection)) = awesome() else { panic!("rejected") };
+/// assert_eq!(rejection.flag(), "AwesomeFeature");
+/// assert_eq!(rejection.reason(), RejectReason::FlagDisabled);
+/// assert_eq!(
+///     rejection.to_string(),
+///     "flow `AwesomeFeature` was rejected: the flag is off for this call"
+/// );
+/// ```
+///
+/// Cheap to clone: the flag's name is shared, not copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     reason: RejectReason,
-    control_point: Arc<str>,
+    flag: Arc<str>,
     retry_after: Option<Duration>,
 }
 
 impl Rejection {
-    /// A rejection of `control_point` for `reason`.
-    pub fn new(control_point: impl Into<Arc<str>>, reason: RejectReason) -> Self {
+    /// A rejection of `flag` for `reason`.
+    pub fn new(flag: impl Into<Arc<str>>, reason: RejectReason) -> Self {
         Self {
             reason,
-            control_point: control_point.into(),
+            flag: flag.into(),
             retry_after: None,
         }
     }
 
-    pub(crate) fn shared(control_point: &Arc<str>, reason: RejectReason) -> Self {
+    pub(crate) fn shared(flag: &Arc<str>, reason: RejectReason) -> Self {
         Self {
             reason,
-            control_point: Arc::clone(control_point),
+            flag: Arc::clone(flag),
             retry_after: None,
         }
     }
@@ -150,14 +191,42 @@ impl Rejection {
         self.reason
     }
 
-    /// The control point (flag) that rejected the flow.
-    pub fn control_point(&self) -> &str {
-        &self.control_point
+    /// The flag whose flow was rejected.
+    pub fn flag(&self) -> &str {
+        &self.flag
     }
 
     /// When a retry may succeed, if the decision knows.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// The flag whose flow was rejected.
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "renamed `flag()`")]
+    pub fn control_point(&self) -> &str {
+        &self.flag
+    }
+
+    /// The rejection itself (`Rejected` and `Rejection` are one type now).
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.2.0",
+        note = "`Rejected` is `Rejection` now: use it directly"
+    )]
+    pub fn rejection(&self) -> &Rejection {
+        self
+    }
+
+    /// The rejection itself (`Rejected` and `Rejection` are one type now).
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.2.0",
+        note = "`Rejected` is `Rejection` now: use it directly"
+    )]
+    #[must_use]
+    pub fn into_rejection(self) -> Rejection {
+        self
     }
 }
 
@@ -166,7 +235,7 @@ impl fmt::Display for Rejection {
         write!(
             f,
             "flow `{}` was rejected: {}",
-            self.control_point,
+            self.flag,
             self.reason.describe()
         )?;
         if let Some(retry_after) = self.retry_after {
@@ -176,182 +245,19 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// The decision a flow received.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// The body may run.
-    Accepted,
-    /// The body must not run.
-    Rejected(Rejection),
-}
-
-impl Decision {
-    /// Whether the flow was accepted.
-    pub fn is_accepted(&self) -> bool {
-        matches!(self, Decision::Accepted)
-    }
-
-    /// The rejection, if the flow was rejected.
-    pub fn rejection(&self) -> Option<&Rejection> {
-        match self {
-            Decision::Accepted => None,
-            Decision::Rejected(rejection) => Some(rejection),
-        }
-    }
-}
-
-/// The variant of a flag a call gets (A/B tests, staged configurations).
-///
-/// [`enabled`](Variant::enabled) is false, and the [`name`](Variant::name) is
-/// `"disabled"`, when the flag is off or has no variants;
-/// [`feature_enabled`](Variant::feature_enabled) tells those two apart.
-///
-/// A variant's name and payload are shared by every call it is handed to: handing one
-/// out costs one reference count, however much it carries.
-///
-/// ```
-/// use flowgate::{labels, Client};
-///
-/// let client = Client::from_toml_str(r#"
-///     [flags.Checkout]
-///     variants = [{ name = "blue", payload = "b" }, { name = "green", payload = "g" }]
-/// "#)?;
-/// let variant = client.variant("Checkout", &labels! { "userId" => 7 });
-/// assert!(variant.enabled() && variant.feature_enabled());
-/// assert!(["blue", "green"].contains(&variant.name()));
-/// assert_eq!(variant.payload().map(|p| &*p.kind), Some("string"));
-/// # Ok::<(), flowgate::ConfigError>(())
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Variant {
-    chosen: Arc<VariantData>,
-    enabled: bool,
-    feature_enabled: bool,
-}
-
-/// What a flag's variant definition hands out: built once per snapshot.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct VariantData {
-    pub(crate) name: Arc<str>,
-    pub(crate) payload: Option<VariantPayload>,
-}
-
-impl Variant {
-    pub(crate) fn new(chosen: Arc<VariantData>, enabled: bool, feature_enabled: bool) -> Self {
-        Self {
-            chosen,
-            enabled,
-            feature_enabled,
-        }
-    }
-
-    /// The variant's name (`"disabled"` when none was chosen).
-    pub fn name(&self) -> &str {
-        &self.chosen.name
-    }
-
-    /// Whether a variant was chosen.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// Whether the flag itself is on.
-    pub fn feature_enabled(&self) -> bool {
-        self.feature_enabled
-    }
-
-    /// The variant's payload, if it has one.
-    pub fn payload(&self) -> Option<&VariantPayload> {
-        self.chosen.payload.as_ref()
-    }
-
-    pub(crate) fn shared_name(&self) -> &Arc<str> {
-        &self.chosen.name
-    }
-}
-
-// Flat, as if name and payload were fields: the shared `chosen` is how, not what.
-#[allow(clippy::missing_fields_in_debug)]
-impl fmt::Debug for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Variant")
-            .field("name", &self.name())
-            .field("enabled", &self.enabled)
-            .field("feature_enabled", &self.feature_enabled)
-            .field("payload", &self.payload())
-            .finish()
-    }
-}
-
-/// The data a variant carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VariantPayload {
-    /// The payload type: `string`, `json`, `csv` or `number` in Unleash.
-    pub kind: Arc<str>,
-    /// The payload itself.
-    pub value: Arc<str>,
-}
-
-/// The error a rejected gate returns: wraps a [`Rejection`].
-///
-/// Implement `From<flowgate::Rejected>` for your error type and a gated function that
-/// returns `Result<T, YourError>` needs no `on_reject`:
-///
-/// ```
-/// use flowgate::Rejected;
-///
-/// #[derive(Debug)]
-/// enum AppError {
-///     Unavailable(Rejected),
-/// }
-///
-/// impl From<Rejected> for AppError {
-///     fn from(rejected: Rejected) -> Self {
-///         AppError::Unavailable(rejected)
-///     }
-/// }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejected(Rejection);
-
-impl Rejected {
-    /// The rejection.
-    pub fn rejection(&self) -> &Rejection {
-        &self.0
-    }
-
-    /// Unwraps the rejection.
-    pub fn into_rejection(self) -> Rejection {
-        self.0
-    }
-}
-
-impl From<Rejection> for Rejected {
-    fn from(rejection: Rejection) -> Self {
-        Rejected(rejection)
-    }
-}
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl Error for Rejected {}
+impl Error for Rejection {}
 
 /// With the `axum` feature, a rejection answers the request: 404 when the flag is off
 /// for the call (or cannot be decided and falls back to reject), 429 with `Retry-After`
 /// when rate limited, 503 (with `Retry-After` when known) when the concurrency limit or
 /// its queue turned the flow away or the source was not ready. The body is JSON:
-/// `{"error", "reason", "control_point", "retry_after_secs"}`.
+/// `{"error", "reason", "flag", "retry_after_secs"}`.
 #[cfg(feature = "axum")]
-impl axum_core::response::IntoResponse for Rejected {
+impl axum_core::response::IntoResponse for Rejection {
     fn into_response(self) -> axum_core::response::Response {
         use http::{header, HeaderValue, StatusCode};
 
-        let rejection = self.rejection();
-        let status = match rejection.reason() {
+        let status = match self.reason() {
             RejectReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             RejectReason::ConcurrencyLimited
             | RejectReason::QueueTimeout
@@ -359,13 +265,13 @@ impl axum_core::response::IntoResponse for Rejected {
             _ => StatusCode::NOT_FOUND,
         };
         // Retry-After is whole seconds; round up so that a retry is never too early.
-        let retry_after_secs = rejection
+        let retry_after_secs = self
             .retry_after()
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
         let body = serde_json::json!({
-            "error": rejection.to_string(),
-            "reason": rejection.reason().as_str(),
-            "control_point": rejection.control_point(),
+            "error": self.to_string(),
+            "reason": self.reason().as_str(),
+            "flag": self.flag(),
             "retry_after_secs": retry_after_secs,
         });
         let mut response = axum_core::response::Response::new(body.to_string().into());
@@ -384,32 +290,32 @@ impl axum_core::response::IntoResponse for Rejected {
 }
 
 /// Lets gated functions that return `std::io::Result` go without `on_reject`; the
-/// `Rejected` is the error's inner value (`get_ref`/`into_inner`).
-impl From<Rejected> for std::io::Error {
-    fn from(rejected: Rejected) -> Self {
-        std::io::Error::other(rejected)
+/// `Rejection` is the error's inner value (`get_ref`/`into_inner`).
+impl From<Rejection> for std::io::Error {
+    fn from(rejection: Rejection) -> Self {
+        std::io::Error::other(rejection)
     }
 }
 
 /// How a gated function without `on_reject` answers a rejected call.
 ///
-/// Implemented for `Result<T, E>` where `E: From<Rejected>` (returns `Err`), for
+/// Implemented for `Result<T, E>` where `E: From<Rejection>` (returns `Err`), for
 /// `Option<T>` (returns `None`) and for `()`. For any other return type, give the
 /// attribute an `on_reject`.
 #[diagnostic::on_unimplemented(
     message = "`#[feature_gate]` cannot build a `{Self}` for a rejected call",
     label = "this return type needs `on_reject`",
     note = "add `on_reject = || value`, `on_reject = |rejection| value`, or `on_reject = path::to::fn` (taking `&flowgate::Rejection`) to the attribute",
-    note = "without `on_reject`, a gated function must return `Result<T, E>` with `E: From<flowgate::Rejected>`, `Option<T>` or `()`"
+    note = "without `on_reject`, a gated function must return `Result<T, E>` with `E: From<flowgate::Rejection>`, `Option<T>` or `()`"
 )]
 pub trait FromRejection {
     /// The value returned instead of running the body.
     fn from_rejection(rejection: &Rejection) -> Self;
 }
 
-impl<T, E: From<Rejected>> FromRejection for Result<T, E> {
+impl<T, E: From<Rejection>> FromRejection for Result<T, E> {
     fn from_rejection(rejection: &Rejection) -> Self {
-        Err(E::from(Rejected(rejection.clone())))
+        Err(E::from(rejection.clone()))
     }
 }
 
@@ -439,7 +345,7 @@ mod tests {
         let rejection = Rejection::new("Awesome", RejectReason::FlagDisabled)
             .with_retry_after(Duration::from_secs(2));
         assert_eq!(
-            Rejected::from(rejection).to_string(),
+            rejection.to_string(),
             "flow `Awesome` was rejected: the flag is off for this call (retry after 2s)"
         );
     }
@@ -447,11 +353,8 @@ mod tests {
     #[test]
     fn from_rejection_defaults() {
         let rejection = Rejection::new("X", RejectReason::NotReady);
-        let result: Result<u8, Rejected> = FromRejection::from_rejection(&rejection);
-        assert_eq!(
-            result.unwrap_err().rejection().reason(),
-            RejectReason::NotReady
-        );
+        let result: Result<u8, Rejection> = FromRejection::from_rejection(&rejection);
+        assert_eq!(result.unwrap_err().reason(), RejectReason::NotReady);
         let option: Option<u8> = FromRejection::from_rejection(&rejection);
         assert_eq!(option, None);
     }

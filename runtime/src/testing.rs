@@ -1,5 +1,7 @@
 //! An in-memory decision source, set from code: for tests, and for services that
 //! compute their flags themselves.
+//!
+//! Flags are held in a map swapped whole on every change, so reads take no lock.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,7 +10,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::client::Client;
-use crate::decision::Fallback;
 use crate::labels::Labels;
 use crate::source::{DecisionSource, Evaluation, Readiness, Undecided};
 
@@ -21,17 +22,12 @@ enum Entry {
     Error,
 }
 
-#[derive(Clone, Default)]
-struct Flag {
-    entry: Option<Entry>,
-    fallback: Option<Fallback>,
-}
-
 /// Flags held in memory and changed from code, visible to every clone at once.
 ///
 /// Reads are lock-free (the flag table is swapped whole on each change), so it is as
 /// cheap on the gate's hot path as a real source. A flag that was never set is
-/// [`Undecided::UnknownFlag`], so the gate's fallback applies.
+/// [`Undecided::UnknownFlag`], so the gate's fallback applies (set fallbacks for calls
+/// by name with [`ClientBuilder::fallback`](crate::ClientBuilder::fallback)).
 ///
 /// ```
 /// use flowgate::{labels, testing::InMemorySource};
@@ -52,7 +48,7 @@ pub struct InMemorySource {
 }
 
 struct Shared {
-    flags: ArcSwap<HashMap<String, Flag>>,
+    flags: ArcSwap<HashMap<String, Entry>>,
     readiness: Readiness,
 }
 
@@ -82,24 +78,17 @@ impl InMemorySource {
 
     /// Turns `flag` on or off for everyone.
     pub fn set(&self, flag: &str, enabled: bool) {
-        self.update(flag, |f| f.entry = Some(Entry::Fixed(enabled)));
+        self.update(flag, &Entry::Fixed(enabled));
     }
 
     /// Decides `flag` with `rule` on each call's labels.
     pub fn set_rule(&self, flag: &str, rule: impl Fn(&Labels) -> bool + Send + Sync + 'static) {
-        let rule: Arc<Rule> = Arc::new(rule);
-        self.update(flag, |f| f.entry = Some(Entry::Rule(Arc::clone(&rule))));
+        self.update(flag, &Entry::Rule(Arc::new(rule)));
     }
 
     /// Makes evaluating `flag` fail ([`Undecided::Error`]).
     pub fn set_error(&self, flag: &str) {
-        self.update(flag, |f| f.entry = Some(Entry::Error));
-    }
-
-    /// Declares the fallback of `flag`, used by [`Client::start_flow`] and
-    /// [`Client::is_enabled`] when the source cannot decide.
-    pub fn set_fallback(&self, flag: &str, fallback: Fallback) {
-        self.update(flag, |f| f.fallback = Some(fallback));
+        self.update(flag, &Entry::Error);
     }
 
     /// Forgets `flag`: it becomes [`Undecided::UnknownFlag`] again.
@@ -137,10 +126,10 @@ impl InMemorySource {
         Client::new(self)
     }
 
-    fn update(&self, flag: &str, change: impl Fn(&mut Flag)) {
+    fn update(&self, flag: &str, entry: &Entry) {
         self.shared.flags.rcu(|flags| {
             let mut flags = HashMap::clone(flags);
-            change(flags.entry(flag.to_owned()).or_default());
+            flags.insert(flag.to_owned(), entry.clone());
             flags
         });
     }
@@ -157,13 +146,7 @@ impl DecisionSource for InMemorySource {
         if !self.shared.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }
-        match self
-            .shared
-            .flags
-            .load()
-            .get(flag)
-            .and_then(|f| f.entry.as_ref())
-        {
+        match self.shared.flags.load().get(flag) {
             None => Evaluation::Undecided(Undecided::UnknownFlag),
             Some(Entry::Fixed(enabled)) => Evaluation::from(*enabled),
             Some(Entry::Rule(rule)) => Evaluation::from(rule(labels)),
@@ -175,8 +158,8 @@ impl DecisionSource for InMemorySource {
         Some(&self.shared.readiness)
     }
 
-    fn fallback(&self, flag: &str) -> Option<Fallback> {
-        self.shared.flags.load().get(flag).and_then(|f| f.fallback)
+    fn name(&self) -> &'static str {
+        "flowgate.in_memory"
     }
 }
 

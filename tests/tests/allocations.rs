@@ -1,4 +1,4 @@
-//! The hot path allocates nothing: once a control point has been seen, a gated call
+//! The hot path allocates nothing: once a flag has been seen, a gated call
 //! (flow started, decided, body run, flow ended) makes no heap allocation, accepted or
 //! rejected, sync or async, with a few short labels.
 //!
@@ -112,7 +112,7 @@ fn gated_calls_do_not_allocate() {
         (0, 0, 0),
         "allocations in 1000 calls: (sync accepted, async accepted, rejected)"
     );
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.rejected), (2_003, 2_000));
 }
 
@@ -180,14 +180,14 @@ fn engine_evaluation_does_not_allocate() {
 /// bootstrap, and the source's own thread (which may allocate) is not counted.
 #[test]
 fn gated_calls_on_an_unleash_source_do_not_allocate() {
-    let unleash = flowgate::Unleash::start(
-        flowgate::UnleashConfig::new(
+    let unleash = flowgate::unleash::Unleash::start(
+        flowgate::unleash::UnleashConfig::new(
             flowgate_tests::unanswered_unleash_url(),
             "allocations-test",
             "default:development.token",
         )
         .refresh_interval(std::time::Duration::from_secs(3600))
-        .bootstrap(flowgate::Bootstrap::Json(
+        .bootstrap(flowgate::unleash::Bootstrap::Json(
             r#"{"version": 2, "features": [{"name": "Checkout", "enabled": true,
                 "strategies": [{"name": "flexibleRollout", "parameters":
                   {"rollout": "100", "stickiness": "default", "groupId": "Checkout"}}]}]}"#

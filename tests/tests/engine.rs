@@ -1,7 +1,8 @@
 //! The embedded engine: rules in `flowgate.toml`, evaluated exactly as Unleash would,
 //! with clear errors for bad rules.
 
-use flowgate::{feature_gate, labels, Client, ConfigError, Engine, Labels};
+use flowgate::engine::Engine;
+use flowgate::{feature_gate, labels, Client, ConfigError, Labels};
 
 fn client(rules: &str) -> Client {
     Client::from_toml_str(rules).unwrap_or_else(|e| panic!("{e}"))
@@ -62,7 +63,7 @@ fn rollout_equals_unleash_flexible_rollout_for_the_same_rule() {
         "#,
     );
     let unleash = Client::new(
-        Engine::from_unleash_json(
+        flowgate::unleash::Unleash::from_json(
             r#"{"version": 1, "features": [{"name": "Checkout", "enabled": true, "strategies": [{
                 "name": "flexibleRollout",
                 "parameters": {"rollout": "37", "stickiness": "sessionId", "groupId": "Checkout"},
@@ -525,7 +526,7 @@ fn a_remembered_answer_lasts_one_snapshot_of_one_engine() {
         .unwrap();
     assert!(checkout_gate(&flags));
     assert!(checkout_gate(&flags));
-    let counts = flags.metrics().control_point("Checkout");
+    let counts = flags.metrics().flag("Checkout");
     assert_eq!(
         (counts.accepted, counts.rejected),
         (8, 3),
@@ -603,7 +604,7 @@ mod plain_and_full_readers_agree {
                 }
             }
             // Panics (and fails) if the readers disagree; a mistake is an `Err`.
-            let _ = flowgate::Engine::from_toml_str(&text);
+            let _ = flowgate::engine::Engine::from_toml_str(&text);
         }
     }
 }

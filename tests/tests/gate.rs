@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use flowgate::testing::InMemorySource;
-use flowgate::{feature_gate, Client, RejectReason, Rejected, Rejection};
+use flowgate::{feature_gate, Client, RejectReason, Rejection};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -13,9 +13,9 @@ enum AppError {
     Failed,
 }
 
-impl From<Rejected> for AppError {
-    fn from(rejected: Rejected) -> Self {
-        AppError::Rejected(rejected.rejection().reason())
+impl From<Rejection> for AppError {
+    fn from(rejected: Rejection) -> Self {
+        AppError::Rejected(rejected.reason())
     }
 }
 
@@ -37,7 +37,7 @@ fn accepted_runs_the_body_once_and_ends_ok() {
     let runs = AtomicUsize::new(0);
     assert_eq!(checkout(&client, &runs), Ok(42));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.ok, counts.rejected), (1, 1, 0));
     assert_eq!(
         (counts.error, counts.cancelled, counts.in_flight),
@@ -54,7 +54,7 @@ fn rejected_never_runs_the_body_and_converts_the_rejection() {
         Err(AppError::Rejected(RejectReason::FlagDisabled))
     );
     assert_eq!(runs.load(Ordering::SeqCst), 0);
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.rejected), (0, 1));
     assert_eq!(counts.rejected_by_reason.flag_disabled, 1);
     assert_eq!((counts.ok, counts.error, counts.in_flight), (0, 0, 0));
@@ -71,7 +71,7 @@ fn on_reject_with_rejection(flags: &Client) -> String {
 }
 
 fn describe(rejection: &Rejection) -> String {
-    format!("{}:{}", rejection.control_point(), rejection.reason())
+    format!("{}:{}", rejection.flag(), rejection.reason())
 }
 
 #[feature_gate("Checkout", client = flags, on_reject = describe)]
@@ -111,7 +111,7 @@ fn every_on_reject_form_and_default_produces_the_return_value() {
     returns_unit(&client, &runs);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!(
         (counts.accepted, counts.rejected, counts.in_flight),
         (5, 5, 0)
@@ -127,7 +127,7 @@ fn fails(flags: &Client) -> Result<(), AppError> {
 fn err_ends_the_flow_with_error() {
     let (_, client) = client_with("Checkout", true);
     assert_eq!(fails(&client), Err(AppError::Failed));
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.ok, counts.error), (1, 0, 1));
 }
 
@@ -150,7 +150,7 @@ fn early_returns_and_question_mark_end_the_flow_once() {
     assert_eq!(early_exits(&client, Some(1), true), Err(AppError::Failed));
     assert_eq!(early_exits(&client, Some(50), false), Ok(10));
     assert_eq!(early_exits(&client, Some(5), false), Ok(5));
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.ok, counts.error), (4, 2, 2));
     assert_eq!(counts.in_flight, 0);
 }
@@ -166,7 +166,7 @@ fn panic_ends_the_flow_with_error_and_keeps_unwinding() {
     let caught = std::panic::catch_unwind(|| panics(&client));
     let payload = caught.expect_err("the panic must reach the caller");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.error, counts.in_flight), (1, 1, 0));
 }
 
@@ -181,7 +181,7 @@ async fn async_panic_ends_the_flow_with_error() {
     let (_, client) = client_with("Checkout", true);
     let joined = tokio::spawn(async_panics(client.clone())).await;
     assert!(joined.expect_err("the task panicked").is_panic());
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.error, counts.in_flight), (1, 1, 0));
 }
 
@@ -198,10 +198,10 @@ async fn dropped_future_ends_the_flow_cancelled() {
     let (started, running) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(waits_forever(client.clone(), started));
     running.await.unwrap();
-    assert_eq!(client.metrics().control_point("Checkout").in_flight, 1);
+    assert_eq!(client.metrics().flag("Checkout").in_flight, 1);
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!(
         (counts.accepted, counts.cancelled, counts.in_flight),
         (1, 1, 0)
@@ -252,14 +252,17 @@ fn undeclared_fallback(flags: &Client) -> Option<()> {
 
 #[test]
 fn fallback_applies_when_no_decision_can_be_made() {
-    for client in [InMemorySource::pending().into_client(), Client::empty()] {
+    for client in [
+        InMemorySource::pending().into_client(),
+        Client::new(flowgate::source::EmptySource),
+    ] {
         assert_eq!(open_by_manifest(&client), Some(()));
         assert_eq!(closed_by_manifest(&client), None);
         assert_eq!(opened_by_attribute(&client), Some(()));
         assert_eq!(closed_by_attribute(&client), None);
         assert_eq!(undeclared_fallback(&client), None, "reject is the default");
         let metrics = client.metrics();
-        let open = metrics.control_point("OpenByDefault");
+        let open = metrics.flag("OpenByDefault");
         assert_eq!((open.accepted, open.rejected, open.by_fallback), (1, 1, 2));
         assert_eq!(open.ok, 1);
     }
@@ -269,17 +272,20 @@ fn fallback_applies_when_no_decision_can_be_made() {
 fn fallback_reasons_tell_why_no_decision_was_made() {
     let pending = InMemorySource::pending().into_client();
     assert_eq!(closed_by_manifest(&pending), None);
-    let counts = pending.metrics().control_point("ClosedByDefault");
+    let counts = pending.metrics().flag("ClosedByDefault");
     assert_eq!(counts.rejected_by_reason.not_ready, 1);
 
-    assert_eq!(closed_by_manifest(&Client::empty()), None);
+    assert_eq!(
+        closed_by_manifest(&Client::new(flowgate::source::EmptySource)),
+        None
+    );
 
     let source = InMemorySource::new();
     let client = source.clone().into_client();
     assert_eq!(closed_by_manifest(&client), None);
     source.set_error("ClosedByDefault");
     assert_eq!(closed_by_manifest(&client), None);
-    let counts = client.metrics().control_point("ClosedByDefault");
+    let counts = client.metrics().flag("ClosedByDefault");
     assert_eq!(counts.rejected_by_reason.unknown_flag, 1);
     assert_eq!(counts.rejected_by_reason.source_error, 1);
 }
@@ -307,7 +313,7 @@ async fn timeout_is_respected_when_the_source_never_answers() {
         within_20ms_async(&client).await,
         Err(AppError::Rejected(RejectReason::NotReady))
     );
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.rejected, counts.by_fallback), (2, 2));
 }
 
@@ -351,7 +357,7 @@ fn a_waiting_gate_is_decided_when_the_source_becomes_ready() {
         assert_eq!(blocking.join().unwrap(), Some(()));
         assert_eq!(waiting_async.join().unwrap(), Some(()));
     });
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.by_fallback), (2, 0));
 }
 
@@ -381,7 +387,7 @@ async fn ten_thousand_concurrent_flows_end_with_none_in_flight() {
             oks += 1;
         }
     }
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!(counts.accepted, 10_000);
     assert_eq!(counts.ok, oks);
     assert_eq!(counts.error, 10_000 - oks);
@@ -394,14 +400,14 @@ fn search(flags: &Client) -> Option<()> {
 }
 
 #[test]
-fn control_points_are_counted_apart() {
+fn flags_are_counted_apart() {
     let source = InMemorySource::new().enable("Checkout").disable("Search");
     let client = source.into_client();
     assert_eq!(returns_option(&client), Some(1));
     assert_eq!(search(&client), None);
     let metrics = client.metrics();
-    assert_eq!(metrics.control_point("Checkout").accepted, 1);
-    assert_eq!(metrics.control_point("Search").rejected, 1);
+    assert_eq!(metrics.flag("Checkout").accepted, 1);
+    assert_eq!(metrics.flag("Search").rejected, 1);
     assert_eq!(metrics.iter().count(), 2);
 }
 
@@ -419,48 +425,51 @@ fn a_result_behind_a_type_alias_still_ends_with_error() {
     let (_, client) = client_with("Checkout", true);
     io_result(&client, true).unwrap_err();
     io_result(&client, false).unwrap();
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.ok, counts.error), (1, 1));
 
     let (_, closed) = client_with("Checkout", false);
     let error = io_result(&closed, false).unwrap_err();
-    let rejected = error.get_ref().and_then(|e| e.downcast_ref::<Rejected>());
+    let rejected = error.get_ref().and_then(|e| e.downcast_ref::<Rejection>());
     assert_eq!(
-        rejected.map(|r| r.rejection().reason()),
+        rejected.map(Rejection::reason),
         Some(RejectReason::FlagDisabled)
     );
 }
 
 #[tokio::test]
 async fn manual_flows_follow_the_aperture_pattern() {
-    use flowgate::{Decision, FlowStatus, Labels};
+    use flowgate::{FlowStatus, Labels};
     use std::time::Duration;
 
     let source = InMemorySource::new().enable("Checkout");
-    let client = source.clone().into_client();
+    let client = Client::builder()
+        .source(source.clone())
+        .fallback("Search", flowgate::Fallback::Accept)
+        .build()
+        .unwrap();
     let labels = Labels::new().with("userId", 1);
 
     let mut flow = client
         .start_flow("Checkout", &labels, Duration::from_millis(200))
         .await;
-    assert!(flow.success() && flow.should_run());
-    assert_eq!(flow.decision(), &Decision::Accepted);
+    assert!(!flow.by_fallback() && flow.should_run());
+    assert_eq!(flow.rejection(), None);
     flow.set_status(FlowStatus::Error);
     flow.end();
 
     let forgotten = client.start_flow_blocking("Checkout", &labels, Duration::ZERO);
     drop(forgotten);
 
-    source.set_fallback("Search", flowgate::Fallback::Accept);
     let by_fallback = client.start_flow_blocking("Search", &labels, Duration::ZERO);
-    assert!(!by_fallback.success() && by_fallback.should_run());
+    assert!(by_fallback.by_fallback() && by_fallback.should_run());
     by_fallback.end();
 
     source.set("Checkout", false);
     let rejected = client
         .start_flow("Checkout", &labels, Duration::from_millis(200))
         .await;
-    assert!(rejected.success() && !rejected.should_run());
+    assert!(!rejected.by_fallback() && !rejected.should_run());
     assert_eq!(
         rejected.rejection().map(flowgate::Rejection::reason),
         Some(RejectReason::FlagDisabled)
@@ -468,17 +477,17 @@ async fn manual_flows_follow_the_aperture_pattern() {
     rejected.end();
 
     let metrics = client.metrics();
-    let checkout = metrics.control_point("Checkout");
+    let checkout = metrics.flag("Checkout");
     assert_eq!((checkout.accepted, checkout.rejected), (2, 1));
     assert_eq!((checkout.error, checkout.cancelled, checkout.ok), (1, 1, 0));
-    let search = metrics.control_point("Search");
+    let search = metrics.flag("Search");
     assert_eq!((search.accepted, search.by_fallback, search.ok), (1, 1, 1));
 
     assert!(client.is_enabled("Search", &labels), "fallback accept");
     assert!(!client.is_enabled("Checkout", &labels));
     assert_eq!(
-        metrics.control_point("Checkout").accepted,
-        client.metrics().control_point("Checkout").accepted,
+        metrics.flag("Checkout").accepted,
+        client.metrics().flag("Checkout").accepted,
         "is_enabled starts no flow"
     );
 }
@@ -515,6 +524,6 @@ async fn async_gate_evaluates_the_client_expression_once() {
     source.set("Checkout", false);
     assert_eq!(counted_async(&flags).await, None);
     assert_eq!(flags.evaluated.load(Ordering::SeqCst), 2);
-    let counts = flags.client.metrics().control_point("Checkout");
+    let counts = flags.client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.rejected, counts.ok), (1, 1, 1));
 }

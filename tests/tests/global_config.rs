@@ -28,7 +28,7 @@ fn global_reads_and_watches_flowgate_config() {
     // Flip the flag in the file; the attribute-gated function follows. (The global
     // client's engine is behind `dyn DecisionSource`, so this polls the gate itself,
     // with a watchdog, rather than waiting on the engine's reload signal.)
-    let before = client.metrics().control_point("Checkout");
+    let before = client.metrics().flag("Checkout");
     std::fs::write(&file, "[flags.Checkout]\nenabled = false\n").unwrap();
     let give_up = std::time::Instant::now() + Duration::from_secs(30);
     while checkout().is_some() {
@@ -38,7 +38,7 @@ fn global_reads_and_watches_flowgate_config() {
         );
         std::thread::yield_now();
     }
-    let after = client.metrics().control_point("Checkout");
+    let after = client.metrics().flag("Checkout");
     assert!(after.rejected > before.rejected);
     std::fs::remove_dir_all(dir).unwrap();
 }

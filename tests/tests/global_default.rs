@@ -49,11 +49,12 @@ async fn unset_global_takes_fallbacks_and_warns_once() {
     assert_eq!(warnings.0.load(Ordering::SeqCst), 1);
 
     let metrics = flowgate::global().metrics();
-    let open = metrics.control_point("OpenByDefault");
+    let open = metrics.flag("OpenByDefault");
     assert_eq!((open.accepted, open.by_fallback, open.ok), (2, 2, 2));
-    let closed = metrics.control_point("ClosedByDefault");
+    let closed = metrics.flag("ClosedByDefault");
     assert_eq!(closed.rejected_by_reason.get(RejectReason::NoSource), 1);
 
-    let error = flowgate::set_global(flowgate::Client::empty()).unwrap_err();
+    let error =
+        flowgate::set_global(flowgate::Client::new(flowgate::source::EmptySource)).unwrap_err();
     assert!(error.to_string().contains("already set"), "{error}");
 }

@@ -21,6 +21,6 @@ fn set_global_once_then_gates_use_it() {
     let refused = flowgate::set_global(second).unwrap_err();
     let _given_back: flowgate::Client = refused.into_client();
 
-    let counts = flowgate::global().metrics().control_point("Checkout");
+    let counts = flowgate::global().metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.rejected), (1, 1));
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowgate::{feature_gate, labels, Client, Engine, FlowCounts, Labels, RejectReason, Rejected};
+use flowgate::engine::Engine;
+use flowgate::metrics::FlowCounts;
+use flowgate::{feature_gate, labels, Client, Labels, RejectReason, Rejection};
 
 fn client(rules: &str) -> (Engine, Client) {
     let engine = Engine::from_toml_str(rules).unwrap_or_else(|e| panic!("{e}"));
@@ -19,10 +21,10 @@ fn start_now(client: &Client) -> flowgate::Flow {
 }
 
 fn counts(client: &Client) -> FlowCounts {
-    client.metrics().control_point("Limited")
+    client.metrics().flag("Limited")
 }
 
-/// Waits (yielding, with a watchdog) until the control point has `n` queued flows.
+/// Waits (yielding, with a watchdog) until the flag has `n` queued flows.
 fn until_queued(client: &Client, n: u64) {
     let give_up = std::time::Instant::now() + Duration::from_secs(60);
     while counts(client).queued != n {
@@ -186,8 +188,8 @@ async fn sync_and_async_gates_share_one_limit() {
 #[derive(Debug)]
 struct Failed;
 
-impl From<Rejected> for Failed {
-    fn from(_: Rejected) -> Self {
+impl From<Rejection> for Failed {
+    fn from(_: Rejection) -> Self {
         Failed
     }
 }
@@ -513,7 +515,7 @@ fn rejections_answer_http_requests() {
         if let Some(retry_after) = retry_after {
             rejection = rejection.with_retry_after(retry_after);
         }
-        let response = Rejected::from(rejection).into_response();
+        let response = rejection.into_response();
         assert_eq!(response.status().as_u16(), status, "{reason}");
         assert_eq!(
             response

@@ -7,13 +7,13 @@
 use std::fmt::Display;
 
 use flowgate::testing::InMemorySource;
-use flowgate::{feature_gate, Client, Rejected, Rejection};
+use flowgate::{feature_gate, Client, Rejection};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct AppError;
 
-impl From<Rejected> for AppError {
-    fn from(_: Rejected) -> Self {
+impl From<Rejection> for AppError {
+    fn from(_: Rejection) -> Self {
         AppError
     }
 }
@@ -99,6 +99,6 @@ async fn strict_lints_hold_and_the_gates_work() {
     };
     assert_eq!(service.hit(), Some(1));
     assert_eq!(service.hits().await, Some(1));
-    let counts = client.metrics().control_point("Checkout");
+    let counts = client.metrics().flag("Checkout");
     assert_eq!((counts.ok, counts.error, counts.in_flight), (7, 1, 0));
 }

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use flowgate::{Client, Engine, Labels, ReloadState};
+use flowgate::engine::{Engine, ReloadState};
+use flowgate::{Client, Labels};
 
 struct TempDir(PathBuf);
 

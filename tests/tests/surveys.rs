@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use flowgate::{Client, Engine};
+use flowgate::engine::Engine;
+use flowgate::Client;
 use flowgate_examples::surveys::{self, AppState};
 use reqwest::StatusCode;
 

@@ -1,4 +1,4 @@
-//! Every flow is a `flowgate.flow` span carrying its control point, decision, reason
+//! Every flow is a `flowgate.flow` span carrying its flag, decision, reason
 //! and status, and the gated body runs inside it.
 
 use std::collections::BTreeMap;
@@ -100,7 +100,7 @@ fn flows_are_spans_with_their_outcome_and_bodies_run_inside() {
     let described: Vec<_> = flows
         .values()
         .map(|fields| {
-            ["control_point", "decision", "reason", "status"]
+            ["flag", "decision", "reason", "status"]
                 .map(|key| fields.get(key).map_or("-", String::as_str).to_owned())
         })
         .collect();

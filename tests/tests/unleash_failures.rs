@@ -16,7 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use flowgate::{feature_gate, Client, Labels, Unleash, UnleashConfig, UnleashStats};
+use flowgate::unleash::{Unleash, UnleashConfig, UnleashStats};
+use flowgate::{feature_gate, Client, Labels};
 
 const FEATURES_ON: &str = r#"{"version": 2, "features": [{"name": "Stand.in", "enabled": true, "strategies": [{"name": "default"}]}]}"#;
 const TOKEN: &str = "default:development.super-secret-token";
@@ -198,15 +199,13 @@ fn a_state_is_backed_up_before_it_is_served_and_a_bad_body_never_overwrites_it()
     let backup = dir.join("unleash.json");
     let unleash = Unleash::start(config(&url).backup_path(&backup)).unwrap();
     let client = Client::new(unleash.clone());
+    // Looked for without a pause, so that the file is read at the first sight of the
+    // new state: a wait on the fetch signal would come after the backup either way.
     let give_up = std::time::Instant::now() + Duration::from_secs(30);
-    let mut state = unleash.engine().reload_state();
     while !client.is_enabled("Stand.in", &Labels::new()) {
         assert!(std::time::Instant::now() < give_up, "never served");
-        state = unleash
-            .engine()
-            .wait_for_reload(state.attempts, Duration::from_secs(1));
+        std::thread::yield_now();
     }
-    // Read at once, on the first sight of the new state: no waiting for the file.
     assert_eq!(
         std::fs::read_to_string(&backup).ok().as_deref(),
         Some(FEATURES_ON),
@@ -316,22 +315,26 @@ fn the_token_never_shows_in_debug_output_errors_or_logs() {
     assert!(!format!("{unleash:?}").contains("super-secret"));
 }
 
-#[test]
-fn limits_from_the_rules_file_apply_to_flags_unleash_decides() {
+#[tokio::test]
+async fn limits_from_the_rules_file_apply_to_flags_unleash_decides() {
     let (url, _) = stand_in(&[(200, FEATURES_ON), (304, "")]);
     let rules = std::env::temp_dir().join(format!(
         "flowgate-unleash-limits-{}.toml",
         std::process::id()
     ));
     std::fs::write(&rules, "[flags.\"Stand.in\"]\nconcurrency = { max = 1 }\n").unwrap();
-    let unleash = Unleash::start(
-        UnleashConfig::new(&url, "stand-in-limits", TOKEN)
-            .refresh_interval(Duration::from_millis(20))
-            .limits_file(&rules),
-    )
-    .unwrap();
-    let client = Client::new(unleash.clone());
-    until(&unleash, "the first state", |s| s.updates == 1);
+    let client = Client::builder()
+        .unleash(
+            UnleashConfig::new(&url, "stand-in-limits", TOKEN)
+                .refresh_interval(Duration::from_millis(20)),
+        )
+        .limits_file(&rules)
+        .build()
+        .unwrap();
+    assert!(
+        client.ready(Duration::from_secs(30)).await,
+        "the first state"
+    );
     let held = client.start_flow_blocking("Stand.in", &Labels::new(), Duration::ZERO);
     assert!(held.should_run());
     let refused = client.start_flow_blocking("Stand.in", &Labels::new(), Duration::ZERO);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flowgate::{Client, Engine, Labels};
+use flowgate::{Client, Labels};
 use serde_json::Value;
 
 fn spec_dir() -> PathBuf {
@@ -34,7 +34,7 @@ fn labels_of(context: &Value) -> Labels {
 fn run(file: &str) -> (usize, Vec<String>) {
     let text = std::fs::read_to_string(spec_dir().join(file)).unwrap();
     let spec: Value = serde_json::from_str(&text).unwrap();
-    let client = match Engine::from_unleash_json(&spec["state"].to_string()) {
+    let client = match flowgate::unleash::Unleash::from_json(&spec["state"].to_string()) {
         Ok(engine) => Client::new(engine),
         Err(error) => return (1, vec![format!("{file}: state not loaded: {error}")]),
     };

@@ -1,6 +1,6 @@
 //! Methods: `self`, `&self`, `&mut self`, async, in inherent and trait impls.
 
-use flowgate::{feature_gate, Client, Rejected};
+use flowgate::{feature_gate, Client, Rejection};
 
 pub struct Service {
     flags: Client,
@@ -10,8 +10,8 @@ pub struct Service {
 #[derive(Debug)]
 pub struct Error;
 
-impl From<Rejected> for Error {
-    fn from(_: Rejected) -> Self {
+impl From<Rejection> for Error {
+    fn from(_: Rejection) -> Self {
         Error
     }
 }
@@ -76,7 +76,7 @@ impl Greeter for Service {
 
 fn main() {
     let mut service = Service {
-        flags: Client::empty(),
+        flags: Client::new(flowgate::source::EmptySource),
         count: 0,
     };
     let _ = service.by_ref();

@@ -3,7 +3,7 @@
 
 use std::fmt::Display;
 
-use flowgate::{feature_gate, Rejected};
+use flowgate::{feature_gate, Rejection};
 
 #[feature_gate("AwesomeFeature")]
 pub fn generic<T: Clone, U>(value: &T, other: U) -> Option<(T, U)>
@@ -59,11 +59,11 @@ pub fn patterns((a, b): (u32, u32), [c, ..]: [u32; 2]) -> Option<u32> {
 #[derive(Debug)]
 pub enum Error {
     Parse(std::num::ParseIntError),
-    Gate(Rejected),
+    Gate(Rejection),
 }
 
-impl From<Rejected> for Error {
-    fn from(rejected: Rejected) -> Self {
+impl From<Rejection> for Error {
+    fn from(rejected: Rejection) -> Self {
         Error::Gate(rejected)
     }
 }

@@ -1,38 +1,36 @@
-//! The embedded decision engine: flag rules from `flowgate.toml` (or Unleash's feature
-//! state), compiled into a snapshot that gates read without locks, and reloaded when
-//! the file changes.
+//! The embedded engine: the source that decides with the rules of a `flowgate.toml`,
+//! loaded from a text or a file and reloaded when the file changes.
+//!
+//! A load reads the file through `flowgate_config` (the same checks and messages as the
+//! attribute's compile-time check), compiles it into the rule model ([`compile`]) and
+//! swaps it in whole; a load that fails leaves the last good rules in force. The file's
+//! fallbacks and limits go to the engine's policy, which a client using the engine
+//! applies (the engine itself never limits a flow).
 
-mod config;
-mod features;
-mod hash;
-pub(crate) mod model;
-mod plain_toml;
-mod usage;
-mod watch;
+mod compile;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-pub use config::ConfigError;
+use flowgate_config::{ConfigError, Document, STRING_ORIGIN};
 
-use crate::decision::{Fallback, Variant};
 use crate::labels::Labels;
-use crate::limits::Limits;
-use crate::published::Published;
-use crate::source::{DecisionSource, Evaluation, FlagSlot, Readiness, Undecided};
-use model::{Context, ContextDefaults, Snapshot};
+use crate::policy::Policy;
+use crate::rules::{ContextDefaults, RuleStore};
+use crate::source::{DecisionSource, Evaluation, Readiness};
+use crate::variant::Variant;
 
-/// A decision source that evaluates flag rules in process.
+/// A decision source that evaluates the rules of a `flowgate.toml` in process.
 ///
-/// Rules come from a `flowgate.toml` (the same file that declares the flags for the
-/// attribute) or from an Unleash feature state. Every load compiles the rules once into
-/// a snapshot; gates read the current snapshot without taking a lock, and a reload
-/// swaps in a new one whole. A load that fails leaves the last good snapshot in force.
+/// Every load compiles the rules once into a snapshot; gates read the current snapshot
+/// without taking a lock, and a reload swaps in a new one whole. A load that fails
+/// leaves the last good snapshot in force. The file's `fallback`s and limits apply to
+/// every client built on the engine ([`Client::new`](crate::Client::new)).
 ///
 /// ```
-/// use flowgate::{labels, Client, Engine};
+/// use flowgate::{engine::Engine, labels, Client};
 ///
 /// let engine = Engine::from_toml_str(r#"
 ///     [flags.NewCheckout]
@@ -40,8 +38,12 @@ use model::{Context, ContextDefaults, Snapshot};
 ///     rollout = 50
 ///     constraints = [{ label = "region", operator = "IN", values = ["eu", "us"] }]
 /// "#)?;
-/// let client = Client::new(engine);
+/// let client = Client::new(engine.clone());
 /// assert!(!client.is_enabled("NewCheckout", &labels! { "userId" => 1, "region" => "apac" }));
+///
+/// engine.replace_from_toml_str("[flags.NewCheckout]\nenabled = false\n")?;
+/// assert!(!client.is_enabled("NewCheckout", &labels! { "userId" => 1, "region" => "eu" }));
+/// assert_eq!(engine.reload_state().applied, 2);
 /// # Ok::<(), flowgate::ConfigError>(())
 /// ```
 #[derive(Clone)]
@@ -50,18 +52,13 @@ pub struct Engine {
 }
 
 struct Shared {
-    snapshot: Published<Snapshot>,
-    defaults: ContextDefaults,
-    readiness: Readiness,
-    limits: Limits,
+    store: Arc<RuleStore>,
+    policy: Arc<Policy>,
     reloads: Mutex<ReloadState>,
     reloaded: Condvar,
-    watch: Mutex<Option<watch::FileWatch>>,
-    /// Where an Unleash state's evaluations are counted; set by the first one.
-    usage: std::sync::OnceLock<Arc<usage::UsageTable>>,
+    #[cfg(feature = "watch")]
+    watch: Mutex<Option<crate::watch::FileWatch>>,
 }
-
-pub(crate) use usage::FlagUsage;
 
 /// What happened to the loads of an engine so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,34 +73,31 @@ pub struct ReloadState {
 }
 
 impl Engine {
-    fn with_snapshot(snapshot: Option<Snapshot>, defaults: ContextDefaults) -> Self {
-        let ready = snapshot.is_some();
-        let snapshot = snapshot.unwrap_or_default();
-        let limits = Limits::default();
-        limits.apply(&snapshot.limits);
-        let engine = Engine {
+    fn with_store(store: RuleStore) -> Self {
+        Engine {
             shared: Arc::new(Shared {
-                snapshot: Published::new(snapshot),
-                defaults,
-                readiness: Readiness::new(),
-                limits,
+                store: Arc::new(store),
+                policy: Arc::default(),
                 reloads: Mutex::new(ReloadState::default()),
                 reloaded: Condvar::new(),
+                #[cfg(feature = "watch")]
                 watch: Mutex::new(None),
-                usage: std::sync::OnceLock::new(),
             }),
-        };
-        if ready {
-            engine.shared.readiness.mark_ready();
-            engine.record(Ok(()));
         }
-        engine
+    }
+
+    /// An engine with the rules of `document`.
+    fn with_document(document: &Document, origin: &str) -> Result<Self, ConfigError> {
+        let engine = Self::with_store(RuleStore::new(None, ContextDefaults::default(), false));
+        engine.install(document, origin)?;
+        engine.record(Ok(()));
+        Ok(engine)
     }
 
     /// An engine with no rules that is not ready: gates wait up to their timeout for a
-    /// first [`replace`](Self::replace_from_toml_str), then fall back.
+    /// first [`replace_from_toml_str`](Self::replace_from_toml_str), then fall back.
     pub fn pending() -> Self {
-        Self::with_snapshot(None, ContextDefaults::default())
+        Self::with_store(RuleStore::new(None, ContextDefaults::default(), false))
     }
 
     /// Rules from the text of a `flowgate.toml`.
@@ -111,11 +105,7 @@ impl Engine {
     /// # Errors
     /// A [`ConfigError`] naming the line, column, flag and key of the first mistake.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let snapshot = config::parse(text, config::STRING_ORIGIN)?;
-        Ok(Self::with_snapshot(
-            Some(snapshot),
-            ContextDefaults::default(),
-        ))
+        Self::with_document(&flowgate_config::parse(text, STRING_ORIGIN)?, STRING_ORIGIN)
     }
 
     /// Rules from a `flowgate.toml` file, read once (see [`Engine::watch_file`]).
@@ -124,11 +114,9 @@ impl Engine {
     /// The file cannot be read, or a [`ConfigError`] naming the file, line, column,
     /// flag and key of the first mistake.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let snapshot = config::load(path.as_ref())?;
-        Ok(Self::with_snapshot(
-            Some(snapshot),
-            ContextDefaults::default(),
-        ))
+        let path = path.as_ref();
+        let document = flowgate_config::read_file(path)?;
+        Self::with_document(&document, &path.display().to_string())
     }
 
     /// Rules from a `flowgate.toml` file, reloaded whenever it changes.
@@ -141,98 +129,51 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::from_file`] for the first load, or when the file cannot be watched.
+    #[cfg(feature = "watch")]
     pub fn watch_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref().to_path_buf();
         let engine = Self::from_file(&path)?;
-        let watch = watch::FileWatch::start(&path, Arc::downgrade(&engine.shared))?;
-        *engine
+        engine.watch(path.as_ref())?;
+        Ok(engine)
+    }
+
+    /// Starts reloading the engine from `path` when it changes.
+    #[cfg(feature = "watch")]
+    fn watch(&self, path: &Path) -> Result<(), ConfigError> {
+        let engine = Arc::downgrade(&self.shared);
+        let watch = crate::watch::FileWatch::start(path, move |path| {
+            let Some(shared) = engine.upgrade() else {
+                return false;
+            };
+            Engine { shared }.reload_file(path);
+            true
+        })?;
+        *self
             .shared
             .watch
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(watch);
-        Ok(engine)
+        Ok(())
     }
 
-    /// An engine that is not ready, filling missing `appName`/`environment` context
-    /// fields from `defaults` (the Unleash client's configuration).
-    pub(crate) fn pending_with_defaults(defaults: ContextDefaults) -> Self {
-        Self::with_snapshot(None, defaults)
-    }
-
-    /// Compiles and installs an Unleash state, keeping the usage counters of flags
-    /// that stay (so no count is lost to a refresh).
-    pub(crate) fn install_unleash(&self, state: &crate::unleash::features::FeatureState) {
-        let table = self
-            .shared
-            .usage
-            .get_or_init(|| Arc::new(usage::UsageTable::new()));
-        let mut snapshot = state.compile();
-        let previous = self.shared.snapshot.load();
-        for feature in snapshot.features.iter_mut() {
-            let old = previous
-                .features
-                .get(&feature.name)
-                .and_then(|f| f.usage.as_ref());
-            let fresh = usage::Usage::for_feature(feature, table, None);
-            feature.usage = Some(match old {
-                Some(old) if old.has_variants_of(&fresh) => Arc::clone(old),
-                Some(old) => Arc::new(usage::Usage::for_feature(feature, table, Some(old))),
-                None => Arc::new(fresh),
-            });
-        }
-        drop(previous);
-        self.install(snapshot);
-        self.record(Ok(()));
-    }
-
-    /// The usage counted since the last call, per flag: (name, yes, no, variants).
-    pub(crate) fn take_usage(&self) -> Vec<FlagUsage> {
-        let Some(table) = self.shared.usage.get() else {
-            return Vec::new();
-        };
-        let snapshot = self.shared.snapshot.load();
-        usage::take(table, snapshot.features.iter())
-    }
-
-    /// Like [`watch_file`](Self::watch_file), but a first load that fails gives an
-    /// engine with no rules (every flag takes its fallback at once) that still watches
-    /// the file, with the error.
-    pub(crate) fn watch_file_or_empty(path: &Path) -> (Self, Option<ConfigError>) {
+    /// Like [`watch_file`](Self::watch_file) (or [`from_file`](Self::from_file) without
+    /// the `watch` feature), but a first load that fails gives an engine with no rules
+    /// (every flag takes its fallback at once) that still watches the file, with the
+    /// error.
+    pub(crate) fn load_file_or_empty(path: &Path) -> (Self, Option<ConfigError>) {
         let (engine, error) = match Self::from_file(path) {
             Ok(engine) => (engine, None),
             Err(error) => {
-                let engine =
-                    Self::with_snapshot(Some(Snapshot::default()), ContextDefaults::default());
+                let engine = Self::with_document(&Document::default(), STRING_ORIGIN)
+                    .expect("an empty document compiles");
                 engine.record(Err(error.to_string()));
                 (engine, Some(error))
             }
         };
-        match watch::FileWatch::start(path, Arc::downgrade(&engine.shared)) {
-            Ok(watch) => {
-                *engine
-                    .shared
-                    .watch
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(watch);
-                (engine, error)
-            }
-            Err(watch_error) => (engine, error.or(Some(watch_error))),
+        #[cfg(feature = "watch")]
+        if let Err(watch_error) = engine.watch(path) {
+            return (engine, error.or(Some(watch_error)));
         }
-    }
-
-    /// Rules from an Unleash feature state: the JSON body of `GET /client/features`,
-    /// or a delta document with `events`.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] with the line and column of malformed JSON. Rules Unleash
-    /// may send but this engine cannot read (an unknown strategy, a bad regex) are not
-    /// errors: they evaluate to off, as in every Unleash SDK.
-    pub fn from_unleash_json(json: &str) -> Result<Self, ConfigError> {
-        let state = crate::unleash::features::FeatureState::parse(json, "Unleash features")?;
-        Ok(Self::with_snapshot(
-            Some(state.compile()),
-            ContextDefaults::default(),
-        ))
+        (engine, error)
     }
 
     /// Replaces the rules with those of `text`, or keeps the current ones and returns
@@ -241,30 +182,35 @@ impl Engine {
     /// # Errors
     /// As [`Engine::from_toml_str`]; the rules in force do not change.
     pub fn replace_from_toml_str(&self, text: &str) -> Result<(), ConfigError> {
-        let result = config::parse(text, config::STRING_ORIGIN).map(|s| self.install(s));
+        let result = flowgate_config::parse(text, STRING_ORIGIN)
+            .and_then(|document| self.install(&document, STRING_ORIGIN));
         self.record(result.clone().map_err(|e| e.to_string()));
         result
     }
 
-    pub(crate) fn reload_file(&self, path: &Path) {
-        let result = config::load(path).map(|snapshot| self.install(snapshot));
+    #[cfg_attr(not(feature = "watch"), allow(dead_code))]
+    fn reload_file(&self, path: &Path) {
+        let origin = path.display().to_string();
+        let result =
+            flowgate_config::read_file(path).and_then(|document| self.install(&document, &origin));
         match &result {
             Ok(()) => {
-                tracing::info!(target: "flowgate", file = %path.display(), "flowgate: rules reloaded");
+                tracing::info!(target: "flowgate", file = %path.display(), "rules reloaded");
             }
             Err(error) => tracing::warn!(
                 target: "flowgate",
                 %error,
-                "flowgate: the rules were not reloaded; the last good rules stay in force"
+                "the rules were not reloaded; the last good rules stay in force"
             ),
         }
         self.record(result.map_err(|e| e.to_string()));
     }
 
-    fn install(&self, snapshot: Snapshot) {
-        self.shared.limits.apply(&snapshot.limits);
-        self.shared.snapshot.store(snapshot);
-        self.shared.readiness.mark_ready();
+    fn install(&self, document: &Document, origin: &str) -> Result<(), ConfigError> {
+        let snapshot = compile::snapshot(document, origin)?;
+        self.shared.policy.apply(document);
+        self.shared.store.install(snapshot);
+        Ok(())
     }
 
     fn record(&self, result: Result<(), String>) {
@@ -313,119 +259,58 @@ impl Engine {
 
     /// The file this engine watches, if it watches one.
     pub fn watched_file(&self) -> Option<PathBuf> {
-        self.shared
-            .watch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|w| w.path().to_path_buf())
+        #[cfg(feature = "watch")]
+        {
+            self.shared
+                .watch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map(|w| w.path().to_path_buf())
+        }
+        #[cfg(not(feature = "watch"))]
+        None
     }
 
     /// The names of the flags in force, sorted.
     pub fn flags(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .shared
-            .snapshot
-            .load()
-            .features
-            .iter()
-            .map(|feature| feature.name.to_string())
-            .collect();
-        names.sort_unstable();
-        names
-    }
-}
-
-impl Engine {
-    /// Runs `evaluate` on the current snapshot.
-    #[inline]
-    fn on_snapshot<R>(&self, evaluate: impl FnOnce(&Snapshot) -> R) -> R {
-        self.shared.snapshot.read(|snapshot, _| evaluate(snapshot))
-    }
-}
-
-impl Engine {
-    /// Counts an answer a call site remembered for an Unleash state of this engine,
-    /// and gives it. Out of line: the rules file's flags, which count nothing, keep a
-    /// fast path without it.
-    #[inline(never)]
-    fn count_remembered(&self, remembered: u64) -> Evaluation {
-        let (answer, index) = FlagSlot::counted_answer(remembered);
-        // Only this engine's Unleash states remember counted answers, under stamps no
-        // other source has: the table is there.
-        if let Some(table) = self.shared.usage.get() {
-            table.count(index, answer);
-        }
-        Evaluation::from(answer)
+        self.shared.store.flags()
     }
 
-    /// [`evaluate_at`](DecisionSource::evaluate_at) when the slot has no answer.
-    fn evaluate_at_snapshot(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
-        if !self.shared.readiness.is_ready() {
-            return Evaluation::Undecided(Undecided::NotReady);
-        }
-        let context = Context::new(labels, &self.shared.defaults);
-        let enabled = self
-            .shared
-            .snapshot
-            .read(|snapshot, stamp| snapshot.is_enabled_at(slot, stamp, flag, &context));
-        match enabled {
-            Some(enabled) => Evaluation::from(enabled),
-            None => Evaluation::Undecided(Undecided::UnknownFlag),
-        }
+    /// The policy (fallbacks and limits) of the engine's file.
+    pub(crate) fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.shared.policy)
+    }
+
+    /// The rules, for gates to evaluate at their call site.
+    pub(crate) fn store(&self) -> Arc<RuleStore> {
+        Arc::clone(&self.shared.store)
     }
 }
 
 impl DecisionSource for Engine {
     fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
-        if !self.shared.readiness.is_ready() {
-            return Evaluation::Undecided(Undecided::NotReady);
-        }
-        let context = Context::new(labels, &self.shared.defaults);
-        match self.on_snapshot(|snapshot| snapshot.is_enabled(flag, &context)) {
-            Some(enabled) => Evaluation::from(enabled),
-            None => Evaluation::Undecided(Undecided::UnknownFlag),
-        }
-    }
-
-    #[inline]
-    fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
-        // A flag whose answer does not depend on the call (always on, off) is answered
-        // from the call site while the snapshot stays the same. Only a snapshot with
-        // the flag has an answer to remember: a pending engine has none.
-        match slot.remembered(self.shared.snapshot.generation()) {
-            0 => self.evaluate_at_snapshot(flag, slot, labels),
-            answer @ 1..=3 => Evaluation::from(answer == 2),
-            counted => self.count_remembered(counted),
-        }
+        self.shared.store.evaluate(flag, labels)
     }
 
     fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
-        if !self.shared.readiness.is_ready() {
-            return None;
-        }
-        let context = Context::new(labels, &self.shared.defaults);
-        self.on_snapshot(|snapshot| snapshot.variant(flag, &context))
+        self.shared.store.variant(flag, labels)
     }
 
     fn readiness(&self) -> Option<&Readiness> {
-        Some(&self.shared.readiness)
+        Some(self.shared.store.readiness())
     }
 
-    fn limits(&self) -> Option<&Limits> {
-        Some(&self.shared.limits)
-    }
-
-    fn fallback(&self, flag: &str) -> Option<Fallback> {
-        self.shared.snapshot.load().fallback(flag)
+    fn name(&self) -> &'static str {
+        "flowgate.engine"
     }
 }
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("flags", &self.shared.snapshot.load().features.len())
-            .field("ready", &self.shared.readiness.is_ready())
+            .field("flags", &self.shared.store.len())
+            .field("ready", &self.shared.store.readiness().is_ready())
             .field("watching", &self.watched_file())
             .finish()
     }

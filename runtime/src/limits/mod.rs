@@ -1,54 +1,49 @@
-//! Flow control in the gate: rate limits and concurrency limits per flag, optionally
-//! per label value, applied after the flag decided "on".
+//! Flow control: rate and concurrency limits per flag, optionally per label value,
+//! applied after the flag said "on", whichever source decided it.
+//!
+//! [`Limits`] is a layer a client puts over its source, as a tower layer goes over a
+//! service: sources never see it. It is a table of limiters per flag, published for
+//! lock-free reads and updated in place by reloads (bucket levels and held slots carry
+//! over). One algorithm a file: [`rate`] (GCRA), [`concurrency`] (slots and a FIFO
+//! queue), [`keyed`] (a bounded map per label value), [`clock`]; what a flag's limits
+//! are in [`spec`], what one flow gets in [`flag`] and [`permit`], and what a call site
+//! remembers in [`slot`].
 
+mod clock;
 mod concurrency;
+mod flag;
+mod keyed;
+mod permit;
 mod rate;
+mod slot;
+mod spec;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use compact_str::CompactString;
+pub(crate) use concurrency::{ConcurrencyLimiter, Refusal};
+pub(crate) use permit::Permit;
+pub(crate) use slot::LimitSlot;
+pub(crate) use spec::LimitSpec;
 
-pub(crate) use concurrency::{ConcurrencyLimiter, ConcurrencySpec, Refusal};
-pub(crate) use rate::{RateLimiter, RateSpec};
+use flag::FlagLimits;
+use slot::Remembered;
 
 use crate::labels::Labels;
+use crate::metrics::KeyCounts;
 use crate::published::Published;
-use crate::source::{StampedFact, StateStamp};
 
-/// How many distinct label values a keyed limit tracks at most, unless `max_keys` says.
-pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
-
-/// The limits of one flag, as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct LimitSpec {
-    pub(crate) rate: Option<Keyed<RateSpec>>,
-    pub(crate) concurrency: Option<Keyed<ConcurrencySpec>>,
-}
-
-/// A limit, for all flows or one per value of the label `by`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Keyed<S> {
-    pub(crate) spec: S,
-    pub(crate) by: Option<Box<str>>,
-    pub(crate) max_keys: usize,
-}
-
-/// The rate and concurrency limiters of a decision source, kept across reloads.
-///
-/// Reloading the rules updates the limiters in place: the bucket levels and the slots
-/// held by flows in flight carry over, and new limits apply to the next flows.
-pub struct Limits {
+/// The rate and concurrency limiters of every flag that has limits, kept across
+/// reloads; see the module documentation.
+pub(crate) struct Limits {
     any: AtomicBool,
     flags: Published<FlagTable>,
 }
 
-/// The limiters of every flag that has limits, in a list that call sites remember
-/// positions in ([`LimitSlot`]), with an index by name.
+/// The limiters of every flag that has limits, with an index by name.
 #[derive(Default)]
 struct FlagTable {
     list: Vec<(Box<str>, Arc<FlagLimits>)>,
@@ -56,12 +51,8 @@ struct FlagTable {
 }
 
 impl FlagTable {
-    fn position(&self, flag: &str) -> Option<usize> {
-        self.index.get(flag).copied()
-    }
-
     fn get(&self, flag: &str) -> Option<&Arc<FlagLimits>> {
-        self.position(flag).map(|at| &self.list[at].1)
+        self.index.get(flag).map(|&at| &self.list[at].1)
     }
 
     fn insert(&mut self, flag: Box<str>, limits: Arc<FlagLimits>) {
@@ -90,6 +81,17 @@ impl fmt::Debug for Limits {
             .field("flags", &names)
             .finish_non_exhaustive()
     }
+}
+
+/// What flow control says to a flow the flag accepted.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Go, holding this concurrency slot if the flag has a concurrency limit.
+    Admitted(Option<Permit>),
+    /// Over the rate limit; a token is due after this long.
+    RateLimited(Duration),
+    /// Every slot of this limiter is taken: wait for one.
+    Queue(Arc<ConcurrencyLimiter>),
 }
 
 impl Limits {
@@ -146,7 +148,7 @@ impl Limits {
 
     /// Whether any flag has limits: most gates can stop here.
     #[inline]
-    pub(crate) fn any(&self) -> bool {
+    fn any(&self) -> bool {
         self.any.load(Ordering::Acquire)
     }
 
@@ -164,7 +166,10 @@ impl Limits {
     /// Flow control for a flow of `flag` that the flag accepted: the rate limit, then a
     /// concurrency slot if one is free. `slot` is the call site's, when there is one:
     /// it remembers whether `flag` has limits in the current table, and keeps them.
-    #[inline]
+    ///
+    /// Always inlined, so that a gate on a client with no limits pays one load here.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn admit(
         &self,
         slot: Option<&'static LimitSlot>,
@@ -174,6 +179,17 @@ impl Limits {
         if !self.any() {
             return Admission::Admitted(None);
         }
+        self.admit_limited(slot, flag, labels)
+    }
+
+    /// [`admit`](Self::admit) when some flag has limits.
+    #[inline]
+    fn admit_limited(
+        &self,
+        slot: Option<&'static LimitSlot>,
+        flag: &str,
+        labels: &Labels,
+    ) -> Admission {
         if let Some(slot) = slot {
             match slot.get(self.flags.generation()) {
                 Some(Remembered::Unlimited) => return Admission::Admitted(None),
@@ -221,371 +237,11 @@ impl Limits {
     }
 }
 
-/// What flow control says to a flow the flag accepted.
-#[derive(Debug)]
-pub(crate) enum Admission {
-    /// Go, holding this concurrency slot if the flag has a concurrency limit.
-    Admitted(Option<Permit>),
-    /// Over the rate limit; a token is due after this long.
-    RateLimited(Duration),
-    /// Every slot of this limiter is taken: wait for one.
-    Queue(Arc<ConcurrencyLimiter>),
-}
-
-/// A gated call site's memo for flow control: whether its flag has limits in the
-/// current table, and the limits it keeps.
-#[derive(Debug)]
-pub(crate) struct LimitSlot {
-    /// For the table of that stamp, 1: the flag has no limits; 2: its limits are
-    /// `kept`.
-    remembered: StampedFact,
-    /// The first limits of the flag this call site met: one reference per call site,
-    /// kept for the life of the process, so that a flow touches neither the table nor
-    /// a reference count. Reloads that keep a flag's limits keep the same ones.
-    kept: OnceLock<&'static Arc<FlagLimits>>,
-}
-
-#[derive(Clone, Copy)]
-enum Remembered {
-    Unlimited,
-    Kept(&'static FlagLimits),
-}
-
-impl LimitSlot {
-    pub(crate) const fn new() -> Self {
-        Self {
-            remembered: StampedFact::new(),
-            kept: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    fn get(&self, stamp: StateStamp) -> Option<Remembered> {
-        match self.remembered.get(stamp) {
-            1 => Some(Remembered::Unlimited),
-            2 => self.kept.get().map(|kept| Remembered::Kept(kept)),
-            _ => None,
-        }
-    }
-
-    fn remember(&self, stamp: StateStamp, what: Remembered) {
-        let fact = match what {
-            Remembered::Unlimited => 1,
-            Remembered::Kept(_) => 2,
-        };
-        self.remembered.set(stamp, fact);
-    }
-
-    /// The limits this call site keeps: the first it was given.
-    fn keep(&self, limits: &Arc<FlagLimits>) -> &'static Arc<FlagLimits> {
-        self.kept
-            .get_or_init(|| Box::leak(Box::new(Arc::clone(limits))))
-    }
-}
-
-/// The limiters of one flag.
-#[derive(Debug)]
-pub(crate) struct FlagLimits {
-    rate: Option<Limiters<RateLimiter, RateSpec>>,
-    concurrency: Option<Limiters<ConcurrencyLimiter, ConcurrencySpec>>,
-}
-
-impl FlagLimits {
-    fn new(spec: &LimitSpec) -> Self {
-        Self {
-            rate: spec.rate.as_ref().map(Limiters::new),
-            concurrency: spec.concurrency.as_ref().map(Limiters::new),
-        }
-    }
-
-    fn same_shape(&self, spec: &LimitSpec) -> bool {
-        fn same<L: Limiter>(
-            current: Option<&Limiters<L, L::Spec>>,
-            spec: Option<&Keyed<L::Spec>>,
-        ) -> bool {
-            match (current, spec) {
-                (None, None) => true,
-                (Some(current), Some(spec)) => current.by == spec.by,
-                _ => false,
-            }
-        }
-        same(self.rate.as_ref(), spec.rate.as_ref())
-            && same(self.concurrency.as_ref(), spec.concurrency.as_ref())
-    }
-
-    fn update(&self, spec: &LimitSpec) {
-        if let (Some(limiters), Some(spec)) = (&self.rate, &spec.rate) {
-            limiters.update(spec);
-        }
-        if let (Some(limiters), Some(spec)) = (&self.concurrency, &spec.concurrency) {
-            limiters.update(spec);
-        }
-    }
-
-    /// Takes a token for a flow with `labels`, or says when one is due.
-    #[inline]
-    fn check_rate(&self, labels: &Labels) -> Result<(), Duration> {
-        let Some(rate) = &self.rate else {
-            return Ok(());
-        };
-        let now = now_ns();
-        if rate.keyed.is_none() {
-            // One limiter for every flow: borrowed, no reference count touched.
-            return rate.shared.try_acquire(now);
-        }
-        rate.for_labels(labels, |limiter| limiter.is_idle(now))
-            .try_acquire(now)
-    }
-
-    /// See [`Limits::admit`]. `permit` makes the permit of a slot of the flag's one
-    /// unkeyed limiter, borrowed for as long as these limits are.
-    #[inline]
-    fn admit<'a>(
-        &'a self,
-        labels: &Labels,
-        permit: impl FnOnce(&'a Arc<ConcurrencyLimiter>) -> Permit,
-    ) -> Admission {
-        if let Err(retry_after) = self.check_rate(labels) {
-            return Admission::RateLimited(retry_after);
-        }
-        let Some(concurrency) = &self.concurrency else {
-            return Admission::Admitted(None);
-        };
-        if concurrency.keyed.is_none() {
-            let limiter = &concurrency.shared;
-            return if limiter.try_acquire() {
-                Admission::Admitted(Some(permit(limiter)))
-            } else {
-                Admission::Queue(Arc::clone(limiter))
-            };
-        }
-        let limiter = concurrency.for_labels(labels, ConcurrencyLimiter::is_idle);
-        if limiter.try_acquire() {
-            Admission::Admitted(Some(Permit::Shared(limiter)))
-        } else {
-            Admission::Queue(limiter)
-        }
-    }
-
-    /// The concurrency limiter a flow with `labels` must get a slot from.
-    #[cfg(test)]
-    pub(crate) fn concurrency(&self, labels: &Labels) -> Option<Arc<ConcurrencyLimiter>> {
-        self.concurrency
-            .as_ref()
-            .map(|c| c.for_labels(labels, ConcurrencyLimiter::is_idle))
-    }
-}
-
-/// What the keyed maps need of a limiter.
-pub(crate) trait Limiter: Send + Sync + 'static {
-    type Spec: Copy + fmt::Debug + Send + Sync + 'static;
-    fn create(spec: Self::Spec) -> Self;
-    fn reconfigure(&self, spec: Self::Spec);
-}
-
-impl Limiter for RateLimiter {
-    type Spec = RateSpec;
-    fn create(spec: RateSpec) -> Self {
-        RateLimiter::new(spec)
-    }
-    fn reconfigure(&self, spec: RateSpec) {
-        self.update(spec);
-    }
-}
-
-impl Limiter for ConcurrencyLimiter {
-    type Spec = ConcurrencySpec;
-    fn create(spec: ConcurrencySpec) -> Self {
-        ConcurrencyLimiter::new(spec)
-    }
-    fn reconfigure(&self, spec: ConcurrencySpec) {
-        self.update(spec);
-    }
-}
-
-const SHARDS: usize = 16;
-
-/// One limiter for every flow, or one per value of a label in a bounded map.
-struct Limiters<L: Limiter, S> {
-    by: Option<Box<str>>,
-    shared: Arc<L>,
-    spec: Mutex<S>,
-    keyed: Option<KeyedMap<L>>,
-}
-
-impl<L: Limiter> fmt::Debug for Limiters<L, L::Spec> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Limiters")
-            .field("by", &self.by)
-            .field(
-                "spec",
-                &*self.spec.lock().unwrap_or_else(PoisonError::into_inner),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-/// Label value → limiter, sharded to keep lock hold times short, and bounded: when a
-/// shard is full, idle entries are dropped, and when none is idle, the new value shares
-/// the overflow limiter (`shared`) instead of growing the map.
-struct KeyedMap<L> {
-    shards: Vec<Mutex<HashMap<CompactString, Arc<L>>>>,
-    per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-impl<L: Limiter> Limiters<L, L::Spec> {
-    fn new(keyed: &Keyed<L::Spec>) -> Self {
-        Self {
-            by: keyed.by.clone(),
-            shared: Arc::new(L::create(keyed.spec)),
-            spec: Mutex::new(keyed.spec),
-            keyed: keyed.by.as_ref().map(|_| KeyedMap {
-                shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-                per_shard: keyed.max_keys.div_ceil(SHARDS).max(1),
-                hasher: std::collections::hash_map::RandomState::new(),
-            }),
-        }
-    }
-
-    fn update(&self, keyed: &Keyed<L::Spec>) {
-        *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = keyed.spec;
-        self.shared.reconfigure(keyed.spec);
-        if let Some(map) = &self.keyed {
-            for shard in &map.shards {
-                for limiter in shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .values()
-                {
-                    limiter.reconfigure(keyed.spec);
-                }
-            }
-        }
-    }
-
-    fn for_labels(&self, labels: &Labels, is_idle: impl Fn(&L) -> bool) -> Arc<L> {
-        let (Some(by), Some(map)) = (&self.by, &self.keyed) else {
-            return Arc::clone(&self.shared);
-        };
-        // Flows without the label share one entry, under the empty value.
-        let value = labels.get(by).unwrap_or("");
-        #[allow(clippy::cast_possible_truncation)] // only the low bits pick a shard
-        let shard = &map.shards[(map.hasher.hash_one(value) as usize) % SHARDS];
-        let mut entries = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(limiter) = entries.get(value) {
-            return Arc::clone(limiter);
-        }
-        if entries.len() >= map.per_shard {
-            // Only entries nobody holds can go: a flow in flight keeps its limiter.
-            entries.retain(|_, limiter| Arc::strong_count(limiter) > 1 || !is_idle(limiter));
-            if entries.len() >= map.per_shard {
-                return Arc::clone(&self.shared);
-            }
-        }
-        let spec = *self.spec.lock().unwrap_or_else(PoisonError::into_inner);
-        let limiter = Arc::new(L::create(spec));
-        entries.insert(CompactString::from(value), Arc::clone(&limiter));
-        limiter
-    }
-}
-
-/// The flows of one label value of a keyed concurrency limit.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct KeyCounts {
-    /// The label value (empty for flows without the label).
-    pub key: String,
-    /// Flows of this value holding a slot.
-    pub in_flight: u64,
-    /// Flows of this value waiting for a slot.
-    pub queued: u64,
-}
-
-/// Nanoseconds on a monotonic clock that starts with the process's first use.
-///
-/// Read from the CPU's time-stamp counter (`quanta`, as `governor` does) where it is
-/// usable: several times cheaper than `clock_gettime`, and a rate limit reads it on
-/// every flow.
-#[inline]
-pub(crate) fn now_ns() -> u64 {
-    static CLOCK: OnceLock<(quanta::Clock, u64)> = OnceLock::new();
-    let (clock, start) = CLOCK.get_or_init(|| {
-        let clock = quanta::Clock::new();
-        let start = clock.raw();
-        (clock, start)
-    });
-    // Raw counter values scaled once, as a difference: no `Duration` in between.
-    clock.delta_as_nanos(*start, clock.raw())
-}
-
-/// A concurrency slot, given back when dropped.
-#[derive(Debug)]
-pub(crate) enum Permit {
-    /// A slot of a limiter a call site keeps alive (see [`LimitSlot`]).
-    Kept(&'static ConcurrencyLimiter),
-    Shared(Arc<ConcurrencyLimiter>),
-}
-
-impl Permit {
-    /// Wraps a slot already taken from `limiter`.
-    pub(crate) fn taken(limiter: Arc<ConcurrencyLimiter>) -> Self {
-        Permit::Shared(limiter)
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        match self {
-            Permit::Kept(limiter) => limiter.release(),
-            Permit::Shared(limiter) => limiter.release(),
-        }
-    }
-}
-
-/// Parses `"1h2m3s4ms"`-style durations: whole numbers, each followed by a unit, units
-/// largest first, each at most once. (The attribute parses its `timeout` the same way.)
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
-    if text.is_empty() {
-        return Err("it is empty".into());
-    }
-    let mut rest = text;
-    let mut total_ms: u64 = 0;
-    let mut last_unit: Option<usize> = None;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("expected a number at `{rest}`"));
-        }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "the number is too large".to_string())?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(if unit.is_empty() {
-                format!("`{number}` has no unit")
-            } else {
-                format!("unknown unit `{unit}`")
-            });
-        };
-        if last_unit.is_some_and(|last| index <= last) {
-            return Err(format!("unit `{unit}` is out of order or repeated"));
-        }
-        last_unit = Some(index);
-        total_ms = number
-            .checked_mul(UNITS[index].1)
-            .and_then(|ms| total_ms.checked_add(ms))
-            .ok_or_else(|| "the duration is too large".to_string())?;
-    }
-    Ok(Duration::from_millis(total_ms))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::concurrency::ConcurrencySpec;
+    use super::keyed::SHARDS;
+    use super::spec::Keyed;
     use super::*;
     use crate::labels;
 
@@ -665,13 +321,5 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &limits.get("F").unwrap()));
         limits.apply(&HashMap::new());
         assert!(limits.get("F").is_none());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("1 s").is_err());
-        assert!(parse_duration("30s1m").is_err());
     }
 }

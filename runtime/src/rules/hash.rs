@@ -28,23 +28,31 @@ pub(crate) struct GroupHash {
 }
 
 impl GroupHash {
+    /// The state after `"{group}:"`, without building that string.
     pub(crate) fn new(group: &str, seed: u32) -> Self {
-        let mut prefix = Vec::with_capacity(group.len() + 1);
-        prefix.extend_from_slice(group.as_bytes());
-        prefix.push(b':');
+        let group = group.as_bytes();
         let mut hash = seed;
-        let mut blocks = prefix.chunks_exact(4);
+        let mut blocks = group.chunks_exact(4);
         for block in &mut blocks {
             hash = mix_block(hash, u32::from_le_bytes(block.try_into().expect("4 bytes")));
         }
+        // The group's last bytes and the `:` after them.
+        let rest = blocks.remainder();
         let mut pending = [0_u8; 4];
-        pending[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+        pending[..rest.len()].copy_from_slice(rest);
+        pending[rest.len()] = b':';
+        let mut pending_len = rest.len() + 1;
+        if pending_len == 4 {
+            hash = mix_block(hash, u32::from_le_bytes(pending));
+            pending = [0; 4];
+            pending_len = 0;
+        }
         Self {
             hash,
             pending,
-            pending_len: blocks.remainder().len(),
+            pending_len,
             #[allow(clippy::cast_possible_truncation)] // murmur3 mixes the length mod 2^32
-            len: prefix.len() as u32,
+            len: (group.len() + 1) as u32,
         }
     }
 

@@ -1,4 +1,5 @@
-//! A snapshot's flags: a list, and an index by name into it.
+//! A snapshot's flags: a list, and an index by name into it, with the call site's memo
+//! of where its flag sits looked at first.
 
 use std::fmt;
 use std::hash::Hasher as _;
@@ -6,7 +7,7 @@ use std::hash::Hasher as _;
 use hashbrown::HashTable;
 
 use super::model::Feature;
-use crate::source::FlagSlot;
+use crate::memo::FlagSlot;
 
 /// The flags of a snapshot, found by name, or straight by position from a call site's
 /// [`FlagSlot`].
@@ -53,13 +54,13 @@ impl Features {
     /// The flag `name`, looked for first where `slot` says it was last time.
     #[inline]
     pub(crate) fn get_at(&self, slot: &FlagSlot, name: &str) -> Option<&Feature> {
-        if let Some(feature) = slot.get().and_then(|at| self.list.get(at)) {
+        if let Some(feature) = slot.position().and_then(|at| self.list.get(at)) {
             if same_name(&feature.name, name) {
                 return Some(feature);
             }
         }
         let at = self.position(name)?;
-        slot.set(at);
+        slot.set_position(at);
         Some(&self.list[at])
     }
 

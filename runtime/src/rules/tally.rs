@@ -1,18 +1,21 @@
 //! How often each flag was evaluated on and off, and each variant handed out: the usage
-//! a source reports (Unleash's metrics).
+//! a source reports (Unleash's metrics). Kept with the rules because the count is made
+//! where the rules decide, and a call site that remembers an answer remembers where to
+//! count it.
 //!
-//! Every evaluation of an Unleash flag is counted, so the yes/no counts sit on the hot
-//! path. One shared counter per flag would be a cache line that every thread gating
-//! that flag writes, and two threads would spend more time passing it back and forth
-//! than deciding. So each thread counts in its own shard (see [`crate::shards`]), and
-//! the reporter adds the shards up.
+//! **Trick.** Every evaluation of an Unleash flag is counted, so the yes/no counts sit
+//! on the hot path. One shared counter per flag would be a cache line that every thread
+//! gating that flag writes, and two threads would spend more time passing it back and
+//! forth than deciding. So each thread counts in its own shard (see [`crate::shards`]),
+//! and the reporter adds the shards up. **Cost.** 16 KiB of chunk pointers per table,
+//! plus 16 KiB per active thread shard per 1 024 flags; flag names are kept for the
+//! life of the source; variant counts stay shared atomics (`variant()` is not a gate).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 
-use super::model::{disabled_name, Feature};
 use crate::shards::{bump, shard, SHARDS};
 
 /// Counts per chunk: a thread allocates a chunk (16 KiB) the first time it counts a
@@ -26,7 +29,7 @@ const MAX_INDICES: usize = CHUNK * CHUNKS;
 /// The yes/no counts of every flag a source has had, per thread shard, by an index
 /// that each flag name keeps for the life of the source: reloads never lose a count,
 /// and a count made on a snapshot that has just been replaced still lands.
-pub(crate) struct UsageTable {
+pub(crate) struct TallyTable {
     /// Taken when a state is installed and when usage is reported, never to count.
     book: Mutex<Book>,
     shards: Box<[ShardCounts; SHARDS]>,
@@ -60,7 +63,7 @@ fn new_chunk() -> Box<Chunk> {
     Box::new(Chunk(std::array::from_fn(|_| YesNo::default())))
 }
 
-impl UsageTable {
+impl TallyTable {
     pub(crate) fn new() -> Self {
         Self {
             book: Mutex::new(Book::default()),
@@ -101,6 +104,7 @@ impl UsageTable {
     }
 
     /// The yes and no counts made since the last call, for each flag that has any.
+    #[cfg(any(feature = "unleash", test))]
     fn take(&self) -> Vec<(Arc<str>, u64, u64)> {
         let mut book = self.book.lock().unwrap_or_else(PoisonError::into_inner);
         let book = &mut *book;
@@ -124,10 +128,10 @@ impl UsageTable {
     }
 }
 
-impl std::fmt::Debug for UsageTable {
+impl std::fmt::Debug for TallyTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let book = self.book.lock().unwrap_or_else(PoisonError::into_inner);
-        f.debug_struct("UsageTable")
+        f.debug_struct("TallyTable")
             .field("flags", &book.names.len())
             .finish_non_exhaustive()
     }
@@ -136,8 +140,8 @@ impl std::fmt::Debug for UsageTable {
 /// One flag's counters. Shared by the snapshots of one source while the flag's
 /// variants stay the same, so counts survive reloads.
 #[derive(Debug)]
-pub(crate) struct Usage {
-    table: Arc<UsageTable>,
+pub(crate) struct Tally {
+    table: Arc<TallyTable>,
     /// Where `table` counts this flag; `None` when the table is full, and the yes/no
     /// counts are the shared atomics below.
     pub(crate) index: Option<u32>,
@@ -148,32 +152,24 @@ pub(crate) struct Usage {
     variants: Vec<(Arc<str>, AtomicU64)>,
 }
 
-impl Usage {
-    /// Counters for `feature`, counted in `table`; counts already made under the same
-    /// variant names (in `previous`) are carried over.
-    pub(crate) fn for_feature(
-        feature: &Feature,
-        table: &Arc<UsageTable>,
-        previous: Option<&Usage>,
+impl Tally {
+    /// Counters for the flag `name`, which can hand out the variants `names`, counted
+    /// in `table`; counts already made under the same variant names (in `previous`)
+    /// are carried over.
+    pub(crate) fn new(
+        name: &Arc<str>,
+        names: Vec<Arc<str>>,
+        table: &Arc<TallyTable>,
+        previous: Option<&Tally>,
     ) -> Self {
-        let mut names: Vec<Arc<str>> = vec![disabled_name()];
-        let all = feature
-            .variants
-            .iter()
-            .chain(feature.strategies.iter().flat_map(|s| s.variants.iter()));
-        for variant in all {
-            if !names.contains(&variant.chosen.name) {
-                names.push(Arc::clone(&variant.chosen.name));
-            }
-        }
         let carried = |name: &str| {
             previous
                 .and_then(|p| p.variants.iter().find(|(n, _)| &**n == name))
                 .map_or(0, |(_, c)| c.swap(0, Relaxed))
         };
-        Usage {
+        Tally {
             table: Arc::clone(table),
-            index: table.index_of(&feature.name),
+            index: table.index_of(name),
             yes: AtomicU64::new(previous.map_or(0, |p| p.yes.swap(0, Relaxed))),
             no: AtomicU64::new(previous.map_or(0, |p| p.no.swap(0, Relaxed))),
             variants: names
@@ -186,14 +182,10 @@ impl Usage {
         }
     }
 
-    /// Whether `self` counts the same variants as a fresh `Usage` for `feature` would.
-    pub(crate) fn has_variants_of(&self, fresh: &Usage) -> bool {
-        self.variants.len() == fresh.variants.len()
-            && self
-                .variants
-                .iter()
-                .zip(&fresh.variants)
-                .all(|(a, b)| a.0 == b.0)
+    /// Whether `self` counts exactly the variants `names`.
+    pub(crate) fn counts_variants(&self, names: &[Arc<str>]) -> bool {
+        self.variants.len() == names.len()
+            && self.variants.iter().zip(names).all(|(a, b)| a.0 == *b)
     }
 
     /// Out of line: evaluating a flag that counts nothing stays small enough to inline.
@@ -222,14 +214,16 @@ impl Usage {
 }
 
 /// One flag's usage since the last report: name, yes, no, and counts per variant.
+#[cfg(any(feature = "unleash", test))]
 pub(crate) type FlagUsage = (String, u64, u64, Vec<(String, u64)>);
 
 /// The usage counted since the last call, per flag: the table's yes/no counts (flags
-/// no longer in `features` included), and the shared counters of the flags in
-/// `features`.
+/// no longer in `tallies` included), and the shared counters of the flags in
+/// `tallies` (name, counters).
+#[cfg(any(feature = "unleash", test))]
 pub(crate) fn take<'a>(
-    table: &UsageTable,
-    features: impl Iterator<Item = &'a Feature>,
+    table: &TallyTable,
+    tallies: impl Iterator<Item = (&'a Arc<str>, &'a Tally)>,
 ) -> Vec<FlagUsage> {
     let mut usage: FxHashMap<Arc<str>, FlagUsage> = table
         .take()
@@ -239,10 +233,7 @@ pub(crate) fn take<'a>(
             (name, entry)
         })
         .collect();
-    for feature in features {
-        let Some(counters) = &feature.usage else {
-            continue;
-        };
+    for (name, counters) in tallies {
         let yes = counters.yes.swap(0, Relaxed);
         let no = counters.no.swap(0, Relaxed);
         let variants: Vec<(String, u64)> = counters
@@ -255,8 +246,8 @@ pub(crate) fn take<'a>(
             continue;
         }
         let entry = usage
-            .entry(Arc::clone(&feature.name))
-            .or_insert_with(|| (feature.name.to_string(), 0, 0, Vec::new()));
+            .entry(Arc::clone(name))
+            .or_insert_with(|| (name.to_string(), 0, 0, Vec::new()));
         entry.1 += yes;
         entry.2 += no;
         entry.3 = variants;
@@ -277,7 +268,7 @@ mod tests {
         const THREADS: usize = SHARDS + 5;
         const WAVES: usize = 2;
         const CALLS: u64 = 3_000;
-        let table = Arc::new(UsageTable::new());
+        let table = Arc::new(TallyTable::new());
         let names: Vec<Arc<str>> = (0..3).map(|i| Arc::from(format!("flag-{i}"))).collect();
         let indices: Vec<u32> = names.iter().map(|n| table.index_of(n).unwrap()).collect();
         assert_eq!(table.index_of(&names[1]), Some(indices[1]), "kept");
@@ -329,36 +320,43 @@ mod tests {
     /// counters, which are reported all the same, with its variants.
     #[test]
     fn a_full_table_gives_no_new_index_and_flags_beyond_it_still_count() {
-        let table = Arc::new(UsageTable::new());
+        let table = Arc::new(TallyTable::new());
         for i in 0..MAX_INDICES {
             assert!(table.index_of(&Arc::from(format!("f{i}"))).is_some());
         }
         assert_eq!(table.index_of(&Arc::from("one too many")), None);
         assert_eq!(table.index_of(&Arc::from("f7")), Some(7), "kept");
 
-        let state = crate::unleash::features::FeatureState::parse(
-            r#"{"version": 2, "features": [{"name": "late", "enabled": true,
-                "strategies": [{"name": "default"}],
-                "variants": [{"name": "blue", "weight": 1000, "weightType": "variable"}]}]}"#,
-            "test",
-        )
-        .unwrap();
-        let mut snapshot = state.compile();
-        for feature in snapshot.features.iter_mut() {
-            let usage = Usage::for_feature(feature, &table, None);
-            assert_eq!(usage.index, None);
-            feature.usage = Some(Arc::new(usage));
-        }
-        let late = snapshot.features.iter().next().unwrap();
-        let usage = late.usage.as_ref().unwrap();
-        usage.count(true);
-        usage.count(true);
-        usage.count(false);
-        usage.count_variant(&Arc::from("blue"));
+        let name: Arc<str> = Arc::from("late");
+        let blue: Arc<str> = Arc::from("blue");
+        let tally = Tally::new(&name, vec![Arc::from("disabled"), blue], &table, None);
+        assert_eq!(tally.index, None);
+        tally.count(true);
+        tally.count(true);
+        tally.count(false);
+        tally.count_variant(&Arc::from("blue"));
         assert_eq!(
-            take(&table, snapshot.features.iter()),
+            take(&table, std::iter::once((&name, &tally))),
             [("late".to_owned(), 2, 1, vec![("blue".to_owned(), 1)])]
         );
-        assert!(take(&table, snapshot.features.iter()).is_empty());
+        assert!(take(&table, std::iter::once((&name, &tally))).is_empty());
+    }
+
+    /// A reload that keeps a flag's variants keeps counting where it counted; one that
+    /// changes them carries the counts of the names that stay.
+    #[test]
+    fn counts_carry_over_to_a_flag_whose_variants_change() {
+        let table = Arc::new(TallyTable::new());
+        let name: Arc<str> = Arc::from("f");
+        let names = |list: &[&str]| list.iter().map(|n| Arc::from(*n)).collect::<Vec<_>>();
+        let first = Tally::new(&name, names(&["disabled", "a"]), &table, None);
+        first.count_variant(&Arc::from("a"));
+        assert!(first.counts_variants(&names(&["disabled", "a"])));
+        assert!(!first.counts_variants(&names(&["disabled", "a", "b"])));
+        let second = Tally::new(&name, names(&["disabled", "a", "b"]), &table, Some(&first));
+        second.count_variant(&Arc::from("b"));
+        assert_eq!(second.index, first.index, "one index per name");
+        let taken = take(&table, std::iter::once((&name, &second)));
+        assert_eq!(taken[0].3, [("a".to_owned(), 1), ("b".to_owned(), 1)]);
     }
 }

@@ -3,8 +3,8 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use super::features::FeatureState;
-use super::{Bootstrap, UnleashConfig};
+use super::config::{Bootstrap, UnleashConfig};
+use super::state::FeatureState;
 
 /// The state to serve at start: the backup if it reads, else the bootstrap.
 pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
@@ -15,7 +15,7 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
                 Err(error) => tracing::warn!(
                     target: "flowgate",
                     %error,
-                    "flowgate: the Unleash backup is corrupt and was ignored"
+                    "the Unleash backup is corrupt and was ignored"
                 ),
             },
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -23,7 +23,7 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
                 target: "flowgate",
                 file = %path.display(),
                 %error,
-                "flowgate: the Unleash backup cannot be read and was ignored"
+                "the Unleash backup cannot be read and was ignored"
             ),
         }
     }
@@ -31,7 +31,7 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
         Bootstrap::File(path) => match std::fs::read_to_string(path) {
             Ok(text) => (text, path.display().to_string()),
             Err(error) => {
-                tracing::warn!(target: "flowgate", file = %path.display(), %error, "flowgate: the Unleash bootstrap file cannot be read");
+                tracing::warn!(target: "flowgate", file = %path.display(), %error, "the Unleash bootstrap file cannot be read");
                 return None;
             }
         },
@@ -41,7 +41,7 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
     match FeatureState::parse(&text, &origin) {
         Ok(state) => Some(state),
         Err(error) => {
-            tracing::warn!(target: "flowgate", %error, "flowgate: the Unleash bootstrap is invalid and was ignored");
+            tracing::warn!(target: "flowgate", %error, "the Unleash bootstrap is invalid and was ignored");
             None
         }
     }
@@ -105,7 +105,7 @@ mod tests {
                 r#"{"features": [{"name": "A", "enabled": true, "strategies": []}]}"#.into(),
             ));
         let state = initial_state(&config).unwrap();
-        assert_eq!(state.features.len(), 1);
+        assert_eq!(state.len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::StatusCode;
 
-use super::features::FeatureState;
+use flowgate_config::ConfigError;
+
+use super::state::FeatureState;
 use super::{backup, UnleashConfig, UnleashStats, SDK_NAME, SPEC_VERSION};
-use crate::engine::{ConfigError, Engine};
+use crate::rules::RuleStore;
 
 /// Shared between the source's handle and its thread.
 #[derive(Debug, Default)]
@@ -68,11 +70,11 @@ const MAX_BACKOFF: u32 = 10;
 
 pub(super) fn spawn(
     config: UnleashConfig,
-    engine: Engine,
+    store: Arc<RuleStore>,
     control: Arc<Control>,
 ) -> Result<std::thread::JoinHandle<()>, ConfigError> {
     let origin = config.url.clone();
-    let http = http_client(&config).map_err(|message| ConfigError::at(&origin, 0, 0, message))?;
+    let http = http_client(&config).map_err(|message| ConfigError::new(&origin, message))?;
     // The thread logs where its creator would: a scoped subscriber included.
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
     std::thread::Builder::new()
@@ -81,13 +83,13 @@ pub(super) fn spawn(
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => {
-                    tracing::error!(target: "flowgate", %error, "flowgate: cannot start the Unleash client's runtime");
+                    tracing::error!(target: "flowgate", %error, "cannot start the Unleash client's runtime");
                     return;
                 }
             };
-            runtime.block_on(Poller { config, engine, control, http, etag: None }.run());
+            runtime.block_on(Poller { config, store, control, http, etag: None }.run());
         }))
-        .map_err(|e| ConfigError::at(&origin, 0, 0, format!("cannot start the Unleash client: {e}")))
+        .map_err(|e| ConfigError::new(&origin, format!("cannot start the Unleash client: {e}")))
 }
 
 /// The headers of every request. The token goes in a header marked sensitive, so that
@@ -123,7 +125,7 @@ fn http_client(config: &UnleashConfig) -> Result<reqwest::Client, String> {
 
 struct Poller {
     config: UnleashConfig,
-    engine: Engine,
+    store: Arc<RuleStore>,
     control: Arc<Control>,
     http: reqwest::Client,
     etag: Option<HeaderValue>,
@@ -199,7 +201,7 @@ impl Poller {
                     target: "flowgate",
                     error = %error.without_url(),
                     url = %self.config.url,
-                    "flowgate: cannot reach Unleash; decisions continue on the last state"
+                    "cannot reach Unleash; decisions continue on the last state"
                 );
                 self.control.update(|s| s.failures += 1);
                 return Fetched::Failed;
@@ -216,7 +218,7 @@ impl Poller {
                 let body = match response.text().await {
                     Ok(body) => body,
                     Err(error) => {
-                        tracing::warn!(target: "flowgate", error = %error.without_url(), "flowgate: the Unleash reply was cut short; the last state stays");
+                        tracing::warn!(target: "flowgate", error = %error.without_url(), "the Unleash reply was cut short; the last state stays");
                         self.control.update(|s| s.failures += 1);
                         return Fetched::Failed;
                     }
@@ -226,13 +228,13 @@ impl Poller {
                         // On disk before it is served: whatever a caller has been
                         // told, a restart during an outage serves it (or newer) too.
                         self.save_backup(&body);
-                        self.engine.install_unleash(&state);
+                        self.store.install(state.compile());
                         self.etag = etag;
                         self.control.update(|s| s.updates += 1);
                         Fetched::Updated
                     }
                     Err(error) => {
-                        tracing::warn!(target: "flowgate", %error, "flowgate: Unleash sent features that do not read; the last state stays");
+                        tracing::warn!(target: "flowgate", %error, "Unleash sent features that do not read; the last state stays");
                         self.control.update(|s| s.failures += 1);
                         Fetched::Failed
                     }
@@ -243,7 +245,7 @@ impl Poller {
                     target: "flowgate",
                     status = status.as_u16(),
                     url = %self.config.url,
-                    "flowgate: Unleash refused the client (check the URL and the API token); \
+                    "Unleash refused the client (check the URL and the API token); \
                      polling stops, decisions continue on the last state"
                 );
                 self.control.update(|s| {
@@ -253,12 +255,12 @@ impl Poller {
                 Fetched::Stop
             }
             status if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() => {
-                tracing::warn!(target: "flowgate", status = status.as_u16(), "flowgate: Unleash is busy; backing off");
+                tracing::warn!(target: "flowgate", status = status.as_u16(), "Unleash is busy; backing off");
                 self.control.update(|s| s.failures += 1);
                 Fetched::BackOff
             }
             status => {
-                tracing::warn!(target: "flowgate", status = status.as_u16(), "flowgate: unexpected reply from Unleash; the last state stays");
+                tracing::warn!(target: "flowgate", status = status.as_u16(), "unexpected reply from Unleash; the last state stays");
                 self.control.update(|s| s.failures += 1);
                 Fetched::Failed
             }
@@ -268,7 +270,7 @@ impl Poller {
     fn save_backup(&self, body: &str) {
         if let Some(path) = &self.config.backup_path {
             if let Err(error) = backup::write_atomically(path, body) {
-                tracing::warn!(target: "flowgate", file = %path.display(), %error, "flowgate: cannot write the Unleash backup");
+                tracing::warn!(target: "flowgate", file = %path.display(), %error, "cannot write the Unleash backup");
             }
         }
     }
@@ -291,7 +293,7 @@ impl Poller {
         match self.post("/client/register", &body).await {
             Ok(()) => self.control.update(|s| s.registered = true),
             Err(error) => {
-                tracing::warn!(target: "flowgate", %error, "flowgate: cannot register with Unleash");
+                tracing::warn!(target: "flowgate", %error, "cannot register with Unleash");
             }
         }
     }
@@ -299,7 +301,7 @@ impl Poller {
     /// Sends the usage counted since `start`; returns when the next bucket starts.
     async fn send_metrics(&self, connection_id: &str, start: jiff::Timestamp) -> jiff::Timestamp {
         let stop = jiff::Timestamp::now();
-        let usage = self.engine.take_usage();
+        let usage = self.store.take_usage();
         if usage.is_empty() {
             return stop;
         }
@@ -326,7 +328,7 @@ impl Poller {
         match self.post("/client/metrics", &body).await {
             Ok(()) => self.control.update(|s| s.metrics_sent += 1),
             Err(error) => {
-                tracing::warn!(target: "flowgate", %error, "flowgate: cannot send metrics to Unleash");
+                tracing::warn!(target: "flowgate", %error, "cannot send metrics to Unleash");
             }
         }
         stop

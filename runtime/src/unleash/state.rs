@@ -1,36 +1,37 @@
-//! Unleash's feature state (`GET /client/features`, delta events, backups), compiled
-//! into the shared rule model.
+//! Unleash's feature state (`GET /client/features`, delta events, backups), read from
+//! JSON and compiled into the rule model.
+//!
+//! Nothing Unleash may send is an error once the JSON reads: what cannot be evaluated
+//! (an unknown strategy or operator, a bad regex) is off, as in every Unleash SDK.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
+use flowgate_config::values::number;
+use flowgate_config::ConfigError;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::decision::{VariantData, VariantPayload};
-use crate::engine::model::{
-    parse_number, parse_semver, parse_time, Constraint, Dependency, Feature, Field, GroupHash,
-    Network, Operator, Snapshot, Stickiness, StrMatch, Strategy, StrategyKind, VariantDef,
-    VariantOverride, VARIANT_SEED,
+use crate::rules::{
+    Constraint, Dependency, Feature, Field, Network, Operator, Snapshot, Stickiness, Strategy,
+    StrategyKind, VariantDef,
 };
-use crate::engine::ConfigError;
 
 /// The body of `GET /client/features`, or a delta document (`events`).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FeatureState {
     #[serde(default)]
-    pub(crate) features: Vec<RawFeature>,
+    features: Vec<RawFeature>,
     #[serde(default)]
-    pub(crate) segments: Vec<RawSegment>,
+    segments: Vec<RawSegment>,
     #[serde(default)]
     events: Vec<DeltaEvent>,
 }
 
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RawFeature {
-    pub(crate) name: String,
+struct RawFeature {
+    name: String,
     #[serde(default)]
     enabled: bool,
     #[serde(default)]
@@ -92,7 +93,7 @@ impl RawParameters {
 
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RawConstraint {
+struct RawConstraint {
     context_name: String,
     operator: String,
     #[serde(default)]
@@ -144,7 +145,7 @@ struct RawDependency {
 }
 
 #[derive(Deserialize, Clone)]
-pub(crate) struct RawSegment {
+struct RawSegment {
     id: u64,
     #[serde(default)]
     constraints: Vec<RawConstraint>,
@@ -178,10 +179,16 @@ impl FeatureState {
     /// Parses a features document; `origin` names it in errors.
     pub(crate) fn parse(json: &str, origin: &str) -> Result<Self, ConfigError> {
         let mut state: FeatureState = serde_json::from_str(json).map_err(|error| {
-            ConfigError::at(origin, error.line(), error.column(), error.to_string())
+            ConfigError::new(origin, error.to_string()).at(error.line(), error.column())
         })?;
         state.apply_events();
         Ok(state)
+    }
+
+    /// How many features the state has.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.features.len()
     }
 
     /// Folds delta events into plain features and segments, in order.
@@ -219,10 +226,7 @@ impl FeatureState {
             .iter()
             .map(|raw| compile_feature(raw, &segments, &hostname))
             .collect();
-        Snapshot {
-            features,
-            limits: HashMap::new(),
-        }
+        Snapshot { features }
     }
 }
 
@@ -238,66 +242,57 @@ fn compile_feature(
     segments: &HashMap<u64, &RawSegment>,
     hostname: &str,
 ) -> Feature {
-    let name: Arc<str> = Arc::from(raw.name.as_str());
-    Feature {
-        strategies: raw
-            .strategies
-            .iter()
-            .map(|s| compile_strategy(s, &name, segments, hostname))
-            .collect(),
-        variants: compile_variants(
-            raw.variants.as_deref().unwrap_or_default(),
-            &Stickiness::Default,
-        ),
-        variant_group: GroupHash::new(&name, VARIANT_SEED),
-        dependencies: raw
-            .dependencies
-            .iter()
-            .flatten()
-            .map(|d| Dependency {
-                feature: d.feature.as_str().into(),
-                enabled: d.enabled.unwrap_or(true),
-                variants: d
-                    .variants
-                    .iter()
-                    .flatten()
-                    .map(|v| v.as_str().into())
-                    .collect(),
-            })
-            .collect(),
-        enabled: raw.enabled,
-        fallback: None,
-        has_rules: true,
-        usage: None,
-        constant: None,
-        name,
-    }
+    let mut feature = Feature::new(&raw.name);
+    feature.strategies = raw
+        .strategies
+        .iter()
+        .map(|s| compile_strategy(s, &raw.name, segments, hostname))
+        .collect();
+    feature.variants = compile_variants(
+        raw.variants.as_deref().unwrap_or_default(),
+        &Stickiness::Default,
+    );
+    feature.dependencies = raw
+        .dependencies
+        .iter()
+        .flatten()
+        .map(|d| Dependency {
+            feature: d.feature.as_str().into(),
+            enabled: d.enabled.unwrap_or(true),
+            variants: d
+                .variants
+                .iter()
+                .flatten()
+                .map(|v| v.as_str().into())
+                .collect(),
+        })
+        .collect();
+    feature.enabled = raw.enabled;
+    feature
 }
 
 fn compile_strategy(
     raw: &RawStrategy,
-    feature: &Arc<str>,
+    feature: &str,
     segments: &HashMap<u64, &RawSegment>,
     hostname: &str,
 ) -> Strategy {
     let empty = RawParameters::default();
     let parameters = raw.parameters.as_ref().unwrap_or(&empty);
     let text = |key: &str| parameters.get(key).map(value_text).unwrap_or_default();
-    let group_id: Arc<str> = match text("groupId") {
-        g if g.is_empty() => Arc::clone(feature),
-        g => Arc::from(g),
+    let group_id = match text("groupId") {
+        g if g.is_empty() => feature.to_owned(),
+        g => g,
     };
     let percentage = |key: &str| {
-        parse_number(&text(key)).map_or(0, |p| {
+        number(&text(key)).map_or(0, |p| {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let p = p.clamp(0.0, 100.0) as u32;
             p
         })
     };
-    let rollout = |key: &str, stickiness: Stickiness| StrategyKind::Rollout {
-        percentage: percentage(key),
-        stickiness,
-        group: GroupHash::new(&group_id, 0),
+    let rollout = |key: &str, stickiness: Stickiness| {
+        StrategyKind::rollout(percentage(key), stickiness, &group_id)
     };
     let list = |key: &str| -> Vec<String> {
         text(key)
@@ -341,16 +336,12 @@ fn compile_strategy(
     }
     constraints.extend(raw.constraints.iter().flatten().map(compile_constraint));
 
-    Strategy {
-        kind,
-        constraints,
-        // Strategy variants without a stickiness of their own follow the strategy's.
-        variants: compile_variants(
-            raw.variants.as_deref().unwrap_or_default(),
-            &Stickiness::parse(&text("stickiness")),
-        ),
-        variant_group: GroupHash::new(&group_id, VARIANT_SEED),
-    }
+    // Strategy variants without a stickiness of their own follow the strategy's.
+    let variants = compile_variants(
+        raw.variants.as_deref().unwrap_or_default(),
+        &Stickiness::parse(&text("stickiness")),
+    );
+    Strategy::new(kind, constraints, variants, &group_id)
 }
 
 /// A JSON value as the text Unleash compares: strings as they are, numbers and
@@ -363,125 +354,46 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-pub(crate) fn compile_constraint(raw: &RawConstraint) -> Constraint {
+fn compile_constraint(raw: &RawConstraint) -> Constraint {
     let values: Vec<String> = raw.values.iter().flatten().map(value_text).collect();
     let value = raw.value.as_ref().map(value_text).unwrap_or_default();
-    let operator = compile_operator(&raw.operator, &values, &value, raw.case_insensitive);
     Constraint {
         field: Field::parse(&raw.context_name),
-        operator,
+        operator: Operator::compile_lenient(&raw.operator, values, &value, raw.case_insensitive),
         inverted: raw.inverted,
-    }
-}
-
-/// Compiles one operator; `values` serves the list operators, `value` the single ones.
-/// What cannot be read becomes [`Operator::Never`].
-pub(crate) fn compile_operator(
-    operator: &str,
-    values: &[String],
-    value: &str,
-    case_insensitive: bool,
-) -> Operator {
-    let cleaned = || -> Vec<Box<str>> {
-        values
-            .iter()
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-            .map(Into::into)
-            .collect()
-    };
-    let string = |kind| Operator::Str {
-        kind,
-        values: values
-            .iter()
-            .map(|v| {
-                if case_insensitive {
-                    v.to_lowercase().into()
-                } else {
-                    v.as_str().into()
-                }
-            })
-            .collect(),
-        case_insensitive,
-    };
-    let number = |ordering, or_equal| {
-        parse_number(value).map_or(Operator::Never, |n| Operator::Num(ordering, or_equal, n))
-    };
-    let semver = |ordering, or_equal| {
-        parse_semver(value).map_or(Operator::Never, |v| Operator::Semver(ordering, or_equal, v))
-    };
-    match operator {
-        "IN" => Operator::In {
-            values: cleaned(),
-            case_insensitive,
-        },
-        "NOT_IN" => Operator::NotIn {
-            values: cleaned(),
-            case_insensitive,
-        },
-        "STR_CONTAINS" => string(StrMatch::Contains),
-        "STR_STARTS_WITH" => string(StrMatch::StartsWith),
-        "STR_ENDS_WITH" => string(StrMatch::EndsWith),
-        "NUM_EQ" => number(std::cmp::Ordering::Equal, false),
-        "NUM_GT" => number(std::cmp::Ordering::Greater, false),
-        "NUM_GTE" => number(std::cmp::Ordering::Greater, true),
-        "NUM_LT" => number(std::cmp::Ordering::Less, false),
-        "NUM_LTE" => number(std::cmp::Ordering::Less, true),
-        "DATE_AFTER" => parse_time(value).map_or(Operator::Never, Operator::DateAfter),
-        "DATE_BEFORE" => parse_time(value).map_or(Operator::Never, Operator::DateBefore),
-        "SEMVER_EQ" => semver(std::cmp::Ordering::Equal, false),
-        "SEMVER_GT" => semver(std::cmp::Ordering::Greater, false),
-        "SEMVER_GTE" => semver(std::cmp::Ordering::Greater, true),
-        "SEMVER_LT" => semver(std::cmp::Ordering::Less, false),
-        "SEMVER_LTE" => semver(std::cmp::Ordering::Less, true),
-        "REGEX" => {
-            let pattern = if value.is_empty() {
-                values.first().map_or("", String::as_str)
-            } else {
-                value
-            };
-            regex::RegexBuilder::new(pattern)
-                .case_insensitive(case_insensitive)
-                .build()
-                .map_or(Operator::Never, Operator::Regex)
-        }
-        "IN_CIDR" => Operator::InCidr(values.iter().filter_map(|v| Network::parse(v)).collect()),
-        _ => Operator::Never,
     }
 }
 
 fn compile_variants(raw: &[RawVariant], inherited: &Stickiness) -> Vec<VariantDef> {
     raw.iter()
-        .map(|v| VariantDef {
-            chosen: Arc::new(VariantData {
-                name: Arc::from(v.name.as_str()),
-                payload: v.payload.as_ref().map(|p| VariantPayload {
-                    kind: Arc::from(p.kind.as_str()),
-                    value: Arc::from(value_text(&p.value)),
-                }),
-            }),
-            weight: v
+        .map(|v| {
+            let weight = v
                 .weight
                 .as_ref()
-                .and_then(|w| parse_number(&value_text(w)))
+                .and_then(|w| number(&value_text(w)))
                 .map_or(0, |w| {
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     let w = w.max(0.0) as u32;
                     w
-                }),
-            stickiness: v
-                .stickiness
-                .as_deref()
-                .map_or_else(|| inherited.clone(), Stickiness::parse),
-            overrides: v
-                .overrides
-                .iter()
-                .flatten()
-                .map(|o| VariantOverride {
-                    field: Field::parse(&o.context_name),
-                    values: o.values.iter().map(|s| s.as_str().into()).collect(),
-                })
-                .collect(),
+                });
+            let payload = v
+                .payload
+                .as_ref()
+                .map(|p| (p.kind.clone(), value_text(&p.value)));
+            VariantDef::new(
+                &v.name,
+                weight,
+                payload
+                    .as_ref()
+                    .map(|(kind, value)| (kind.as_str(), value.as_str())),
+                v.stickiness
+                    .as_deref()
+                    .map_or_else(|| inherited.clone(), Stickiness::parse),
+                v.overrides
+                    .iter()
+                    .flatten()
+                    .map(|o| (o.context_name.clone(), o.values.clone())),
+            )
         })
         .collect()
 }

@@ -1,0 +1,371 @@
+//! How a flow starts: the one sequence every start goes through, gated call or call by
+//! name, blocking or async:
+//!
+//! 1. **evaluate** the flag (a gate through its call site's memo);
+//! 2. **wait** for the source, up to the timeout, only if it is not ready yet;
+//! 3. **decide**: the source's answer, or the fallback when it could not decide;
+//! 4. **admit**: the client's limits, for a flow the flag accepted;
+//! 5. **queue** for a concurrency slot, up to the timeout, when all are taken;
+//! 6. build the [`Flow`].
+//!
+//! A gated call accepted at once (most of them) stops after step 4, on a short path
+//! that builds its flow in place: a blocking gate asks flow control directly
+//! ([`Client::start_flow_blocking_at`]); an async gate only asks whether its flag is
+//! unlimited ([`Client::try_start_flow_at`]), because it must hand back a small value
+//! when it cannot finish at once (a larger one made every async gate's future copy its
+//! flow). Everything else goes through [`Client::decide_and_admit`], and the waits are
+//! the only part written twice, once blocking and once async.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{CallSite, Client};
+use crate::flow::{Decision, Flow};
+use crate::labels::Labels;
+use crate::limits::{Admission, ConcurrencyLimiter, LimitSlot, Permit, Refusal};
+use crate::metrics::{FlagStats, StatsRef};
+use crate::reject::{Fallback, RejectReason, Rejection};
+use crate::source::{Evaluation, Readiness, Undecided};
+
+impl Client {
+    /// Starts a flow of `flag`, waiting up to `timeout` for the source to be ready. The
+    /// wait does not block the thread.
+    ///
+    /// The fallback is the one the rules file declares for the flag (or
+    /// [`ClientBuilder::fallback`](crate::ClientBuilder::fallback)), else
+    /// [`Fallback::Reject`].
+    pub async fn start_flow(&self, flag: &str, labels: &Labels, timeout: Duration) -> Flow {
+        let stats = StatsRef::Shared(self.inner.registry.flag(flag));
+        let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
+        self.start_flow_with(None, stats, pending, labels, timeout)
+            .await
+    }
+
+    /// Starts a flow of `flag` from a plain function: like
+    /// [`start_flow`](Client::start_flow), but it may block the thread up to `timeout`
+    /// (only while the source is not ready), never longer.
+    pub fn start_flow_blocking(&self, flag: &str, labels: &Labels, timeout: Duration) -> Flow {
+        let stats = StatsRef::Shared(self.inner.registry.flag(flag));
+        let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
+        self.start_flow_blocking_with(None, stats, pending, labels, timeout)
+    }
+
+    /// An async gated call's start when it needs nothing but the flag: on, and no
+    /// limits to apply. Most calls end their start here; that path is kept short and
+    /// builds its flow in place. Anything else comes back as the evaluation, for
+    /// [`start_flow_at`](Self::start_flow_at) to go on from (the flag is evaluated once
+    /// per call: Unleash counts evaluations).
+    ///
+    /// Only the evaluation comes back, not flow control's answer: a bigger error type
+    /// makes the accepted flow be built aside and copied into the gated future, which
+    /// doubled the cost of every async gate.
+    #[inline]
+    pub(crate) fn try_start_flow_at(
+        &self,
+        site: &'static CallSite,
+        labels: &Labels,
+    ) -> Result<Flow, Evaluation> {
+        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        if evaluation == Evaluation::Enabled && self.admits_freely(site) {
+            return Ok(Flow::accepted(site.stats(self), None));
+        }
+        Err(evaluation)
+    }
+
+    /// The rest of an async gated call's start, after [`try_start_flow_at`](Self::try_start_flow_at).
+    pub(crate) fn start_flow_at<'a>(
+        &'a self,
+        site: &'static CallSite,
+        labels: &'a Labels,
+        timeout: Duration,
+        evaluation: Evaluation,
+    ) -> impl Future<Output = Flow> + 'a {
+        let pending = Pending::evaluated(evaluation);
+        self.start_flow_with(Some(site), site.stats(self), pending, labels, timeout)
+    }
+
+    /// A sync gated call's start.
+    #[inline]
+    pub(crate) fn start_flow_blocking_at(
+        &self,
+        site: &'static CallSite,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        // As `try_start_flow_at`, without a `Result` around the flow: moving a flow
+        // costs more than deciding it.
+        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        let stats = site.stats(self);
+        let pending = if evaluation == Evaluation::Enabled {
+            match self.admit(Some(&site.limits), site.flag, labels) {
+                Admission::Admitted(permit) => return Flow::accepted(stats, permit),
+                admission => Pending {
+                    evaluation,
+                    admission: Some(admission),
+                },
+            }
+        } else {
+            Pending::evaluated(evaluation)
+        };
+        self.start_flow_blocking_with(Some(site), stats, pending, labels, timeout)
+    }
+
+    async fn start_flow_with(
+        &self,
+        site: Option<&'static CallSite>,
+        stats: StatsRef,
+        mut pending: Pending,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        let mut deadline = Deadline::after(timeout);
+        // The waits are boxed, and nothing else is kept across them: a gated async
+        // function's future reserves room for its largest wait, and most flows never
+        // wait. A flow that waits allocates once.
+        if let Some(readiness) = self.readiness_to_await(pending.evaluation) {
+            if Box::pin(readiness.wait(deadline.remaining())).await {
+                pending = Pending::evaluated(self.inner.source.evaluate(stats.name(), labels));
+            }
+        }
+        let waiting = match self.decide_and_admit(site, stats, pending, labels) {
+            Step::Done(flow) => return flow,
+            Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)),
+        };
+        waiting.await
+    }
+
+    #[inline(never)]
+    fn start_flow_blocking_with(
+        &self,
+        site: Option<&'static CallSite>,
+        stats: StatsRef,
+        mut pending: Pending,
+        labels: &Labels,
+        timeout: Duration,
+    ) -> Flow {
+        let mut deadline = Deadline::after(timeout);
+        if let Some(readiness) = self.readiness_to_await(pending.evaluation) {
+            pending = Pending::evaluated(self.evaluate_when_ready_blocking(
+                readiness,
+                &mut deadline,
+                stats.name(),
+                labels,
+            ));
+        }
+        match self.decide_and_admit(site, stats, pending, labels) {
+            Step::Done(flow) => flow,
+            Step::Queue(queued) => queued.wait_blocking(&mut deadline),
+        }
+    }
+
+    /// The evaluation once the source is ready, or as it stands when the wait times out.
+    #[cold]
+    fn evaluate_when_ready_blocking(
+        &self,
+        readiness: &Readiness,
+        deadline: &mut Deadline,
+        flag: &str,
+        labels: &Labels,
+    ) -> Evaluation {
+        if readiness.wait_blocking(deadline.remaining()) {
+            self.inner.source.evaluate(flag, labels)
+        } else {
+            Evaluation::Undecided(Undecided::NotReady)
+        }
+    }
+
+    /// The readiness signal worth waiting on after `evaluation`: only a source that said
+    /// it is not ready yet can change its answer by waiting.
+    #[inline]
+    fn readiness_to_await(&self, evaluation: Evaluation) -> Option<&Readiness> {
+        match evaluation {
+            Evaluation::Undecided(Undecided::NotReady) => self.inner.source.readiness(),
+            _ => None,
+        }
+    }
+
+    /// Everything after the flag's evaluation that needs no waiting, for the flows not
+    /// simply accepted at once (see [`start_flow_blocking_at`](Self::start_flow_blocking_at)):
+    /// the decision (or the fallback), then flow control unless it was asked already. A
+    /// flow that must queue for a concurrency slot comes back as [`Step::Queue`], for
+    /// the caller to wait its own way (blocking or async).
+    #[inline(never)]
+    fn decide_and_admit(
+        &self,
+        site: Option<&'static CallSite>,
+        stats: StatsRef,
+        pending: Pending,
+        labels: &Labels,
+    ) -> Step {
+        let fallback = site.map(|site| site.fallback);
+        let (decision, success) = self.decide(&stats, pending.evaluation, fallback);
+        if !decision.is_accepted() {
+            return Step::Done(Flow::new(stats, decision, success, None, None));
+        }
+        let admission = pending
+            .admission
+            .unwrap_or_else(|| self.admit(site.map(|site| &site.limits), stats.name(), labels));
+        Step::Done(match admission {
+            // The flag said yes and flow control admits: the short way.
+            Admission::Admitted(permit) if success => Flow::accepted(stats, permit),
+            Admission::Admitted(permit) => Flow::new(stats, decision, success, None, permit),
+            Admission::RateLimited(retry_after) => {
+                let rejection = Rejection::shared(stats.name(), RejectReason::RateLimited)
+                    .with_retry_after(retry_after);
+                Flow::new(stats, Decision::Rejected(rejection), success, None, None)
+            }
+            Admission::Queue(limiter) => {
+                return Step::Queue(Queued {
+                    // Created here, so that the span covers the wait.
+                    span: crate::flow::flow_span(stats.name()),
+                    stats,
+                    decision,
+                    success,
+                    limiter,
+                });
+            }
+        })
+    }
+
+    /// The flag's decision, and whether the source made it (rather than the fallback).
+    #[inline]
+    fn decide(
+        &self,
+        stats: &FlagStats,
+        evaluation: Evaluation,
+        fallback: Option<Fallback>,
+    ) -> (Decision, bool) {
+        match evaluation {
+            Evaluation::Enabled => (Decision::Accepted, true),
+            Evaluation::Disabled => (
+                Decision::Rejected(Rejection::shared(stats.name(), RejectReason::FlagDisabled)),
+                true,
+            ),
+            Evaluation::Undecided(undecided) => match self.fallback_for(stats.name(), fallback) {
+                Fallback::Accept => (Decision::Accepted, false),
+                Fallback::Reject => (
+                    Decision::Rejected(Rejection::shared(stats.name(), undecided.into())),
+                    false,
+                ),
+            },
+        }
+    }
+
+    /// Whether flow control has nothing to say about the call site's flag.
+    #[inline]
+    fn admits_freely(&self, site: &'static CallSite) -> bool {
+        self.inner.policy.limits().unlimited_at(&site.limits)
+    }
+
+    /// Flow control after the flag said yes (see `Limits::admit`). Inline, so that a
+    /// gate without limits builds its flow straight away.
+    #[inline]
+    fn admit(&self, slot: Option<&'static LimitSlot>, flag: &str, labels: &Labels) -> Admission {
+        self.inner.policy.limits().admit(slot, flag, labels)
+    }
+
+    /// The fallback of `flag`: the call site's, else the one declared for the flag,
+    /// else [`Fallback::Reject`].
+    pub(super) fn fallback_for(&self, flag: &str, fallback: Option<Fallback>) -> Fallback {
+        fallback
+            .or_else(|| self.declared_fallback(flag))
+            .unwrap_or_default()
+    }
+}
+
+/// Where a gated call's start stands when it was not accepted at once: the flag's
+/// evaluation, and flow control's answer if it was asked.
+struct Pending {
+    evaluation: Evaluation,
+    admission: Option<Admission>,
+}
+
+impl Pending {
+    fn evaluated(evaluation: Evaluation) -> Self {
+        Self {
+            evaluation,
+            admission: None,
+        }
+    }
+}
+
+/// Where a flow stands once nothing more can be decided without waiting.
+enum Step {
+    Done(Flow),
+    Queue(Queued),
+}
+
+/// An accepted flow waiting for a slot of `limiter`.
+struct Queued {
+    stats: StatsRef,
+    decision: Decision,
+    success: bool,
+    span: tracing::Span,
+    limiter: Arc<ConcurrencyLimiter>,
+}
+
+impl Queued {
+    async fn wait(self, deadline: &mut Deadline) -> Flow {
+        let waited = {
+            let _queued = self.stats.queued();
+            self.limiter.acquire(deadline.instant()).await
+        };
+        self.finish(waited)
+    }
+
+    #[cold]
+    fn wait_blocking(self, deadline: &mut Deadline) -> Flow {
+        let waited = {
+            let _queued = self.stats.queued();
+            self.limiter.acquire_blocking(deadline.instant())
+        };
+        self.finish(waited)
+    }
+
+    /// The flow, once the wait for a slot is over.
+    fn finish(self, waited: Result<(), Refusal>) -> Flow {
+        let reason = match waited {
+            Ok(()) => {
+                let permit = Some(Permit::taken(self.limiter));
+                return Flow::new(
+                    self.stats,
+                    self.decision,
+                    self.success,
+                    Some(self.span),
+                    permit,
+                );
+            }
+            Err(Refusal::QueueFull) => RejectReason::ConcurrencyLimited,
+            Err(Refusal::TimedOut) => RejectReason::QueueTimeout,
+        };
+        let rejection = Decision::Rejected(Rejection::shared(self.stats.name(), reason));
+        Flow::new(self.stats, rejection, self.success, Some(self.span), None)
+    }
+}
+
+/// The end of a flow's timeout, read from the clock only if the flow has to wait: most
+/// flows never do, and reading the clock would be a good part of their cost.
+struct Deadline {
+    timeout: Duration,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Self {
+        Self { timeout, at: None }
+    }
+
+    fn instant(&mut self) -> Instant {
+        *self.at.get_or_insert_with(|| {
+            let now = Instant::now();
+            // A timeout too long to represent waits practically forever.
+            now.checked_add(self.timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
+        })
+    }
+
+    fn remaining(&mut self) -> Duration {
+        self.instant().saturating_duration_since(Instant::now())
+    }
+}

@@ -1,0 +1,316 @@
+//! Constraints: compiled once from what a rule compares against, matched on every call.
+//!
+//! The names, arity and value grammar of the operators are `flowgate_config`'s (one
+//! list, shared with the compile-time check); this file holds what only the runtime
+//! does with them: the compiled form (regexes built, case-insensitive values lowered,
+//! lists cleaned) and the match. Matching compares; it never allocates or locks.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use flowgate_config::values;
+use flowgate_config::{Comparand, Operator as Name};
+
+use super::context::{Context, Field};
+
+/// One compiled constraint.
+#[derive(Debug)]
+pub(crate) struct Constraint {
+    pub(crate) field: Field,
+    pub(crate) operator: Operator,
+    pub(crate) inverted: bool,
+}
+
+impl Constraint {
+    #[inline]
+    pub(crate) fn matches(&self, context: &Context<'_>) -> bool {
+        self.operator.matches(context.get(&self.field), context) != self.inverted
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrMatch {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// An operator with its comparand, ready to match.
+#[derive(Debug)]
+pub(crate) enum Operator {
+    In {
+        values: Vec<Box<str>>,
+        case_insensitive: bool,
+    },
+    NotIn {
+        values: Vec<Box<str>>,
+        case_insensitive: bool,
+    },
+    Str {
+        kind: StrMatch,
+        /// Lower-cased already when `case_insensitive`.
+        values: Vec<Box<str>>,
+        case_insensitive: bool,
+    },
+    Num(Ordering, bool, f64),
+    DateAfter(jiff::Timestamp),
+    DateBefore(jiff::Timestamp),
+    Semver(Ordering, bool, semver::Version),
+    #[cfg(feature = "regex")]
+    Regex(regex::Regex),
+    InCidr(Vec<Network>),
+    /// A constraint that cannot be evaluated (its value did not read): it matches
+    /// nothing.
+    Never,
+}
+
+impl Operator {
+    /// Compiles `name` against `comparand`. A comparand of another kind than the
+    /// operator takes (which `flowgate_config` never gives) compiles to
+    /// [`Operator::Never`], as does a pattern the regex engine refuses.
+    pub(crate) fn compile(name: Name, comparand: &Comparand, case_insensitive: bool) -> Self {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let cleaned = |values: &[String]| -> Vec<Box<str>> {
+            values
+                .iter()
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+                .collect()
+        };
+        let ordering = |name: Name| match name {
+            Name::NumEq | Name::SemverEq => (Equal, false),
+            Name::NumGt | Name::SemverGt => (Greater, false),
+            Name::NumGte | Name::SemverGte => (Greater, true),
+            Name::NumLt | Name::SemverLt => (Less, false),
+            _ => (Less, true),
+        };
+        match (name, comparand) {
+            (Name::In, Comparand::Values(values)) => Operator::In {
+                values: cleaned(values),
+                case_insensitive,
+            },
+            (Name::NotIn, Comparand::Values(values)) => Operator::NotIn {
+                values: cleaned(values),
+                case_insensitive,
+            },
+            (
+                Name::StrContains | Name::StrStartsWith | Name::StrEndsWith,
+                Comparand::Values(values),
+            ) => Operator::Str {
+                kind: match name {
+                    Name::StrContains => StrMatch::Contains,
+                    Name::StrStartsWith => StrMatch::StartsWith,
+                    _ => StrMatch::EndsWith,
+                },
+                values: values
+                    .iter()
+                    .map(|v| {
+                        if case_insensitive {
+                            v.to_lowercase().into()
+                        } else {
+                            v.as_str().into()
+                        }
+                    })
+                    .collect(),
+                case_insensitive,
+            },
+            (_, Comparand::Number(n)) => {
+                let (ordering, or_equal) = ordering(name);
+                Operator::Num(ordering, or_equal, *n)
+            }
+            (Name::DateAfter, Comparand::Timestamp(t)) => Operator::DateAfter(*t),
+            (Name::DateBefore, Comparand::Timestamp(t)) => Operator::DateBefore(*t),
+            (_, Comparand::Version(v)) => {
+                let (ordering, or_equal) = ordering(name);
+                Operator::Semver(ordering, or_equal, v.clone())
+            }
+            #[cfg(feature = "regex")]
+            (Name::Regex, Comparand::Pattern(pattern)) => regex::RegexBuilder::new(pattern)
+                .case_insensitive(case_insensitive)
+                .build()
+                .map_or(Operator::Never, Operator::Regex),
+            (Name::InCidr, Comparand::Networks(networks)) => {
+                Operator::InCidr(networks.iter().copied().map(Network).collect())
+            }
+            _ => Operator::Never,
+        }
+    }
+
+    /// Compiles a constraint of an Unleash feature state, as Unleash's SDKs do: what
+    /// cannot be read (an unknown operator, a bad value) matches nothing.
+    #[cfg(any(feature = "unleash", test))]
+    pub(crate) fn compile_lenient(
+        name: &str,
+        values: Vec<String>,
+        value: &str,
+        case_insensitive: bool,
+    ) -> Self {
+        Name::from_name(name)
+            .and_then(|name| Some((name, name.comparand_lenient(values, value)?)))
+            .map_or(Operator::Never, |(name, comparand)| {
+                Self::compile(name, &comparand, case_insensitive)
+            })
+    }
+
+    #[inline]
+    fn matches(&self, value: Option<&str>, context: &Context<'_>) -> bool {
+        match self {
+            Operator::In {
+                values,
+                case_insensitive,
+            } => value.is_some_and(|v| contains_value(values, v, *case_insensitive)),
+            Operator::NotIn {
+                values,
+                case_insensitive,
+            } => value.is_none_or(|v| !contains_value(values, v, *case_insensitive)),
+            Operator::Str {
+                kind,
+                values,
+                case_insensitive,
+            } => value.is_some_and(|v| {
+                values
+                    .iter()
+                    .any(|needle| str_matches(*kind, v, needle, *case_insensitive))
+            }),
+            Operator::Num(ordering, or_equal, target) => value
+                .and_then(values::number)
+                .and_then(|v| v.partial_cmp(target))
+                .is_some_and(|o| o == *ordering || (*or_equal && o == Ordering::Equal)),
+            Operator::DateAfter(target) => now_or(context).is_some_and(|now| now > *target),
+            Operator::DateBefore(target) => now_or(context).is_some_and(|now| now < *target),
+            Operator::Semver(ordering, or_equal, target) => value
+                .and_then(values::version)
+                .map(|v| v.cmp_precedence(target))
+                .is_some_and(|o| o == *ordering || (*or_equal && o == Ordering::Equal)),
+            #[cfg(feature = "regex")]
+            Operator::Regex(regex) => value.is_some_and(|v| regex.is_match(v)),
+            Operator::InCidr(networks) => value
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| networks.iter().any(|n| n.contains(&ip))),
+            Operator::Never => false,
+        }
+    }
+}
+
+/// An address or a network, as `IN_CIDR` and the remote address strategy list them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Network(ipnet::IpNet);
+
+impl Network {
+    #[cfg(feature = "unleash")]
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        values::network(text).map(Network)
+    }
+
+    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+}
+
+fn contains_value(values: &[Box<str>], value: &str, case_insensitive: bool) -> bool {
+    if case_insensitive {
+        values.iter().any(|v| eq_ignore_case(v, value))
+    } else {
+        values.iter().any(|v| **v == *value)
+    }
+}
+
+fn now_or(context: &Context<'_>) -> Option<jiff::Timestamp> {
+    match context.get(&Field::CurrentTime) {
+        Some(given) => values::timestamp(given),
+        None => Some(jiff::Timestamp::now()),
+    }
+}
+
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Whether `haystack` starts with `needle`, comparing lower-cased characters; `needle`
+/// is lower-cased already.
+fn starts_with_lowercase(haystack: &str, needle: &str) -> bool {
+    let mut hay = haystack.chars().flat_map(char::to_lowercase);
+    needle.chars().all(|n| hay.next() == Some(n))
+}
+
+fn str_matches(kind: StrMatch, value: &str, needle: &str, case_insensitive: bool) -> bool {
+    if !case_insensitive {
+        return match kind {
+            StrMatch::Contains => value.contains(needle),
+            StrMatch::StartsWith => value.starts_with(needle),
+            StrMatch::EndsWith => value.ends_with(needle),
+        };
+    }
+    if value.is_ascii() && needle.is_ascii() {
+        let (value, needle) = (value.as_bytes(), needle.as_bytes());
+        return match kind {
+            StrMatch::Contains => {
+                needle.is_empty()
+                    || value
+                        .windows(needle.len())
+                        .any(|w| w.eq_ignore_ascii_case(needle))
+            }
+            StrMatch::StartsWith => {
+                value.len() >= needle.len() && value[..needle.len()].eq_ignore_ascii_case(needle)
+            }
+            StrMatch::EndsWith => {
+                value.len() >= needle.len()
+                    && value[value.len() - needle.len()..].eq_ignore_ascii_case(needle)
+            }
+        };
+    }
+    match kind {
+        StrMatch::StartsWith => starts_with_lowercase(value, needle),
+        StrMatch::Contains => value
+            .char_indices()
+            .any(|(i, _)| starts_with_lowercase(&value[i..], needle)),
+        StrMatch::EndsWith => value
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(value.len()))
+            .any(|i| {
+                let tail = &value[i..];
+                tail.chars().flat_map(char::to_lowercase).eq(needle.chars())
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_insensitive_string_matching_without_allocation_paths() {
+        use StrMatch::{Contains, EndsWith, StartsWith};
+        assert!(str_matches(Contains, "Hello World", "o w", true));
+        assert!(!str_matches(Contains, "Hello World", "o w", false));
+        assert!(str_matches(StartsWith, "ÉCOLE", "éc", true));
+        assert!(!str_matches(EndsWith, "Straße", "sse", false));
+        assert!(str_matches(EndsWith, "GRÜN", "ün", true));
+        assert!(str_matches(Contains, "abc", "", true));
+        assert!(!str_matches(StartsWith, "ab", "abc", true));
+        assert!(eq_ignore_case("ÄBC", "äbc"));
+    }
+
+    #[test]
+    fn what_cannot_be_read_matches_nothing() {
+        assert!(matches!(
+            Operator::compile_lenient("SEMVER_GT", vec![], "1.0", false),
+            Operator::Never
+        ));
+        assert!(matches!(
+            Operator::compile_lenient("EQUALS", vec![], "1", false),
+            Operator::Never
+        ));
+        assert!(matches!(
+            Operator::compile_lenient("NUM_GT", vec![], "1", false),
+            Operator::Num(Ordering::Greater, false, _)
+        ));
+    }
+}

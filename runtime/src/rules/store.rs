@@ -1,0 +1,171 @@
+//! The rules a source decides with right now: the current snapshot (swapped in whole on
+//! each load, read without locks), whether there is one yet, the context fields the
+//! source fills in, and where the source counts evaluations, if it does.
+//!
+//! Both built-in sources keep their rules in a store: the engine loads it from a file,
+//! Unleash from its server. The evaluation paths here are the ones gates take.
+
+use std::sync::Arc;
+
+use super::context::{Context, ContextDefaults};
+#[cfg(feature = "unleash")]
+use super::tally::{self, FlagUsage};
+use super::tally::{Tally, TallyTable};
+use super::Snapshot;
+use crate::labels::Labels;
+use crate::memo::{Counted, FlagSlot, Recall};
+use crate::published::Published;
+use crate::source::{Evaluation, Readiness, Undecided};
+use crate::variant::Variant;
+
+/// See the module documentation.
+pub(crate) struct RuleStore {
+    snapshot: Published<Snapshot>,
+    readiness: Readiness,
+    defaults: ContextDefaults,
+    /// Where evaluations are counted, for a source that reports usage.
+    tally: Option<Arc<TallyTable>>,
+}
+
+impl RuleStore {
+    /// A store serving `snapshot` (ready), or nothing yet (not ready until the first
+    /// [`install`](Self::install)); counting evaluations when `counted`.
+    pub(crate) fn new(
+        snapshot: Option<Snapshot>,
+        defaults: ContextDefaults,
+        counted: bool,
+    ) -> Self {
+        let store = Self {
+            snapshot: Published::default(),
+            readiness: Readiness::new(),
+            defaults,
+            tally: counted.then(|| Arc::new(TallyTable::new())),
+        };
+        if let Some(snapshot) = snapshot {
+            store.install(snapshot);
+        }
+        store
+    }
+
+    /// Serves `snapshot` from now on. A counting store keeps the counters of the flags
+    /// that stay (so no count is lost to a reload).
+    pub(crate) fn install(&self, mut snapshot: Snapshot) {
+        if let Some(table) = &self.tally {
+            let previous = self.snapshot.load();
+            for feature in snapshot.features.iter_mut() {
+                let names = feature.variant_names();
+                let old = previous
+                    .features
+                    .get(&feature.name)
+                    .and_then(|f| f.tally.as_ref());
+                feature.tally = Some(match old {
+                    Some(old) if old.counts_variants(&names) => Arc::clone(old),
+                    old => Arc::new(Tally::new(&feature.name, names, table, old.map(|o| &**o))),
+                });
+            }
+        }
+        self.snapshot.store(snapshot);
+        self.readiness.mark_ready();
+    }
+
+    pub(crate) fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The names of the flags in force, sorted.
+    pub(crate) fn flags(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .snapshot
+            .load()
+            .features
+            .iter()
+            .map(|feature| feature.name.to_string())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The usage counted since the last call, per flag (nothing for a store that does
+    /// not count).
+    #[cfg(feature = "unleash")]
+    pub(crate) fn take_usage(&self) -> Vec<FlagUsage> {
+        let Some(table) = &self.tally else {
+            return Vec::new();
+        };
+        let snapshot = self.snapshot.load();
+        let tallies = snapshot
+            .features
+            .iter()
+            .filter_map(|f| Some((&f.name, f.tally.as_deref()?)));
+        tally::take(table, tallies)
+    }
+
+    #[inline]
+    pub(crate) fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+        if !self.readiness.is_ready() {
+            return Evaluation::Undecided(Undecided::NotReady);
+        }
+        let context = Context::new(labels, &self.defaults);
+        let enabled = self
+            .snapshot
+            .read(|snapshot, _| snapshot.is_enabled(flag, &context));
+        enabled.map_or(
+            Evaluation::Undecided(Undecided::UnknownFlag),
+            Evaluation::from,
+        )
+    }
+
+    /// Evaluates `flag` at a gated call site. A flag whose answer does not depend on the
+    /// call (always on, off) is answered from the call site's `slot` while the snapshot
+    /// stays the same. Only a snapshot with the flag has an answer to remember: a store
+    /// that is not ready has none.
+    #[inline]
+    pub(crate) fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+        match slot.recall(self.snapshot.generation()) {
+            Recall::Nothing => self.evaluate_at_snapshot(flag, slot, labels),
+            Recall::Answer(answer) => Evaluation::from(answer),
+            Recall::Counted(counted) => self.count_remembered(counted),
+        }
+    }
+
+    /// Counts an answer a call site remembered, and gives it. Out of line: flags that
+    /// count nothing keep a fast path without it.
+    #[inline(never)]
+    fn count_remembered(&self, counted: Counted) -> Evaluation {
+        // Only a counting store's snapshots remember counted answers, under stamps no
+        // other store has: the table is there.
+        if let Some(table) = &self.tally {
+            table.count(counted.index(), counted.answer());
+        }
+        Evaluation::from(counted.answer())
+    }
+
+    /// [`evaluate_at`](Self::evaluate_at) when the slot has no answer.
+    fn evaluate_at_snapshot(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+        if !self.readiness.is_ready() {
+            return Evaluation::Undecided(Undecided::NotReady);
+        }
+        let context = Context::new(labels, &self.defaults);
+        let enabled = self
+            .snapshot
+            .read(|snapshot, stamp| snapshot.is_enabled_at(slot, stamp, flag, &context));
+        enabled.map_or(
+            Evaluation::Undecided(Undecided::UnknownFlag),
+            Evaluation::from,
+        )
+    }
+
+    pub(crate) fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+        if !self.readiness.is_ready() {
+            return None;
+        }
+        let context = Context::new(labels, &self.defaults);
+        self.snapshot
+            .read(|snapshot, _| snapshot.variant(flag, &context))
+    }
+
+    /// How many flags the current snapshot has.
+    pub(crate) fn len(&self) -> usize {
+        self.snapshot.load().features.len()
+    }
+}
