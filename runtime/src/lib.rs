@@ -35,7 +35,7 @@
 //!   [`Rejection`] and its [`RejectReason`], [`Variant`], [`ConfigError`].
 //! - [`engine`]: the embedded engine, rules from `flowgate.toml` (the default source).
 //! - `unleash` (feature `unleash`): Unleash as a source.
-//! - [`source`]: the [`DecisionSource`](source::DecisionSource) trait, to write your own.
+//! - [`source`]: the [`source::DecisionSource`] trait, to write your own.
 //! - [`testing`]: an in-memory source set from code.
 //! - [`metrics`]: the counters [`Client::metrics`] returns.
 //!

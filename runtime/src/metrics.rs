@@ -2,7 +2,7 @@
 //! ([`Client::metrics`](crate::Client::metrics)).
 //!
 //! Every gated call writes its flag's counters, so they are sharded per thread
-//! ([`crate::shards`]): a thread counts with plain stores on cache lines no other
+//! (`shards.rs`): a thread counts with plain stores on cache lines no other
 //! thread writes. A snapshot adds the shards up.
 
 use std::collections::BTreeMap;

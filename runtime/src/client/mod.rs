@@ -121,8 +121,7 @@ impl Client {
     }
 
     /// A client deciding with the rules of a `flowgate.toml` file, reloaded whenever the
-    /// file changes (with the `watch` feature, on by default; see
-    /// [`Engine::watch_file`]).
+    /// file changes (with the `watch` feature, on by default; see `Engine::watch_file`).
     ///
     /// # Errors
     /// The file cannot be read or watched, or a [`ConfigError`] naming the line,

@@ -85,3 +85,37 @@ fn feature(flag: &Flag, origin: &str) -> Result<Feature, ConfigError> {
     feature.enabled = rules.enabled;
     Ok(feature)
 }
+
+#[cfg(test)]
+mod tests {
+    /// A build without the regex engine refuses a rule it could not evaluate, rather than
+    /// evaluating it to off.
+    #[cfg(not(feature = "regex"))]
+    #[test]
+    fn regex_rules_need_the_regex_feature() {
+        let document = flowgate_config::parse(
+            "[flags.A]\nconstraints = [{ label = \"e\", operator = \"REGEX\", value = \"^a\" }]\n",
+            "flowgate.toml",
+        )
+        .unwrap();
+        let error = super::snapshot(&document, "flowgate.toml").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "flowgate.toml:1:1: flag `A`, key `operator`: REGEX constraints need flowgate's \
+             `regex` feature (on by default)"
+        );
+    }
+
+    /// With it, a regex rule evaluates.
+    #[cfg(feature = "regex")]
+    #[test]
+    fn regex_rules_evaluate_with_the_regex_feature() {
+        let engine = crate::engine::Engine::from_toml_str(
+            "[flags.A]\nconstraints = [{ label = \"e\", operator = \"REGEX\", value = \"^a\" }]\n",
+        )
+        .unwrap();
+        let client = crate::Client::new(engine);
+        assert!(client.is_enabled("A", &crate::labels! { "e" => "abc" }));
+        assert!(!client.is_enabled("A", &crate::labels! { "e" => "cab" }));
+    }
+}

@@ -2,7 +2,7 @@
 //! loaded from a text or a file and reloaded when the file changes.
 //!
 //! A load reads the file through `flowgate_config` (the same checks and messages as the
-//! attribute's compile-time check), compiles it into the rule model ([`compile`]) and
+//! attribute's compile-time check), compiles it into the rule model (`compile.rs`) and
 //! swaps it in whole; a load that fails leaves the last good rules in force. The file's
 //! fallbacks and limits go to the engine's policy, which a client using the engine
 //! applies (the engine itself never limits a flow).
@@ -108,7 +108,8 @@ impl Engine {
         Self::with_document(&flowgate_config::parse(text, STRING_ORIGIN)?, STRING_ORIGIN)
     }
 
-    /// Rules from a `flowgate.toml` file, read once (see [`Engine::watch_file`]).
+    /// Rules from a `flowgate.toml` file, read once (`Engine::watch_file`, with the
+    /// `watch` feature, also reloads it).
     ///
     /// # Errors
     /// The file cannot be read, or a [`ConfigError`] naming the file, line, column,

@@ -128,40 +128,28 @@ impl DecisionSource for EmptySource {
     }
 }
 
-/// A boxed source decides as the source in it does.
-impl<S: DecisionSource + ?Sized> DecisionSource for Box<S> {
-    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
-        (**self).evaluate(flag, labels)
-    }
+/// A boxed or shared source decides as the source in it does.
+macro_rules! delegate {
+    ($($pointer:ident)::+) => {
+        impl<S: DecisionSource + ?Sized> DecisionSource for $($pointer)::+<S> {
+            fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+                (**self).evaluate(flag, labels)
+            }
 
-    fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
-        (**self).variant(flag, labels)
-    }
+            fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+                (**self).variant(flag, labels)
+            }
 
-    fn readiness(&self) -> Option<&Readiness> {
-        (**self).readiness()
-    }
+            fn readiness(&self) -> Option<&Readiness> {
+                (**self).readiness()
+            }
 
-    fn name(&self) -> &str {
-        (**self).name()
-    }
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+        }
+    };
 }
 
-/// A shared source decides as the source in it does.
-impl<S: DecisionSource + ?Sized> DecisionSource for std::sync::Arc<S> {
-    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
-        (**self).evaluate(flag, labels)
-    }
-
-    fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
-        (**self).variant(flag, labels)
-    }
-
-    fn readiness(&self) -> Option<&Readiness> {
-        (**self).readiness()
-    }
-
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-}
+delegate!(Box);
+delegate!(std::sync::Arc);

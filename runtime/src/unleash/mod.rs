@@ -1,8 +1,8 @@
 //! Unleash as a decision source: a server-side SDK whose decisions are evaluated
 //! locally, by the same rule model as the embedded engine.
 //!
-//! A thread of the source's own fetches the features ([`poll`]), registers and sends
-//! usage metrics; each state read from JSON ([`state`]) is backed up ([`backup`]) and
+//! A thread of the source's own fetches the features (`poll.rs`), registers and sends
+//! usage metrics; each state read from JSON (`state.rs`) is backed up (`backup.rs`) and
 //! then served from a rule store that counts every evaluation for those metrics. The
 //! server's address and token are in [`UnleashConfig`].
 
