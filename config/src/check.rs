@@ -10,6 +10,7 @@ use crate::document::{
     Variant, DEFAULT_MAX_KEYS,
 };
 use crate::error::{table_header, ConfigError};
+use crate::limits;
 use crate::operator::{Arity, Operator};
 use crate::schema::{RawConcurrency, RawConstraint, RawFile, RawFlag, RawRateLimit, RawVariant};
 
@@ -28,12 +29,38 @@ impl At<'_> {
     }
 }
 
-/// Reads the text of a rules file; `origin` names it in errors.
-pub(crate) fn document(text: &str, origin: &str) -> Result<Document, ConfigError> {
+/// Reads the text of a rules file; `origin` names it in errors. With `require_flags`, a
+/// text without a `[flags]` table is an error (see [`crate::read_file`]).
+pub(crate) fn document(
+    text: &str,
+    origin: &str,
+    require_flags: bool,
+) -> Result<Document, ConfigError> {
+    crate::nesting::check(text, origin)?;
     let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
+    let Some(raw_flags) = raw.flags else {
+        if require_flags {
+            return Err(ConfigError::new(
+                origin,
+                "the file has no `[flags]` table: it is empty or still being written \
+                 (to remove every flag, leave `[flags]` in it)",
+            ));
+        }
+        return Ok(Document::default());
+    };
+    if raw_flags.0.len() > limits::MAX_FLAGS {
+        return Err(ConfigError::new(
+            origin,
+            format!(
+                "the file declares {} flags; the most a rules file may declare is {}",
+                raw_flags.0.len(),
+                limits::MAX_FLAGS
+            ),
+        ));
+    }
     let lines = header_lines(text);
-    let mut flags = Vec::with_capacity(raw.flags.0.len());
-    for (name, flag) in raw.flags.0 {
+    let mut flags = Vec::with_capacity(raw_flags.0.len());
+    for (name, flag) in raw_flags.0 {
         let at = At {
             text,
             origin,
@@ -212,6 +239,32 @@ fn check_constraint(at: &At<'_>, raw: Spanned<RawConstraint>) -> Result<Constrai
             (texts, String::new(), span, "values")
         }
     };
+    if values.len() > limits::MAX_VALUES {
+        return Err(at.error(
+            &span,
+            key,
+            format!(
+                "{} values; a constraint may list at most {}",
+                values.len(),
+                limits::MAX_VALUES
+            ),
+        ));
+    }
+    if let Some(long) = values
+        .iter()
+        .chain(std::iter::once(&value))
+        .find(|v| v.len() > limits::MAX_VALUE_BYTES)
+    {
+        return Err(at.error(
+            &span,
+            key,
+            format!(
+                "a value of {} bytes; a constraint value may be at most {} bytes",
+                long.len(),
+                limits::MAX_VALUE_BYTES
+            ),
+        ));
+    }
     let comparand = operator
         .comparand(values, &value)
         .map_err(|message| at.error(&span, key, message))?;
@@ -288,8 +341,22 @@ fn check_variants(at: &At<'_>, raw: Vec<Spanned<RawVariant>>) -> Result<Vec<Vari
                 .collect(),
         });
     }
-    if let Some(first) = first.filter(|_| variants.iter().all(|v| v.weight == 0)) {
+    if let Some(first) = first
+        .clone()
+        .filter(|_| variants.iter().all(|v| v.weight == 0))
+    {
         return Err(at.error(&first, "variants", "every variant has weight 0"));
+    }
+    let total: u64 = variants.iter().map(|v| u64::from(v.weight)).sum();
+    if let Some(first) = first.filter(|_| total > u64::from(u32::MAX)) {
+        return Err(at.error(
+            &first,
+            "variants",
+            format!(
+                "the weights add up to {total}; they may add up to {} at most",
+                u32::MAX
+            ),
+        ));
     }
     Ok(variants)
 }

@@ -181,7 +181,7 @@ pub(crate) fn table_header(line: &str) -> Option<Vec<String>> {
             loop {
                 match chars.next()? {
                     c if c == quote => break,
-                    '\\' if quote == '"' => key.push(chars.next()?),
+                    '\\' if quote == '"' => key.push(unescape(&mut chars)?),
                     c => key.push(c),
                 }
             }
@@ -208,6 +208,25 @@ pub(crate) fn table_header(line: &str) -> Option<Vec<String>> {
     (after.is_empty() || after.starts_with('#')).then_some(keys)
 }
 
+/// The character an escape of a basic string stands for, its backslash read already.
+fn unescape(chars: &mut impl Iterator<Item = char>) -> Option<char> {
+    let hex = |chars: &mut dyn Iterator<Item = char>, digits: usize| {
+        let code: String = chars.take(digits).collect();
+        u32::from_str_radix(&code, 16).ok().and_then(char::from_u32)
+    };
+    Some(match chars.next()? {
+        'b' => '\u{8}',
+        't' => '\t',
+        'n' => '\n',
+        'f' => '\u{c}',
+        'r' => '\r',
+        'e' => '\u{1b}',
+        'u' => hex(chars, 4)?,
+        'U' => hex(chars, 8)?,
+        other => other,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +244,10 @@ mod tests {
         assert_eq!(
             table_header("[flags.'a b']"),
             Some(vec!["flags".into(), "a b".into()])
+        );
+        assert_eq!(
+            table_header("[flags.\"caf\\u00e9 \\\"x\\\"\"]"),
+            Some(vec!["flags".into(), "café \"x\"".into()])
         );
         assert_eq!(table_header("[[flags]]"), None);
         assert_eq!(table_header("rollout = 5 # [flags.X]"), None);

@@ -49,6 +49,8 @@ mod check;
 mod document;
 pub mod duration;
 mod error;
+pub mod limits;
+mod nesting;
 mod operator;
 mod schema;
 pub mod values;
@@ -66,22 +68,70 @@ pub use operator::{Arity, Comparand, Operator};
 pub const STRING_ORIGIN: &str = "<string>";
 
 /// Reads and checks the text of a rules file; `origin` names it in errors (a path, or
-/// [`STRING_ORIGIN`]).
+/// [`STRING_ORIGIN`]). A text with no `[flags]` table is a file with no flags.
 ///
 /// # Errors
-/// The first mistake, placed by line, column, flag and key.
+/// The first mistake, placed by line, column, flag and key, or a text beyond the
+/// [`limits`].
 pub fn parse(text: &str, origin: &str) -> Result<Document, ConfigError> {
-    check::document(text, origin)
+    check::document(text, origin, false)
 }
 
 /// Reads and checks a rules file.
 ///
+/// A file is read whole, at most [`limits::MAX_FILE_BYTES`], and must hold a `[flags]`
+/// table, even an empty one: a file with none is taken for one being written (a 0-byte
+/// or half-written file), never for "no flags".
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("flowgate-config-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("flowgate.toml");
+/// std::fs::write(&path, "")?;
+/// let error = flowgate_config::read_file(&path).unwrap_err();
+/// assert!(error.message().contains("no `[flags]` table"), "{error}");
+///
+/// std::fs::write(&path, "[flags]\n")?;
+/// assert!(flowgate_config::read_file(&path)?.flags.is_empty());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
-/// The file cannot be read (the error names it), or its first mistake, placed by line,
-/// column, flag and key.
+/// The file cannot be read, is larger than [`limits::MAX_FILE_BYTES`], is not UTF-8 (the
+/// error gives the line and column of the first bad byte), has no `[flags]` table, or
+/// its first mistake, placed by line, column, flag and key.
 pub fn read_file(path: &Path) -> Result<Document, ConfigError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::new(&origin, format!("cannot read the file: {error}")))?;
-    parse(&text, &origin)
+    let text = read_text(path, &origin)?;
+    check::document(&text, &origin, true)
+}
+
+/// The text of the file at `path`, within [`limits::MAX_FILE_BYTES`] and UTF-8.
+fn read_text(path: &Path, origin: &str) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let cannot =
+        |error: std::io::Error| ConfigError::new(origin, format!("cannot read the file: {error}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    // One byte past the limit tells a file that is too large, whatever its metadata says
+    // (it may be growing, or a pipe).
+    file.take(limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limits::MAX_FILE_BYTES {
+        return Err(ConfigError::new(
+            origin,
+            format!(
+                "the file is larger than {} MiB, the most a rules file may be",
+                limits::MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&error.as_bytes()[..valid]);
+        let (line, column) = error::line_column(&text, valid);
+        ConfigError::new(origin, "the file is not UTF-8 text").at(line, column)
+    })
 }

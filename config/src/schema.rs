@@ -15,7 +15,7 @@ use toml::Spanned;
 )]
 pub(crate) struct RawFile {
     #[serde(default)]
-    pub(crate) flags: Flags,
+    pub(crate) flags: Option<Flags>,
 }
 
 /// The `[flags.NAME]` tables, sorted by name. Read into a list and sorted once, rather
