@@ -1,15 +1,37 @@
 //! The backup of the last good state, and the state served before the first fetch.
+//!
+//! A backup is written whole or not at all (a temporary file beside it, flushed to disk,
+//! renamed over it), so a reader sees the old file or the new one, never a mix, even if
+//! the process dies mid-write. A temporary file such a death leaves behind is removed at
+//! the next start.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 
 use super::config::{Bootstrap, UnleashConfig};
+use super::http::MAX_BODY_BYTES;
 use super::state::FeatureState;
+
+/// The text of the file at `path`, read up to [`MAX_BODY_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_BODY_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("not UTF-8 text"))
+}
 
 /// The state to serve at start: the backup if it reads, else the bootstrap.
 pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
     if let Some(path) = &config.backup_path {
-        match std::fs::read_to_string(path) {
+        remove_leftovers(path);
+        match read_capped(path) {
             Ok(text) => match FeatureState::parse(&text, &path.display().to_string()) {
                 Ok(state) => return Some(state),
                 Err(error) => tracing::warn!(
@@ -28,7 +50,7 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
         }
     }
     let (text, origin) = match config.bootstrap.as_ref()? {
-        Bootstrap::File(path) => match std::fs::read_to_string(path) {
+        Bootstrap::File(path) => match read_capped(path) {
             Ok(text) => (text, path.display().to_string()),
             Err(error) => {
                 tracing::warn!(target: "flowgate", file = %path.display(), %error, "the Unleash bootstrap file cannot be read");
@@ -47,9 +69,8 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
     }
 }
 
-/// Replaces `path` with `text` so that a reader sees the old file or the new one,
-/// never a mix: write a temporary file beside it, flush it to disk, rename it over.
-pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+/// The directory of `path`, and the prefix of its temporary files (`.{name}.`).
+fn temporary_prefix(path: &Path) -> (&Path, String) {
     let directory = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -57,7 +78,38 @@ pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let file_name = path
         .file_name()
         .map_or_else(|| "backup".into(), |n| n.to_string_lossy());
-    let temporary = directory.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    (directory, format!(".{file_name}."))
+}
+
+/// Removes the temporary files of `path` that a process which died mid-write left (its
+/// process id is in the name; on Linux a process still running keeps its file).
+fn remove_leftovers(path: &Path) {
+    let (directory, prefix) = temporary_prefix(path);
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix)?.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let running = pid == std::process::id()
+            || (cfg!(target_os = "linux") && Path::new(&format!("/proc/{pid}")).exists());
+        if !running {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Replaces `path` with `text` so that a reader sees the old file or the new one,
+/// never a mix: write a temporary file beside it, flush it to disk, rename it over.
+pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let (directory, prefix) = temporary_prefix(path);
+    let temporary = directory.join(format!("{prefix}{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(text.as_bytes())?;
@@ -89,6 +141,24 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
         let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(entries.len(), 1, "no temporary file left");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn leftovers_of_dead_writers_are_removed_and_others_kept() {
+        let dir = std::env::temp_dir().join(format!("flowgate-backup-left-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("backup.json");
+        // No process has this id (ids stop well below 2^32 - 2).
+        let dead = dir.join(".backup.json.4294967294.tmp");
+        let ours = dir.join(format!(".backup.json.{}.tmp", std::process::id()));
+        let unrelated = dir.join(".other.json.4294967294.tmp");
+        for file in [&dead, &ours, &unrelated] {
+            std::fs::write(file, "{").unwrap();
+        }
+        remove_leftovers(&path);
+        assert!(!dead.exists(), "a dead writer's leftover is removed");
+        assert!(ours.exists() && unrelated.exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -8,7 +8,10 @@
 
 mod backup;
 mod config;
+mod control;
+mod http;
 mod poll;
+mod report;
 mod state;
 
 use std::fmt;
@@ -50,16 +53,21 @@ pub(crate) const SDK_NAME: &str = concat!("flowgate-rust:", env!("CARGO_PKG_VERS
 /// assert!(client.is_enabled("Checkout", &labels! { "userId" => 7 }));
 /// # Ok::<(), flowgate::ConfigError>(())
 /// ```
+///
+/// The background work stops when the last clone of the source (or of a client holding
+/// it) is dropped, or at [`UnleashHandle::shutdown`], which also waits for it.
 #[derive(Clone)]
 pub struct Unleash {
     store: Arc<RuleStore>,
     handle: UnleashHandle,
+    /// Stops the background work when the last clone goes.
+    _alive: Arc<control::Alive>,
 }
 
-/// Stops an [`Unleash`] source's background work.
+/// Stops an [`Unleash`] source's background work, and tells what it did.
 #[derive(Clone, Debug)]
 pub struct UnleashHandle {
-    control: Arc<poll::Control>,
+    control: Arc<control::Control>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
@@ -72,7 +80,8 @@ impl UnleashHandle {
     }
 
     /// Stops polling, sends the metrics counted so far, and waits for the background
-    /// thread to finish (at most about the request timeout). Idempotent.
+    /// thread to finish: at once if a request hangs, within 2 s for the last metrics.
+    /// Idempotent.
     pub fn shutdown(&self) {
         self.control.shutdown();
         let thread = self
@@ -135,10 +144,11 @@ impl Unleash {
         if let Some(state) = backup::initial_state(&config) {
             store.install(state.compile());
         }
-        let control = Arc::new(poll::Control::default());
+        let control = Arc::new(control::Control::default());
         let thread = poll::spawn(config, Arc::clone(&store), Arc::clone(&control))?;
         Ok(Self {
             store,
+            _alive: Arc::new(control::Alive(Arc::clone(&control))),
             handle: UnleashHandle {
                 control,
                 thread: Arc::new(Mutex::new(Some(thread))),
@@ -157,9 +167,11 @@ impl Unleash {
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
         let state = state::FeatureState::parse(json, "Unleash features")?;
         let store = RuleStore::new(Some(state.compile()), ContextDefaults::default(), false);
+        let handle = UnleashHandle::without_thread();
         Ok(Self {
             store: Arc::new(store),
-            handle: UnleashHandle::without_thread(),
+            _alive: Arc::new(control::Alive(Arc::clone(&handle.control))),
+            handle,
         })
     }
 
@@ -185,7 +197,7 @@ impl fmt::Debug for Unleash {
             .field("flags", &self.store.len())
             .field("ready", &self.store.readiness().is_ready())
             .field("stats", &self.handle.stats())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

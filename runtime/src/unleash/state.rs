@@ -16,16 +16,26 @@ use crate::rules::{
     StrategyKind, VariantDef,
 };
 
-/// The body of `GET /client/features`, or a delta document (`events`).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+/// The body of `GET /client/features`, or a delta document (`events`), with the delta
+/// events folded in.
+#[derive(Default)]
 pub(crate) struct FeatureState {
-    #[serde(default)]
     features: Vec<RawFeature>,
-    #[serde(default)]
     segments: Vec<RawSegment>,
+}
+
+/// What a reply holds, as written. A feature state has a `features` list (an empty one
+/// is a real, empty state) or, as a delta document, `events`; anything else (`{}`, `[]`,
+/// `{"error": ...}`) is not a state.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawState {
     #[serde(default)]
-    events: Vec<DeltaEvent>,
+    features: Option<Vec<RawFeature>>,
+    #[serde(default)]
+    segments: Option<Vec<RawSegment>>,
+    #[serde(default)]
+    events: Option<Vec<DeltaEvent>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -178,10 +188,24 @@ enum DeltaEvent {
 impl FeatureState {
     /// Parses a features document; `origin` names it in errors.
     pub(crate) fn parse(json: &str, origin: &str) -> Result<Self, ConfigError> {
-        let mut state: FeatureState = serde_json::from_str(json).map_err(|error| {
-            ConfigError::new(origin, error.to_string()).at(error.line(), error.column())
+        check_nesting(json, origin)?;
+        let raw: RawState = serde_json::from_str(json).map_err(|error| {
+            // serde_json counts an empty document's column from 0.
+            ConfigError::new(origin, format!("not a feature state: {error}"))
+                .at(error.line().max(1), error.column().max(1))
         })?;
-        state.apply_events();
+        if raw.features.is_none() && raw.events.is_none() {
+            return Err(ConfigError::new(
+                origin,
+                "not a feature state: it has no `features` list (nor delta `events`)",
+            )
+            .at(1, 1));
+        }
+        let mut state = FeatureState {
+            features: raw.features.unwrap_or_default(),
+            segments: raw.segments.unwrap_or_default(),
+        };
+        state.apply_events(raw.events.unwrap_or_default());
         Ok(state)
     }
 
@@ -191,28 +215,34 @@ impl FeatureState {
         self.features.len()
     }
 
-    /// Folds delta events into plain features and segments, in order.
-    fn apply_events(&mut self) {
-        for event in std::mem::take(&mut self.events) {
+    /// Folds delta events into plain features and segments, in order. Each event finds
+    /// its feature or segment through an index: a document of many events costs in
+    /// proportion to its size, not to events times features.
+    fn apply_events(&mut self, events: Vec<DeltaEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut features = Keyed::new(std::mem::take(&mut self.features), |f| f.name.clone());
+        let mut segments = Keyed::new(std::mem::take(&mut self.segments), |s| s.id);
+        for event in events {
             match event {
-                DeltaEvent::Hydration { features, segments } => {
-                    self.features = features;
-                    self.segments = segments;
+                DeltaEvent::Hydration {
+                    features: all_features,
+                    segments: all_segments,
+                } => {
+                    features = Keyed::new(all_features, |f| f.name.clone());
+                    segments = Keyed::new(all_segments, |s| s.id);
                 }
                 DeltaEvent::FeatureUpdated { feature } => {
-                    self.features.retain(|f| f.name != feature.name);
-                    self.features.push(feature);
+                    features.put(feature.name.clone(), feature);
                 }
-                DeltaEvent::FeatureRemoved { feature_name } => {
-                    self.features.retain(|f| f.name != feature_name);
-                }
-                DeltaEvent::SegmentUpdated { segment } => {
-                    self.segments.retain(|s| s.id != segment.id);
-                    self.segments.push(segment);
-                }
-                DeltaEvent::SegmentRemoved { id } => self.segments.retain(|s| s.id != id),
+                DeltaEvent::FeatureRemoved { feature_name } => features.remove(&feature_name),
+                DeltaEvent::SegmentUpdated { segment } => segments.put(segment.id, segment),
+                DeltaEvent::SegmentRemoved { id } => segments.remove(&id),
             }
         }
+        self.features = features.into_list();
+        self.segments = segments.into_list();
     }
 
     /// Compiles the state. Nothing Unleash may send is an error here: what cannot be
@@ -227,6 +257,88 @@ impl FeatureState {
             .map(|raw| compile_feature(raw, &segments, &hostname))
             .collect();
         Snapshot { features }
+    }
+}
+
+/// How deeply a feature state may nest arrays and objects. Unleash's own nest seven
+/// levels deep (features, strategies, constraints, values); custom strategy parameters
+/// may add a few.
+const MAX_DEPTH: usize = 32;
+
+/// Refuses a document nested deeper than [`MAX_DEPTH`], before it is read: `serde_json`
+/// stops at 128 levels itself, but reads each level with a recursive call, and 128
+/// levels of a debug build overflow a thread with a small stack. This is a loop over the
+/// bytes (strings skipped), so no document can overflow any thread's stack.
+fn check_nesting(json: &str, origin: &str) -> Result<(), ConfigError> {
+    let bytes = json.as_bytes();
+    let (mut depth, mut at, mut line, mut line_start) = (0_usize, 0, 1, 0);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\n' => {
+                line += 1;
+                line_start = at + 1;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let column = json[line_start..at].chars().count() + 1;
+                    return Err(ConfigError::new(
+                        origin,
+                        format!("not a feature state: nested more than {MAX_DEPTH} levels deep"),
+                    )
+                    .at(line, column));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    Ok(())
+}
+
+/// A list kept in order with an index by key: an update replaces in place (an updated
+/// feature keeps its place), a removal leaves a hole filled when the list is taken.
+struct Keyed<K, T> {
+    list: Vec<Option<T>>,
+    index: HashMap<K, usize>,
+}
+
+impl<K: std::hash::Hash + Eq, T> Keyed<K, T> {
+    fn new(items: Vec<T>, key: impl Fn(&T) -> K) -> Self {
+        let mut keyed = Self {
+            list: Vec::with_capacity(items.len()),
+            index: HashMap::with_capacity(items.len()),
+        };
+        for item in items {
+            keyed.put(key(&item), item);
+        }
+        keyed
+    }
+
+    fn put(&mut self, key: K, item: T) {
+        if let Some(&at) = self.index.get(&key) {
+            self.list[at] = Some(item);
+        } else {
+            self.index.insert(key, self.list.len());
+            self.list.push(Some(item));
+        }
+    }
+
+    fn remove(&mut self, key: &K) {
+        if let Some(at) = self.index.remove(key) {
+            self.list[at] = None;
+        }
+    }
+
+    fn into_list(self) -> Vec<T> {
+        self.list.into_iter().flatten().collect()
     }
 }
 
