@@ -142,6 +142,8 @@ impl Client {
         path: &std::path::Path,
         watch: bool,
     ) -> Result<(), ConfigError> {
+        #[cfg(feature = "watch")]
+        let seen = crate::watch::Seen::now(path);
         let policy = Arc::new(Policy::default());
         policy.apply(&flowgate_config::read_file(path)?);
         let Some(inner) = Arc::get_mut(&mut self.inner) else {
@@ -152,7 +154,7 @@ impl Client {
         #[cfg(feature = "watch")]
         if watch {
             let weak = Arc::downgrade(&policy);
-            inner.limits_watch = Some(crate::watch::FileWatch::start(path, move |path| {
+            inner.limits_watch = Some(crate::watch::FileWatch::start(path, seen, move |path| {
                 let Some(policy) = weak.upgrade() else {
                     return false;
                 };

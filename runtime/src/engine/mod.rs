@@ -132,16 +132,18 @@ impl Engine {
     /// As [`Engine::from_file`] for the first load, or when the file cannot be watched.
     #[cfg(feature = "watch")]
     pub fn watch_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let seen = crate::watch::Seen::now(path.as_ref());
         let engine = Self::from_file(&path)?;
-        engine.watch(path.as_ref())?;
+        engine.watch(path.as_ref(), seen)?;
         Ok(engine)
     }
 
-    /// Starts reloading the engine from `path` when it changes.
+    /// Starts reloading the engine from `path` when it changes from what was `seen`
+    /// before the engine read it.
     #[cfg(feature = "watch")]
-    fn watch(&self, path: &Path) -> Result<(), ConfigError> {
+    fn watch(&self, path: &Path, seen: crate::watch::Seen) -> Result<(), ConfigError> {
         let engine = Arc::downgrade(&self.shared);
-        let watch = crate::watch::FileWatch::start(path, move |path| {
+        let watch = crate::watch::FileWatch::start(path, seen, move |path| {
             let Some(shared) = engine.upgrade() else {
                 return false;
             };
@@ -161,6 +163,8 @@ impl Engine {
     /// (every flag takes its fallback at once) that still watches the file, with the
     /// error.
     pub(crate) fn load_file_or_empty(path: &Path) -> (Self, Option<ConfigError>) {
+        #[cfg(feature = "watch")]
+        let seen = crate::watch::Seen::now(path);
         let (engine, error) = match Self::from_file(path) {
             Ok(engine) => (engine, None),
             Err(error) => {
@@ -171,7 +175,7 @@ impl Engine {
             }
         };
         #[cfg(feature = "watch")]
-        if let Err(watch_error) = engine.watch(path) {
+        if let Err(watch_error) = engine.watch(path, seen) {
             return (engine, error.or(Some(watch_error)));
         }
         (engine, error)
