@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use super::group::{Carried, Group};
+
 /// At most `max` flows hold a slot; up to `queue` more wait for one, first come first
 /// served, each until its own deadline.
 ///
@@ -15,14 +17,30 @@ use std::time::Instant;
 /// by flows that must wait and by releases while someone waits. Every way a waiter can
 /// stop waiting (granted, timed out, dropped) is settled under that lock, so a slot is
 /// never lost and never given twice.
+///
+/// A limiter belongs to a [`Group`] (the limiters of one limit of one flag), and one
+/// that replaced another limit counts that limit's flows still running ([`Carried`]).
+///
+/// Retirement is a bit of the slot count itself ([`RETIRED`]), not a flag beside it:
+/// the gate's path then pays nothing for it. A retired count compares above any `max`,
+/// so the fast path's compare-and-swap cannot take a slot once the limiter is retired,
+/// and one that raced the retirement fails, its value having changed; the release's
+/// subtraction returns the bit with the old count. The cost: every reader of the count
+/// masks the bit, and the queue's grants, which must still serve the flows that waited
+/// before the retirement, compare the count without it.
 #[derive(Debug)]
 pub(crate) struct ConcurrencyLimiter {
     max: AtomicUsize,
     queue_max: AtomicUsize,
+    /// Slots held, plus [`RETIRED`] once the limiter is replaced by a reload.
     in_flight: AtomicUsize,
     /// Mirrors the queue's length, so that the fast paths can tell without the lock.
     waiting: AtomicUsize,
     queue: Mutex<VecDeque<Arc<Waiter>>>,
+    /// The group's counts, for a keyed limit (`None`: unkeyed, nothing more to count).
+    keyed: Option<Arc<Group>>,
+    group: Arc<Group>,
+    carried: Option<Arc<Carried>>,
 }
 
 /// Concurrency parameters, as configured.
@@ -31,6 +49,10 @@ pub(crate) struct ConcurrencySpec {
     pub(crate) max: usize,
     pub(crate) queue: usize,
 }
+
+/// The bit of the slot count that says the limiter was replaced by a reload (see
+/// `group.rs`). No count of slots comes near it.
+const RETIRED: usize = 1 << (usize::BITS - 1);
 
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
@@ -89,14 +111,40 @@ enum Entry {
 }
 
 impl ConcurrencyLimiter {
+    /// A limiter alone in its group, replacing nothing.
+    #[cfg(test)]
     pub(crate) fn new(spec: ConcurrencySpec) -> Self {
+        Self::in_group(spec, Arc::default(), None)
+    }
+
+    /// A limiter of `group`, counting the `carried` flows of the limits it replaced.
+    pub(crate) fn in_group(
+        spec: ConcurrencySpec,
+        group: Arc<Group>,
+        carried: Option<Arc<Carried>>,
+    ) -> Self {
         Self {
             max: AtomicUsize::new(spec.max),
             queue_max: AtomicUsize::new(spec.queue),
             in_flight: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             queue: Mutex::new(VecDeque::new()),
+            keyed: group.is_keyed().then(|| Arc::clone(&group)),
+            group,
+            carried,
         }
+    }
+
+    /// Marks the limiter retired, and waits for anyone inside its queue's lock to leave
+    /// it: whoever takes the lock after sees the mark.
+    pub(crate) fn retire(&self) {
+        self.in_flight.fetch_or(RETIRED, Ordering::SeqCst);
+        drop(self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    #[inline]
+    pub(crate) fn is_retired(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) & RETIRED != 0
     }
 
     /// Applies new parameters. Flows holding slots keep them; a larger `max` admits
@@ -108,7 +156,15 @@ impl ConcurrencyLimiter {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
+        self.in_flight.load(Ordering::SeqCst) & !RETIRED
+    }
+
+    /// Flows holding a slot or waiting for one.
+    pub(crate) fn occupied(&self) -> usize {
+        // Waiting first: a waiter granted between the two loads counts twice, never
+        // not at all.
+        let waiting = self.waiting();
+        self.in_flight() + waiting
     }
 
     pub(crate) fn waiting(&self) -> usize {
@@ -119,41 +175,113 @@ impl ConcurrencyLimiter {
         self.in_flight() == 0 && self.waiting() == 0
     }
 
+    /// Takes a free slot for a new flow: never once the limiter is retired (the count,
+    /// with its bit, is then above any `max`).
+    #[inline]
     fn try_take_slot(&self) -> bool {
-        let max = self.max.load(Ordering::SeqCst);
+        self.take_slot_below(0)
+    }
+
+    /// Takes a free slot for a flow that was waiting in the queue, retired or not.
+    fn try_grant_slot(&self) -> bool {
+        self.take_slot_below(RETIRED)
+    }
+
+    /// Takes a slot if the count, `ignored` bits masked, is below the limit. Always
+    /// inlined: the gate's path (`try_take_slot`) must not pay a call for it.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn take_slot_below(&self, ignored: usize) -> bool {
+        let mut max = self.max.load(Ordering::SeqCst);
+        if let Some(carried) = &self.carried {
+            max = max.saturating_sub(carried.in_flight());
+        }
         let mut current = self.in_flight.load(Ordering::SeqCst);
-        while current < max {
+        while current & !ignored < max {
             match self.in_flight.compare_exchange_weak(
                 current,
                 current + 1,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    if let Some(group) = &self.keyed {
+                        group.took();
+                    }
+                    return true;
+                }
                 Err(actual) => current = actual,
             }
         }
         false
     }
 
-    /// A slot at once, if one is free and nobody is waiting for it first.
+    fn start_waiting(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        if let Some(group) = &self.keyed {
+            group.waits(1);
+        }
+    }
+
+    fn stop_waiting(&self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if let Some(group) = &self.keyed {
+            group.waits(-1);
+        }
+    }
+
+    /// Gives a slot back to the count (not to a waiter). Returns whether the limiter
+    /// is retired.
+    #[inline]
+    fn give_slot_back(&self) -> bool {
+        let before = self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(group) = &self.keyed {
+            group.gave_back();
+        }
+        before & RETIRED != 0
+    }
+
+    /// After a flow of a retired limiter ended or stopped waiting, outside any lock:
+    /// that may make room in the newest limit.
+    fn made_room(&self) {
+        self.group.wake_successor();
+    }
+
+    /// Hands free slots to waiters, if any wait: after a replaced limit's flow ended.
+    pub(crate) fn wake(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.grant_waiters();
+        }
+    }
+
+    /// A slot at once, if one is free and nobody is waiting for it first. A retired
+    /// limiter (replaced by a reload) gives none: its successor counts only the slots
+    /// taken before it was retired, so a slot taken while it is retired is given back.
+    #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         self.waiting.load(Ordering::SeqCst) == 0 && self.try_take_slot()
     }
 
     /// Gives a slot back, handing it to the first waiter if there is one.
     pub(crate) fn release(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let retired = self.give_slot_back();
         if self.waiting.load(Ordering::SeqCst) > 0 {
             self.grant_waiters();
         }
+        if retired {
+            self.made_room();
+        }
     }
 
+    /// Hands free slots to the waiters, first come first served. Takes the queue's
+    /// lock: never called with it held, nor from a wake-up (see `group.rs`) that may
+    /// come from inside it.
     fn grant_waiters(&self) {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        while !queue.is_empty() && self.try_take_slot() {
+        let mut freed = false;
+        while !queue.is_empty() && self.try_grant_slot() {
             let waiter = queue.pop_front().expect("not empty");
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.stop_waiting();
             if waiter
                 .state
                 .compare_exchange(WAITING, GRANTED, Ordering::AcqRel, Ordering::Acquire)
@@ -162,14 +290,23 @@ impl ConcurrencyLimiter {
                 waiter.wake();
             } else {
                 // Abandoned waiters leave the queue themselves; give the slot back.
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                freed |= self.give_slot_back();
             }
+        }
+        drop(queue);
+        if freed {
+            self.made_room();
         }
     }
 
-    /// Joins the queue, or takes a slot if one came free meanwhile.
+    /// Joins the queue, or takes a slot if one came free meanwhile. A retired limiter
+    /// (replaced by a reload) takes no one new: its successor counts only the flows that
+    /// held or waited for its slots when it was retired.
     fn enter(&self, wake: Wake) -> Result<Entry, Refusal> {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_retired() {
+            return Err(Refusal::QueueFull);
+        }
         if queue.len() >= self.queue_max.load(Ordering::SeqCst) {
             // Even with no room to wait, a slot freed just now is still a slot.
             return if queue.is_empty() && self.try_take_slot() {
@@ -180,9 +317,9 @@ impl ConcurrencyLimiter {
         }
         // Counted as waiting before looking for a slot: a release that misses this
         // waiter has already freed the slot this check then finds.
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.start_waiting();
         if queue.is_empty() && self.try_take_slot() {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.stop_waiting();
             return Ok(Entry::Admitted);
         }
         let waiter = Waiter::new(wake);
@@ -203,7 +340,11 @@ impl ConcurrencyLimiter {
         }
         if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
             queue.remove(position);
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.stop_waiting();
+        }
+        drop(queue);
+        if self.is_retired() {
+            self.made_room();
         }
         false
     }

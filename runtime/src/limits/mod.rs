@@ -12,6 +12,7 @@
 mod clock;
 mod concurrency;
 mod flag;
+mod group;
 mod keyed;
 mod permit;
 mod rate;
@@ -96,17 +97,25 @@ pub(crate) enum Admission {
 
 impl Limits {
     /// Installs the limits of a new configuration, keeping the state of those that
-    /// stay.
+    /// stay: a limit whose shape stays is updated in place (slots held, bucket levels and
+    /// queues carry over); a reshaped one starts from the one it replaces (see
+    /// `group.rs`). A limit removed and added back by a later reload starts afresh.
     pub(crate) fn apply(&self, specs: &HashMap<Box<str>, LimitSpec>) {
         let current = self.flags.load();
         let mut next = FlagTable::default();
+        // A flag whose limits go: retired, so that flows racing this reload ask again.
+        for (flag, limits) in &current.list {
+            if !specs.contains_key(flag) {
+                limits.retire();
+            }
+        }
         for (flag, spec) in specs {
             let limits = match current.get(flag) {
                 Some(existing) if existing.same_shape(spec) => {
                     existing.update(spec);
                     Arc::clone(existing)
                 }
-                _ => Arc::new(FlagLimits::new(spec)),
+                existing => Arc::new(FlagLimits::new(spec, existing.map(|e| &**e))),
             };
             next.insert(flag.clone(), limits);
         }
@@ -182,8 +191,11 @@ impl Limits {
         self.admit_limited(slot, flag, labels)
     }
 
-    /// [`admit`](Self::admit) when some flag has limits.
-    #[inline]
+    /// [`admit`](Self::admit) when some flag has limits. Always inlined too: the
+    /// admission is returned in registers, not through memory (a limited gate's flow is
+    /// built right after), which was a quarter of a rate-limited gate's cost.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn admit_limited(
         &self,
         slot: Option<&'static LimitSlot>,
@@ -194,7 +206,9 @@ impl Limits {
             match slot.get(self.flags.generation()) {
                 Some(Remembered::Unlimited) => return Admission::Admitted(None),
                 Some(Remembered::Kept(limits)) => {
-                    return limits.admit(labels, |limiter| Permit::Kept(limiter))
+                    if let Some(admission) = limits.admit(labels, |limiter| Permit::Kept(limiter)) {
+                        return admission;
+                    }
                 }
                 None => {}
             }
@@ -202,7 +216,9 @@ impl Limits {
         self.admit_from_table(slot, flag, labels)
     }
 
-    /// [`admit`](Self::admit) when the call site does not know the current table.
+    /// [`admit`](Self::admit) when the call site does not know the current table, or
+    /// its limits were replaced by a reload that is being published (see `group.rs`):
+    /// asked again until the table in force answers.
     #[inline(never)]
     fn admit_from_table(
         &self,
@@ -210,6 +226,22 @@ impl Limits {
         flag: &str,
         labels: &Labels,
     ) -> Admission {
+        loop {
+            if let Some(admission) = self.admit_from_table_once(slot, flag, labels) {
+                return admission;
+            }
+            // A reload is replacing the flag's limits and has not published them yet.
+            std::thread::yield_now();
+        }
+    }
+
+    /// One try of [`admit_from_table`](Self::admit_from_table).
+    fn admit_from_table_once(
+        &self,
+        slot: Option<&'static LimitSlot>,
+        flag: &str,
+        labels: &Labels,
+    ) -> Option<Admission> {
         self.flags.read(|table, stamp| {
             let limits = table.get(flag);
             if let Some(slot) = slot {
@@ -226,7 +258,7 @@ impl Limits {
             }
             match limits {
                 Some(limits) => limits.admit(labels, |limiter| Permit::Shared(Arc::clone(limiter))),
-                None => Admission::Admitted(None),
+                None => Some(Admission::Admitted(None)),
             }
         })
     }
@@ -240,7 +272,6 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::concurrency::ConcurrencySpec;
-    use super::keyed::SHARDS;
     use super::spec::Keyed;
     use super::*;
     use crate::labels;
@@ -258,7 +289,7 @@ mod tests {
 
     #[test]
     fn keyed_limits_are_per_label_value() {
-        let limits = FlagLimits::new(&concurrency_by_tenant(100));
+        let limits = FlagLimits::new(&concurrency_by_tenant(100), None);
         let a = limits.concurrency(&labels! { "tenant" => "a" }).unwrap();
         let b = limits.concurrency(&labels! { "tenant" => "b" }).unwrap();
         assert!(a.try_acquire());
@@ -270,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_keys_stays_bounded() {
-        let limits = FlagLimits::new(&concurrency_by_tenant(32));
+        let limits = FlagLimits::new(&concurrency_by_tenant(32), None);
         let map = limits.concurrency.as_ref().unwrap().keyed.as_ref().unwrap();
         let held: Vec<_> = (0..1_000)
             .map(|i| {
@@ -280,7 +311,7 @@ mod tests {
             })
             .collect();
         let tracked: usize = map.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(tracked <= 32 + SHARDS, "bounded: {tracked}");
+        assert!(tracked <= 32 + 16, "bounded: {tracked}");
         for limiter in &held {
             if limiter.in_flight() > 0 {
                 limiter.release();
@@ -294,7 +325,7 @@ mod tests {
             limiter.release();
         }
         let tracked: usize = map.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(tracked <= 32 + SHARDS, "bounded: {tracked}");
+        assert!(tracked <= 32 + 16, "bounded: {tracked}");
     }
 
     #[test]

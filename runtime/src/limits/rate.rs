@@ -38,18 +38,59 @@ impl RateSpec {
 }
 
 impl RateLimiter {
+    /// A limiter whose bucket starts full.
+    #[cfg(test)]
     pub(crate) fn new(spec: RateSpec) -> Self {
+        Self::continuing(spec, 0)
+    }
+
+    /// A limiter whose bucket starts as empty as one whose next flow was due at
+    /// `arrival` (0: full): a limit that replaces another starts where it stood, so a
+    /// reload never refills a bucket.
+    pub(crate) fn continuing(spec: RateSpec, arrival: u64) -> Self {
         Self {
             interval: AtomicU64::new(spec.interval()),
             tolerance: AtomicU64::new(spec.tolerance()),
-            theoretical_arrival: AtomicU64::new(0),
+            theoretical_arrival: AtomicU64::new(arrival),
         }
     }
 
-    /// Applies new parameters; the bucket's level carries over.
-    pub(crate) fn update(&self, spec: RateSpec) {
-        self.interval.store(spec.interval(), Ordering::Relaxed);
+    /// When the next flow is due if the bucket were kept as it stands.
+    pub(crate) fn arrival(&self) -> u64 {
+        self.theoretical_arrival.load(Ordering::Relaxed)
+    }
+
+    /// Applies new parameters. The tokens already used stay used: the time the bucket
+    /// owes is rescaled to the new interval, so a reload never gives tokens back (a
+    /// larger `burst` makes the bucket larger, not fuller). Of the two steps, the one
+    /// that restricts more goes first, so a flow that races the update sees either the
+    /// old limit or a stricter one.
+    pub(crate) fn update(&self, spec: RateSpec, now_ns: u64) {
+        let (old, new) = (self.interval.load(Ordering::Relaxed), spec.interval());
+        if new >= old {
+            self.rescale(old, new, now_ns);
+        }
+        self.interval.store(new, Ordering::Relaxed);
         self.tolerance.store(spec.tolerance(), Ordering::Relaxed);
+        if new < old {
+            self.rescale(old, new, now_ns);
+        }
+    }
+
+    /// Rescales the time the bucket owes at `now_ns` from `old` intervals to `new` ones.
+    fn rescale(&self, old: u64, new: u64, now_ns: u64) {
+        if old == new {
+            return;
+        }
+        let _ =
+            self.theoretical_arrival
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |arrival| {
+                    let owed = arrival.saturating_sub(now_ns);
+                    // Rounded up: a bucket never owes less than it did.
+                    let rescaled =
+                        (u128::from(owed) * u128::from(new)).div_ceil(u128::from(old.max(1)));
+                    Some(now_ns.saturating_add(u64::try_from(rescaled).unwrap_or(u64::MAX)))
+                });
     }
 
     /// Takes a token at `now_ns`, or says when one is due.
@@ -138,13 +179,33 @@ mod tests {
         let limiter = limiter(1, 1, 1);
         assert!(limiter.try_acquire(SECOND).is_ok());
         assert!(!limiter.is_idle(SECOND));
-        limiter.update(RateSpec {
-            limit: 1,
-            per: Duration::from_secs(1),
-            burst: 3,
-        });
+        limiter.update(
+            RateSpec {
+                limit: 1,
+                per: Duration::from_secs(1),
+                burst: 3,
+            },
+            SECOND,
+        );
         assert_eq!(admitted(&limiter, 10, SECOND), 2);
         assert!(limiter.is_idle(10 * SECOND));
+    }
+
+    /// A bucket used up stays used up whatever its new rate: the time it owes is counted
+    /// in tokens, not in seconds.
+    #[test]
+    fn a_new_rate_keeps_the_tokens_used() {
+        let limiter = limiter(1, 3600, 3);
+        assert_eq!(admitted(&limiter, 10, SECOND), 3);
+        for (limit, per) in [(2, 3600), (1, 7200), (10, 60), (1, 3600)] {
+            let spec = RateSpec {
+                limit,
+                per: Duration::from_secs(per),
+                burst: 3,
+            };
+            limiter.update(spec, SECOND);
+            assert_eq!(admitted(&limiter, 10, SECOND), 0, "{limit} per {per} s");
+        }
     }
 
     #[test]
