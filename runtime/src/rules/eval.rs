@@ -86,10 +86,18 @@ impl Snapshot {
             Resolution::Off => Variant::disabled(false),
             Resolution::On(strategy) => {
                 let chosen = match strategy.filter(|s| !s.variants.is_empty()) {
-                    Some(strategy) => {
-                        choose_variant(&strategy.variants, &strategy.variant_group, context)
-                    }
-                    None => choose_variant(&feature.variants, &feature.variant_group, context),
+                    Some(strategy) => choose_variant(
+                        &strategy.variants,
+                        strategy.variant_total,
+                        &strategy.variant_group,
+                        context,
+                    ),
+                    None => choose_variant(
+                        &feature.variants,
+                        feature.variant_total,
+                        &feature.variant_group,
+                        context,
+                    ),
                 };
                 chosen.map_or_else(
                     || Variant::disabled(true),
@@ -189,12 +197,14 @@ fn random_bucket(normalizer: u32) -> u32 {
     fastrand::u32(1..=normalizer)
 }
 
+/// The variant of `variants` (whose weights add up to `total`, 0 when they cannot be
+/// chosen) a call gets.
 fn choose_variant<'v>(
     variants: &'v [VariantDef],
+    total: u32,
     group: &GroupHash,
     context: &Context<'_>,
 ) -> Option<&'v VariantDef> {
-    let total: u32 = variants.iter().map(|v| v.weight).sum();
     if total == 0 {
         return None;
     }
@@ -220,11 +230,12 @@ fn choose_variant<'v>(
         Some(value) => group.bucket(value, total),
         None => random_bucket(total),
     };
-    let mut counter = 0;
+    let mut counter = 0_u32;
     variants.iter().find(|v| {
         if v.weight == 0 {
             return false;
         }
+        // Cannot overflow: the weights add up to `total`, a `u32`.
         counter += v.weight;
         counter >= target
     })

@@ -22,6 +22,8 @@ pub(crate) struct Feature {
     /// Empty: on for everyone while `enabled`.
     pub(crate) strategies: Vec<Strategy>,
     pub(crate) variants: Vec<VariantDef>,
+    /// The variants' weights added up (0: none to choose); set by [`Feature::seal`].
+    pub(crate) variant_total: u32,
     /// The group the feature's variants hash in (its name).
     pub(crate) variant_group: GroupHash,
     pub(crate) dependencies: Vec<Dependency>,
@@ -43,6 +45,7 @@ impl Feature {
             enabled: true,
             strategies: Vec::new(),
             variants: Vec::new(),
+            variant_total: 0,
             dependencies: Vec::new(),
             has_rules: true,
             tally: None,
@@ -54,6 +57,10 @@ impl Feature {
     /// snapshot.
     pub(crate) fn seal(&mut self) {
         self.constant = self.constant_answer();
+        self.variant_total = total_weight(&self.variants);
+        for strategy in &mut self.strategies {
+            strategy.variant_total = total_weight(&strategy.variants);
+        }
     }
 
     fn constant_answer(&self) -> Option<bool> {
@@ -107,8 +114,19 @@ pub(crate) struct Strategy {
     pub(crate) kind: StrategyKind,
     pub(crate) constraints: Vec<Constraint>,
     pub(crate) variants: Vec<VariantDef>,
+    /// The variants' weights added up (0: none to choose).
+    pub(crate) variant_total: u32,
     /// The group the strategy's variants hash in.
     pub(crate) variant_group: GroupHash,
+}
+
+/// The weights of `variants` added up, once per snapshot; 0 (no variant is chosen) when
+/// they overflow 32 bits together, as only a broken or hostile state makes them.
+fn total_weight(variants: &[VariantDef]) -> u32 {
+    variants
+        .iter()
+        .try_fold(0_u32, |total, variant| total.checked_add(variant.weight))
+        .unwrap_or(0)
 }
 
 impl Strategy {
@@ -123,6 +141,7 @@ impl Strategy {
         Strategy {
             kind,
             constraints,
+            variant_total: total_weight(&variants),
             variants,
             variant_group: GroupHash::new(group, VARIANT_SEED),
         }

@@ -24,7 +24,7 @@ pub(crate) struct Constraint {
 impl Constraint {
     #[inline]
     pub(crate) fn matches(&self, context: &Context<'_>) -> bool {
-        self.operator.matches(context.get(&self.field), context) != self.inverted
+        self.operator.matches(&self.field, context) != self.inverted
     }
 }
 
@@ -153,8 +153,11 @@ impl Operator {
             })
     }
 
+    /// Whether the call's `field` matches. A missing label, or one that does not read as
+    /// the operator's kind (a number, a date, a version, an address), matches nothing.
     #[inline]
-    fn matches(&self, value: Option<&str>, context: &Context<'_>) -> bool {
+    fn matches(&self, field: &Field, context: &Context<'_>) -> bool {
+        let value = context.get(field);
         match self {
             Operator::In {
                 values,
@@ -177,8 +180,8 @@ impl Operator {
                 .and_then(values::number)
                 .and_then(|v| v.partial_cmp(target))
                 .is_some_and(|o| o == *ordering || (*or_equal && o == Ordering::Equal)),
-            Operator::DateAfter(target) => now_or(context).is_some_and(|now| now > *target),
-            Operator::DateBefore(target) => now_or(context).is_some_and(|now| now < *target),
+            Operator::DateAfter(target) => time_of(field, value).is_some_and(|t| t > *target),
+            Operator::DateBefore(target) => time_of(field, value).is_some_and(|t| t < *target),
             Operator::Semver(ordering, or_equal, target) => value
                 .and_then(values::version)
                 .map(|v| v.cmp_precedence(target))
@@ -216,10 +219,13 @@ fn contains_value(values: &[Box<str>], value: &str, case_insensitive: bool) -> b
     }
 }
 
-fn now_or(context: &Context<'_>) -> Option<jiff::Timestamp> {
-    match context.get(&Field::CurrentTime) {
-        Some(given) => values::timestamp(given),
-        None => Some(jiff::Timestamp::now()),
+/// The point in time a date constraint compares: its label's value read as a date, or,
+/// for the `currentTime` label when the call does not give it, now.
+fn time_of(field: &Field, value: Option<&str>) -> Option<jiff::Timestamp> {
+    match (value, field) {
+        (Some(given), _) => values::timestamp(given),
+        (None, Field::CurrentTime) => Some(jiff::Timestamp::now()),
+        (None, _) => None,
     }
 }
 
@@ -296,6 +302,54 @@ mod tests {
         assert!(str_matches(Contains, "abc", "", true));
         assert!(!str_matches(StartsWith, "ab", "abc", true));
         assert!(eq_ignore_case("ÄBC", "äbc"));
+    }
+
+    /// Date constraints read their own label: `currentTime` (now when the call does not
+    /// give it), or any other label, which must read as a date.
+    #[test]
+    fn date_constraints_read_their_own_label() {
+        use crate::labels;
+        use crate::rules::context::ContextDefaults;
+        let defaults = ContextDefaults::default();
+        let compile = |label: &str, operator: &str, date: &str| Constraint {
+            field: Field::parse(label),
+            operator: Operator::compile_lenient(operator, vec![], date, false),
+            inverted: false,
+        };
+        let expired = compile("expiresAt", "DATE_AFTER", "2025-01-01T00:00:00Z");
+        let matches = |constraint: &Constraint, labels: &crate::Labels| {
+            constraint.matches(&Context::new(labels, &defaults))
+        };
+        assert!(matches(&expired, &labels! { "expiresAt" => "2025-06-01" }));
+        assert!(!matches(&expired, &labels! { "expiresAt" => "2024-06-01" }));
+        assert!(
+            !matches(&expired, &labels! {}),
+            "a missing label is no date"
+        );
+        assert!(
+            !matches(&expired, &labels! { "expiresAt" => "soon" }),
+            "nor one that does not read"
+        );
+        assert!(
+            !matches(&expired, &labels! { "currentTime" => "2030-01-01" }),
+            "another label's date does not count"
+        );
+
+        let launched = compile("currentTime", "DATE_AFTER", "2020-01-01T00:00:00Z");
+        assert!(matches(&launched, &labels! {}), "now is after 2020");
+        assert!(!matches(
+            &launched,
+            &labels! { "currentTime" => "2019-12-31" }
+        ));
+        assert!(!matches(
+            &launched,
+            &labels! { "currentTime" => "yesterday" }
+        ));
+        let before = compile("current_time", "DATE_BEFORE", "2020-01-01T00:00:00Z");
+        assert!(matches(
+            &before,
+            &labels! { "current_time" => "2019-12-31T23:59:59Z" }
+        ));
     }
 
     #[test]
