@@ -155,7 +155,7 @@ impl DecisionSource for Counting {
         Evaluation::from(flag == "On")
     }
 
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "counting"
     }
 }
