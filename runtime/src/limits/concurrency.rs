@@ -3,12 +3,13 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::group::{Carried, Group};
+use super::waiter::{Waiter, Wake};
 
 /// At most `max` flows hold a slot; up to `queue` more wait for one, first come first
 /// served, each until its own deadline.
@@ -53,48 +54,6 @@ pub(crate) struct ConcurrencySpec {
 /// The bit of the slot count that says the limiter was replaced by a reload (see
 /// `group.rs`). No count of slots comes near it.
 const RETIRED: usize = 1 << (usize::BITS - 1);
-
-const WAITING: u8 = 0;
-const GRANTED: u8 = 1;
-const ABANDONED: u8 = 2;
-
-#[derive(Debug)]
-struct Waiter {
-    state: AtomicU8,
-    wake: Mutex<Option<Wake>>,
-}
-
-#[derive(Debug)]
-enum Wake {
-    Thread(std::thread::Thread),
-    Task(Waker),
-}
-
-impl Waiter {
-    fn new(wake: Wake) -> Arc<Self> {
-        Arc::new(Self {
-            state: AtomicU8::new(WAITING),
-            wake: Mutex::new(Some(wake)),
-        })
-    }
-
-    fn is_granted(&self) -> bool {
-        self.state.load(Ordering::Acquire) == GRANTED
-    }
-
-    fn wake(&self) {
-        let wake = self
-            .wake
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match wake {
-            Some(Wake::Thread(thread)) => thread.unpark(),
-            Some(Wake::Task(waker)) => waker.wake(),
-            None => {}
-        }
-    }
-}
 
 /// Why a flow was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,13 +241,7 @@ impl ConcurrencyLimiter {
         while !queue.is_empty() && self.try_grant_slot() {
             let waiter = queue.pop_front().expect("not empty");
             self.stop_waiting();
-            if waiter
-                .state
-                .compare_exchange(WAITING, GRANTED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                waiter.wake();
-            } else {
+            if !waiter.grant() {
                 // Abandoned waiters leave the queue themselves; give the slot back.
                 freed |= self.give_slot_back();
             }
@@ -331,11 +284,7 @@ impl ConcurrencyLimiter {
     /// the caller holds it).
     fn leave(&self, waiter: &Arc<Waiter>) -> bool {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if waiter
-            .state
-            .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !waiter.abandon() {
             return true;
         }
         if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
@@ -438,8 +387,7 @@ impl Future for QueuedWait<'_> {
             this.waiter = None;
             return Poll::Ready(Ok(()));
         }
-        *waiter.wake.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(Wake::Task(cx.waker().clone()));
+        waiter.wake_task(cx.waker());
         // Granted between the check and storing the waker: the grant found no waker.
         if waiter.is_granted() {
             this.waiter = None;

@@ -18,6 +18,7 @@ mod permit;
 mod rate;
 mod slot;
 mod spec;
+mod waiter;
 
 use std::collections::HashMap;
 use std::fmt;
