@@ -7,19 +7,23 @@
 //! Instructions are not nanoseconds: a cache miss or a contended atomic costs far more
 //! than its one instruction. They show what the code does, repeatably.
 //!
-//! `instructions <case>` runs one case natively (for `perf`); `instructions --list`
-//! lists the cases.
+//! - `instructions -- --check benches/instructions.baseline`: fails if a case of the
+//!   baseline file counts more than 5% above it (CI runs this).
+//! - `instructions -- --write benches/instructions.baseline`: writes the counts there.
+//! - `instructions -- <case>` runs one case natively (for `perf`); `--list` lists them.
+//!
+//! The cases are `flowgate_benches::cases`, the same closures `compare` times.
 
 use std::hint::black_box;
 use std::process::Command;
 
-use flowgate_benches::{
-    concurrency_limited, gated, gated_async, gated_on_unleash, limits_client, rate_limited,
-    run_ready, unleash_client, work, Engines,
-};
+use flowgate_benches::cases::{build, CASES};
 
 /// Calls per case: enough that start-up and the first, cold calls are noise.
 const CALLS: u64 = 20_000;
+
+/// How far above its baseline a case may count before `--check` fails.
+const TOLERANCE: f64 = 0.05;
 
 /// Calls of a native run (`instructions <case>`): `CALLS` in the environment, for
 /// `perf record`, else [`CALLS`].
@@ -40,82 +44,12 @@ fn measured(case: &mut dyn FnMut(u64), calls: u64) {
 }
 
 fn run_case(name: &str) -> bool {
-    let engines = Engines::new();
-    let Engines {
-        flowgate,
-        yggdrasil,
-        sdk,
-        labels,
-        ygg_context,
-        sdk_context,
-    } = &engines;
-    let limited = limits_client();
-    let unleash = unleash_client();
-    let governor = governor::RateLimiter::direct(governor::Quota::per_second(
-        std::num::NonZeroU32::new(1_000_000_000).unwrap(),
-    ));
-    let semaphore = tokio::sync::Semaphore::new(1000);
-    let flag_of = |kind: &str| match kind {
-        "always-on" => "on-7",
-        "rollout" => "half-7",
-        "constraint+rollout" => "regional-7",
-        _ => "variant-7",
-    };
-    let (engine, kind) = name.split_once('/').unwrap_or((name, ""));
-    let flag = flag_of(kind);
-    let mut case: Box<dyn FnMut(u64) + '_> = match (engine, kind) {
-        ("empty", _) => Box::new(|i| {
-            black_box(i);
-        }),
-        ("atomic-bool", _) => {
-            let on = Box::leak(Box::new(std::sync::atomic::AtomicBool::new(true)));
-            Box::new(move |_| {
-                black_box(black_box(&*on).load(std::sync::atomic::Ordering::Relaxed));
-            })
-        }
-        ("flowgate", "variant") => Box::new(|_| drop(black_box(flowgate.variant(flag, labels)))),
-        ("flowgate", _) => Box::new(|_| {
-            black_box(flowgate.is_enabled(flag, labels));
-        }),
-        ("yggdrasil", "variant") => Box::new(|_| {
-            black_box(yggdrasil.get_variant(flag, ygg_context, &None));
-        }),
-        ("yggdrasil", _) => Box::new(|_| {
-            black_box(yggdrasil.is_enabled(flag, ygg_context, &None));
-        }),
-        ("unleash-sdk", "variant") => Box::new(|_| {
-            black_box(sdk.get_variant_str(flag, sdk_context));
-        }),
-        ("unleash-sdk", _) => Box::new(|_| {
-            black_box(sdk.is_enabled_str(flag, Some(sdk_context), false));
-        }),
-        ("ungated", _) => Box::new(|i| {
-            black_box(work(i));
-        }),
-        ("gate-sync", _) => Box::new(|i| {
-            black_box(gated(flowgate, i));
-        }),
-        ("gate-unleash", _) => Box::new(|i| {
-            black_box(gated_on_unleash(&unleash, i));
-        }),
-        ("gate-async", _) => Box::new(|i| {
-            black_box(run_ready(gated_async(flowgate, i)));
-        }),
-        ("gate-rate-limit", _) => Box::new(|i| {
-            black_box(rate_limited(&limited, i));
-        }),
-        ("governor", _) => Box::new(|_| {
-            black_box(governor.check().is_ok());
-        }),
-        ("gate-concurrency-limit", _) => Box::new(|i| {
-            black_box(concurrency_limited(&limited, i));
-        }),
-        ("semaphore", _) => Box::new(|_| drop(black_box(semaphore.try_acquire().unwrap()))),
-        _ => return false,
+    let Some(mut case) = build(name) else {
+        return false;
     };
     // Warm: first calls fill caches (call sites, per-thread snapshots).
     for i in 0..100 {
-        case(i);
+        case(u64::MAX - i);
     }
     let calls = calls();
     let start = std::time::Instant::now();
@@ -129,35 +63,14 @@ fn run_case(name: &str) -> bool {
     true
 }
 
-const CASES: &[&str] = &[
-    "atomic-bool",
-    "flowgate/always-on",
-    "yggdrasil/always-on",
-    "unleash-sdk/always-on",
-    "flowgate/rollout",
-    "yggdrasil/rollout",
-    "unleash-sdk/rollout",
-    "flowgate/constraint+rollout",
-    "yggdrasil/constraint+rollout",
-    "unleash-sdk/constraint+rollout",
-    "flowgate/variant",
-    "yggdrasil/variant",
-    "unleash-sdk/variant",
-    "ungated",
-    "gate-sync",
-    "gate-unleash",
-    "gate-async",
-    "governor",
-    "gate-rate-limit",
-    "semaphore",
-    "gate-concurrency-limit",
-];
-
 /// Instructions callgrind counted in [`measured`] for one run of `case`.
 fn count(case: &str) -> Result<u64, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out_file =
-        std::env::temp_dir().join(format!("flowgate-callgrind-{}.out", std::process::id()));
+    let out_file = std::env::temp_dir().join(format!(
+        "flowgate-callgrind-{}-{}.out",
+        std::process::id(),
+        case.replace('/', "_")
+    ));
     let output = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg("--collect-atstart=no")
@@ -165,6 +78,7 @@ fn count(case: &str) -> Result<u64, String> {
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(&exe)
         .arg(case)
+        .env_remove("CALLS")
         .output()
         .map_err(|e| format!("cannot run valgrind (is it installed?): {e}"))?;
     let _ = std::fs::remove_file(&out_file);
@@ -181,31 +95,114 @@ fn count(case: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{case}: no instruction count in valgrind's output:\n{stderr}"))
 }
 
+/// Instructions per call of every case, the loop's own cost subtracted.
+fn count_all(names: &[&str]) -> Vec<(String, f64)> {
+    let baseline = count("empty").unwrap_or_else(|e| panic!("{e}"));
+    names
+        .iter()
+        .map(|name| {
+            let total = count(name).unwrap_or_else(|e| panic!("{e}"));
+            #[allow(clippy::cast_precision_loss)]
+            let per_call = total.saturating_sub(baseline) as f64 / CALLS as f64;
+            ((*name).to_owned(), per_call)
+        })
+        .collect()
+}
+
+/// `case count` lines; `#` starts a comment.
+fn read_baseline(path: &str) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(count)) = (words.next(), words.next()) else {
+                panic!("{path}: a line is `case count`: {line:?}");
+            };
+            let count = count
+                .parse()
+                .unwrap_or_else(|_| panic!("{path}: not a count: {line:?}"));
+            (name.to_owned(), count)
+        })
+        .collect()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    match args.first().map(String::as_str) {
-        Some("--list") => {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["--list"] => {
             for case in CASES {
-                println!("{case}");
+                println!(
+                    "{:<30} {}{}",
+                    case.name,
+                    if case.best_case { "(best case) " } else { "" },
+                    case.what
+                );
             }
         }
-        Some(case) => {
+        ["--check", path] => {
+            let baseline = read_baseline(path);
+            let names: Vec<&str> = baseline.iter().map(|(name, _)| name.as_str()).collect();
+            let counts = count_all(&names);
+            let mut failed = Vec::new();
+            println!(
+                "instructions per call against {path} (fails above +{:.0}%)",
+                TOLERANCE * 100.0
+            );
+            for ((name, now), (_, then)) in counts.iter().zip(&baseline) {
+                let change = now / then - 1.0;
+                let verdict = if change > TOLERANCE {
+                    "REGRESSED"
+                } else {
+                    "ok"
+                };
+                println!(
+                    "  {name:<30} {then:>9.1} -> {now:>9.1}  {:>+6.1}%  {verdict}",
+                    change * 100.0
+                );
+                if change > TOLERANCE {
+                    failed.push(name.clone());
+                }
+            }
+            if !failed.is_empty() {
+                eprintln!(
+                    "instruction counts regressed by more than {:.0}%: {}",
+                    TOLERANCE * 100.0,
+                    failed.join(", ")
+                );
+                std::process::exit(1);
+            }
+        }
+        ["--write", path] => {
+            let names: Vec<&str> = CASES.iter().map(|case| case.name).collect();
+            let counts = count_all(&names);
+            let mut text = String::from(
+                "# Instructions per call of the main cases (callgrind; see benches/benches/instructions.rs).\n\
+                 # `.ci/run` fails when one counts more than 5% above its line here.\n\
+                 # Regenerate: cargo bench -p flowgate-benches --bench instructions -- --write benches/instructions.baseline\n",
+            );
+            for (name, count) in &counts {
+                use std::fmt::Write as _;
+                let _ = writeln!(text, "{name} {count:.1}");
+            }
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            print!("{}", std::fs::read_to_string(path).unwrap_or_default());
+        }
+        [case] => {
             if !run_case(case) {
                 eprintln!("unknown case {case}; `--list` lists them");
                 std::process::exit(2);
             }
         }
-        None => {
-            let baseline = count("empty").unwrap_or_else(|e| panic!("{e}"));
+        _ => {
+            let names: Vec<&str> = CASES.iter().map(|case| case.name).collect();
             println!("instructions per call (callgrind, {CALLS} calls, loop cost subtracted)");
-            for case in CASES {
-                let total = count(case).unwrap_or_else(|e| panic!("{e}"));
-                #[allow(clippy::cast_precision_loss)]
-                let per_call = total.saturating_sub(baseline) as f64 / CALLS as f64;
-                println!("  {case:<32} {per_call:>8.1}");
+            for (name, count) in count_all(&names) {
+                println!("  {name:<30} {count:>9.1}");
             }
         }
     }

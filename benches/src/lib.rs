@@ -12,6 +12,9 @@ use std::task::{Context, Poll, Waker};
 
 use flowgate::{feature_gate, labels, Client};
 
+pub mod cases;
+pub mod service;
+
 // ---- the data set -----------------------------------------------------------------
 
 /// 100 flags, 25 of each kind, as an Unleash `/client/features` document.
@@ -216,7 +219,7 @@ pub struct Engines {
     pub flowgate: Client,
     pub yggdrasil: unleash_yggdrasil::EngineState,
     pub sdk: unleash_api_client::Client<SdkFeatures>,
-    pub labels: flowgate::Labels,
+    pub labels: flowgate::Labels<'static>,
     pub ygg_context: unleash_yggdrasil::Context,
     pub sdk_context: unleash_api_client::Context,
 }

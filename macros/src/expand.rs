@@ -181,18 +181,56 @@ fn timeout(args: &GateArgs, private: &TokenStream) -> TokenStream {
 
 /// Declares `__fg_labels: &Labels`, evaluating each label before the body runs. A gate
 /// without labels borrows one shared empty set: nothing to build or drop per call.
+///
+/// Each value is bound by reference first (`let v = &(expr);` keeps a temporary alive
+/// as long as the binding), so the labels borrow it: no copy, no formatting for text
+/// and numbers (`LabelValue`), `Display` for anything else (autoref specialisation, in
+/// `__private`). A value of neither kind is an error at the value.
 fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
     if args.labels.is_empty() {
-        return quote!(let __fg_labels: &#private::Labels = &#private::NO_LABELS;);
+        return quote!(let __fg_labels: &#private::Labels<'_> = &#private::NO_LABELS;);
     }
-    let inserts = args.labels.iter().map(|label| {
-        let (key, value) = (&label.key, &label.value);
-        quote!(__fg_labels_owned.insert(#key, &(#value));)
+    let bindings = args.labels.iter().enumerate().map(|(i, label)| {
+        let local = quote::format_ident!("__fg_label_{}", i);
+        match &label.value {
+            // Already a reference: bound as it is (another `&` is clippy's
+            // `needless_borrow` at the user's token).
+            value @ syn::Expr::Reference(_) => quote!(let #local = #value;),
+            value => quote!(let #local = &(#value);),
+        }
     });
+    let keys = args.labels.iter().enumerate().map(|(i, label)| {
+        let key = quote::format_ident!("__FG_KEY_{}", i);
+        let name = &label.key;
+        quote!(const #key: #private::LabelKey = #private::LabelKey::new(#name);)
+    });
+    let probes = (0..args.labels.len()).map(|i| {
+        let local = quote::format_ident!("__fg_label_{}", i);
+        let probe = quote::format_ident!("__fg_probe_{}", i);
+        quote!(let #probe = &#private::LabelProbe(#local);)
+    });
+    let entries = args.labels.iter().enumerate().map(|(i, label)| {
+        let key = quote::format_ident!("__FG_KEY_{}", i);
+        // The call is spanned at the value, for the error of a type that is neither
+        // text, a number nor `Display`; the `&` of the probe is not, or clippy would
+        // take it for the user's (`needless_borrow`).
+        let probe = quote::format_ident!("__fg_probe_{}", i, span = label.value.span());
+        let call = quote_spanned!(label.value.span()=> #probe.__fg_borrow());
+        quote!(#private::LabelEntry::__new(&#key, #call))
+    });
+    // The labels are a view of an array on the stack: built in place, nothing pushed,
+    // the names' fingerprints worked out at compile time (`LabelKey` is `const`).
     quote! {
-        let mut __fg_labels_owned = #private::Labels::new();
-        #(#inserts)*
-        let __fg_labels: &#private::Labels = &__fg_labels_owned;
+        #(#bindings)*
+        let __fg_label_entries = {
+            #[allow(unused_imports)]
+            use #private::{BorrowsDisplay as _, BorrowsLabel as _};
+            #(#keys)*
+            #(#probes)*
+            [#(#entries),*]
+        };
+        let __fg_labels_owned = #private::Labels::__borrowing(&__fg_label_entries);
+        let __fg_labels: &#private::Labels<'_> = &__fg_labels_owned;
     }
 }
 

@@ -60,7 +60,7 @@ use proc_macro::TokenStream;
 /// | argument | meaning | default |
 /// |---|---|---|
 /// | `timeout = "200ms"` | longest wait for a decision; units `h`, `m`, `s`, `ms`, combined largest first (`"1m30s"`); checked at compile time. `"0s"` decides without waiting. Any `Duration` expression also works. | `"200ms"` |
-/// | `labels(key = expr, "other-key" = expr)` | the call's labels, evaluated before the body; they may use the arguments (taken by reference), and values are anything `Display` | none |
+/// | `labels(key = expr, "other-key" = expr)` | the call's labels, evaluated before the body; they may use the arguments. Each value is borrowed for the call: text (`&str`, `String`, ...) is not copied, numbers and `bool`s are written without `core::fmt`, and any other `Display` type is formatted (see `flowgate::labels::LabelValue`) | none |
 /// | `on_reject = ...` | what a rejected call returns: a closure `\|\| value`, a closure `\|rejection\| value` (given `&flowgate::Rejection`), or a path to a function taking `&flowgate::Rejection`. It produces the function's return type and is not awaited. | see below |
 /// | `fallback = accept \| reject` | what to do when no decision can be made in time | the manifest's `fallback`, else `reject` |
 /// | `client = expr` | the `&flowgate::Client` to ask, e.g. `&self.flags` | `flowgate::global()` |
@@ -116,7 +116,9 @@ use proc_macro::TokenStream;
 /// ```text
 /// async fn awesome(user: &User) -> Result<String, AppError> {
 ///     static SITE: CallSite = CallSite::new("AwesomeFeature", Fallback::Reject);
-///     let labels = Labels::new().with("userId", &(user.id));
+///     let value = &(user.id);                                   // borrowed, not copied
+///     let entries = [LabelEntry::new(&USER_ID_KEY, value.into_label_value())];
+///     let labels = Labels::borrowing(&entries);                 // a view: nothing built
 ///     let flow = start_flow(flowgate::global(), &SITE, &labels, Duration::from_millis(200)).await;
 ///     if let Some(rejection) = flow.rejection() {
 ///         let rejected = FromRejection::from_rejection(rejection);   // or on_reject

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::limits::Permit;
 use crate::metrics::{Ending, StatsRef};
-use crate::reject::Rejection;
+use crate::reject::{RejectReason, Rejection};
 
 /// How a flow ended, as set by [`Flow::set_status`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -123,6 +123,29 @@ impl Flow {
             span,
             ended: false,
             permit,
+        }
+    }
+
+    /// A flow whose flag is off for the call: rejected at once, the most common
+    /// rejection. Always inlined, as [`accepted`](Self::accepted) is.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn disabled(stats: StatsRef) -> Self {
+        stats.record_rejected(RejectReason::FlagDisabled, false);
+        let decision =
+            Decision::Rejected(Rejection::of(stats.flag_name(), RejectReason::FlagDisabled));
+        let span = flow_span(stats.name());
+        if !span.is_disabled() {
+            record_decision(&span, &decision);
+        }
+        Self {
+            stats,
+            decision,
+            success: true,
+            status: None,
+            span,
+            ended: false,
+            permit: None,
         }
     }
 

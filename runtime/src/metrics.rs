@@ -154,6 +154,17 @@ pub(crate) enum StatsRef {
     Shared(Arc<FlagStats>),
 }
 
+impl StatsRef {
+    /// The flag's name for a rejection: borrowed for good from a call site's stats.
+    #[inline]
+    pub(crate) fn flag_name(&self) -> crate::reject::FlagName {
+        match self {
+            StatsRef::Static(stats) => crate::reject::FlagName::Static(&stats.name),
+            StatsRef::Shared(stats) => crate::reject::FlagName::Shared(Arc::clone(&stats.name)),
+        }
+    }
+}
+
 impl std::ops::Deref for StatsRef {
     type Target = FlagStats;
 

@@ -7,7 +7,7 @@ use tracing::Instrument as _;
 
 pub use crate::client::{global, CallSite};
 pub use crate::flow::{Flow, FlowStatus};
-pub use crate::labels::Labels;
+pub use crate::labels::{Entry as LabelEntry, LabelKey, LabelValue, Labels, LendLabel, Value};
 pub use crate::reject::{Fallback, FromRejection, Rejection};
 pub use crate::source::Evaluation;
 
@@ -15,7 +15,7 @@ use crate::client::Client;
 
 /// The labels of a gate that declares none: shared, so a call neither builds nor drops
 /// a set of its own.
-pub static NO_LABELS: Labels = Labels::new();
+pub static NO_LABELS: Labels<'static> = Labels::new();
 
 /// An async gate's start without a future, when the flow is accepted at once; else the
 /// evaluation, for [`start_flow`].
@@ -23,7 +23,7 @@ pub static NO_LABELS: Labels = Labels::new();
 pub fn try_start_flow(
     client: &Client,
     site: &'static CallSite,
-    labels: &Labels,
+    labels: &Labels<'_>,
 ) -> Result<Flow, Evaluation> {
     client.try_start_flow_at(site, labels)
 }
@@ -33,7 +33,7 @@ pub fn try_start_flow(
 pub fn start_flow<'a>(
     client: &'a Client,
     site: &'static CallSite,
-    labels: &'a Labels,
+    labels: &'a Labels<'a>,
     timeout: Duration,
     evaluation: Evaluation,
 ) -> impl Future<Output = Flow> + 'a {
@@ -43,10 +43,100 @@ pub fn start_flow<'a>(
 pub fn start_flow_blocking(
     client: &Client,
     site: &'static CallSite,
-    labels: &Labels,
+    labels: &Labels<'_>,
     timeout: Duration,
 ) -> Flow {
     client.start_flow_blocking_at(site, labels, timeout)
+}
+
+/// A label value as an expansion sees it, to find how it becomes a [`Value`] by
+/// autoref specialisation: the fast conversions of [`LabelValue`] and [`LendLabel`]
+/// where the type has one, `Display` (through `core::fmt`) otherwise.
+#[allow(missing_debug_implementations)]
+pub struct LabelProbe<'r, T: ?Sized>(pub &'r T);
+
+/// `#[feature_gate(labels(...))]`: each value is bound by reference in the gated
+/// function (`let v = &(expr);`, so temporaries live as long), then borrowed.
+pub trait BorrowsLabel<'a> {
+    fn __fg_borrow(&self) -> Value<'a>;
+}
+
+impl<'a, T: ?Sized> BorrowsLabel<'a> for LabelProbe<'a, T>
+where
+    &'a T: LabelValue<'a>,
+{
+    #[inline]
+    fn __fg_borrow(&self) -> Value<'a> {
+        self.0.into_label_value()
+    }
+}
+
+/// The fallback of [`BorrowsLabel`]: applies to every type, so that a type that is
+/// not `Display` either fails at [`LabelDisplay`], whose message says what a label
+/// value can be, rather than as a method that is not found.
+pub trait BorrowsDisplay {
+    type Value: ?Sized;
+    fn __fg_borrow(&self) -> Value<'static>
+    where
+        Self::Value: LabelDisplay;
+}
+
+impl<T: ?Sized> BorrowsDisplay for &LabelProbe<'_, T> {
+    type Value = T;
+    fn __fg_borrow(&self) -> Value<'static>
+    where
+        T: LabelDisplay,
+    {
+        self.0.label_display()
+    }
+}
+
+/// A label value through `Display`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a label value",
+    label = "not text, a number, a `bool`, a `char` or `Display`",
+    note = "a label value is text (`&str`, `String`, `Cow<str>`, `Arc<str>`), a number, a `bool`, a `char`, or any type that implements `Display`",
+    note = "for an `Option`, say what `None` is, e.g. `user.email.as_deref().unwrap_or(\"none\")`"
+)]
+pub trait LabelDisplay {
+    fn label_display(&self) -> Value<'static>;
+}
+
+impl<T: std::fmt::Display + ?Sized> LabelDisplay for T {
+    fn label_display(&self) -> Value<'static> {
+        Value::display(self)
+    }
+}
+
+/// `labels!`: each value is taken by reference where it stands (maybe a temporary),
+/// so owned text is copied and references are borrowed ([`LendLabel`]).
+pub trait LendsLabel<'a> {
+    fn __fg_lend(&self) -> Value<'a>;
+}
+
+impl<'a, T: ?Sized + LendLabel<'a>> LendsLabel<'a> for LabelProbe<'_, T> {
+    #[inline]
+    fn __fg_lend(&self) -> Value<'a> {
+        self.0.lend_label_value()
+    }
+}
+
+/// The fallback of [`LendsLabel`], as [`BorrowsDisplay`] is of [`BorrowsLabel`].
+pub trait LendsDisplay {
+    type Value: ?Sized;
+    fn __fg_lend(&self) -> Value<'static>
+    where
+        Self::Value: LabelDisplay;
+}
+
+impl<T: ?Sized> LendsDisplay for &LabelProbe<'_, T> {
+    type Value = T;
+    fn __fg_lend(&self) -> Value<'static>
+    where
+        T: LabelDisplay,
+    {
+        self.0.label_display()
+    }
 }
 
 /// Type-checks a `timeout = expr` argument, with the error at the user's expression.

@@ -153,28 +153,57 @@ impl fmt::Display for RejectReason {
 /// );
 /// ```
 ///
-/// Cheap to clone: the flag's name is shared, not copied.
+/// Cheap to clone: the flag's name is borrowed from its call site (a rejection at a
+/// gated call touches no reference count another thread touches) or shared, never
+/// copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     reason: RejectReason,
-    flag: Arc<str>,
+    flag: FlagName,
     retry_after: Option<Duration>,
 }
+
+/// The name of a rejected flag: a call site's, for as long as the program runs, or a
+/// shared one.
+#[derive(Clone, Debug)]
+pub(crate) enum FlagName {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl FlagName {
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            FlagName::Static(name) => name,
+            FlagName::Shared(name) => name,
+        }
+    }
+}
+
+impl PartialEq for FlagName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for FlagName {}
 
 impl Rejection {
     /// A rejection of `flag` for `reason`.
     pub fn new(flag: impl Into<Arc<str>>, reason: RejectReason) -> Self {
         Self {
             reason,
-            flag: flag.into(),
+            flag: FlagName::Shared(flag.into()),
             retry_after: None,
         }
     }
 
-    pub(crate) fn shared(flag: &Arc<str>, reason: RejectReason) -> Self {
+    #[inline]
+    pub(crate) fn of(flag: FlagName, reason: RejectReason) -> Self {
         Self {
             reason,
-            flag: Arc::clone(flag),
+            flag,
             retry_after: None,
         }
     }
@@ -193,7 +222,7 @@ impl Rejection {
 
     /// The flag whose flow was rejected.
     pub fn flag(&self) -> &str {
-        &self.flag
+        self.flag.as_str()
     }
 
     /// When a retry may succeed, if the decision knows.
@@ -205,7 +234,7 @@ impl Rejection {
     #[doc(hidden)]
     #[deprecated(since = "0.2.0", note = "renamed `flag()`")]
     pub fn control_point(&self) -> &str {
-        &self.flag
+        self.flag.as_str()
     }
 
     /// The rejection itself (`Rejected` and `Rejection` are one type now).
@@ -235,7 +264,7 @@ impl fmt::Display for Rejection {
         write!(
             f,
             "flow `{}` was rejected: {}",
-            self.flag,
+            self.flag.as_str(),
             self.reason.describe()
         )?;
         if let Some(retry_after) = self.retry_after {

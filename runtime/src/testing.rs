@@ -13,7 +13,7 @@ use crate::client::Client;
 use crate::labels::Labels;
 use crate::source::{DecisionSource, Evaluation, Readiness, Undecided};
 
-type Rule = dyn Fn(&Labels) -> bool + Send + Sync;
+type Rule = dyn Fn(&Labels<'_>) -> bool + Send + Sync;
 
 #[derive(Clone)]
 enum Entry {
@@ -82,7 +82,7 @@ impl InMemorySource {
     }
 
     /// Decides `flag` with `rule` on each call's labels.
-    pub fn set_rule(&self, flag: &str, rule: impl Fn(&Labels) -> bool + Send + Sync + 'static) {
+    pub fn set_rule(&self, flag: &str, rule: impl Fn(&Labels<'_>) -> bool + Send + Sync + 'static) {
         self.update(flag, &Entry::Rule(Arc::new(rule)));
     }
 
@@ -116,7 +116,11 @@ impl InMemorySource {
 
     /// Builder form of [`set_rule`](Self::set_rule).
     #[must_use]
-    pub fn rule(self, flag: &str, rule: impl Fn(&Labels) -> bool + Send + Sync + 'static) -> Self {
+    pub fn rule(
+        self,
+        flag: &str,
+        rule: impl Fn(&Labels<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.set_rule(flag, rule);
         self
     }
@@ -142,7 +146,7 @@ impl Default for InMemorySource {
 }
 
 impl DecisionSource for InMemorySource {
-    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+    fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         if !self.shared.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }

@@ -150,7 +150,7 @@ fn fallbacks_set_in_code_win_over_the_files() {
 struct Counting(std::sync::atomic::AtomicUsize);
 
 impl DecisionSource for Counting {
-    fn evaluate(&self, flag: &str, _labels: &Labels) -> Evaluation {
+    fn evaluate(&self, flag: &str, _labels: &Labels<'_>) -> Evaluation {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Evaluation::from(flag == "On")
     }

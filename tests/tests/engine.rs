@@ -192,7 +192,7 @@ fn variant_of_a_disabled_or_variantless_flag_is_disabled() {
 }
 
 /// One flag per constraint, checked against labels; each row is (rule, labels, expected).
-fn check_constraint(constraint: &str, cases: &[(Labels, bool)]) {
+fn check_constraint(constraint: &str, cases: &[(Labels<'_>, bool)]) {
     let rules = format!("[flags.F]\nconstraints = [{constraint}]\n");
     let client = client(&rules);
     for (labels, expected) in cases {

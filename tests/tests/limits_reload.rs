@@ -21,11 +21,11 @@ fn limited(concurrency: &str) -> String {
 }
 
 /// A flow that takes what is free now and waits for nothing.
-fn start(client: &Client, labels: &Labels) -> Flow {
+fn start(client: &Client, labels: &Labels<'_>) -> Flow {
     client.start_flow_blocking("Limited", labels, Duration::ZERO)
 }
 
-fn admitted(client: &Client, labels: &Labels) -> bool {
+fn admitted(client: &Client, labels: &Labels<'_>) -> bool {
     let flow = start(client, labels);
     let admitted = flow.should_run();
     flow.end();
@@ -175,7 +175,7 @@ fn no_reload_refills_a_rate_bucket() {
         format!("[flags.Limited]\nrate_limit = {{ limit = 1, per = \"1h\", burst = 3{rest} }}\n")
     };
     let (engine, client) = client(&rate(""));
-    let tokens = |labels: Labels| (0..10).filter(|_| admitted(&client, &labels)).count();
+    let tokens = |labels: Labels<'_>| (0..10).filter(|_| admitted(&client, &labels)).count();
     assert_eq!(tokens(Labels::new()), 3, "a full bucket");
     for (change, rules) in [
         ("the same rules again", rate("")),

@@ -12,7 +12,7 @@ fn spec_dir() -> PathBuf {
 
 /// An Unleash context as labels: the standard fields by their names, and the
 /// `properties` flattened.
-fn labels_of(context: &Value) -> Labels {
+fn labels_of(context: &Value) -> Labels<'_> {
     let mut labels = Labels::new();
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),

@@ -85,7 +85,12 @@ impl Source {
 
     /// Evaluates at a gated call site; see the module documentation.
     #[inline]
-    pub(crate) fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+    pub(crate) fn evaluate_at(
+        &self,
+        flag: &str,
+        slot: &FlagSlot,
+        labels: &Labels<'_>,
+    ) -> Evaluation {
         match &self.rules {
             Some(rules) => rules.evaluate_at(flag, slot, labels),
             None => self.boxed.evaluate(flag, labels),
@@ -99,11 +104,11 @@ impl Source {
     }
 
     #[inline]
-    pub(crate) fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+    pub(crate) fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         self.boxed.evaluate(flag, labels)
     }
 
-    pub(crate) fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+    pub(crate) fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
         self.boxed.variant(flag, labels)
     }
 

@@ -177,7 +177,7 @@ impl Client {
 
     /// Whether `flag` is on for `labels`: a pure check that starts no flow and never
     /// waits. A flag the source cannot decide takes its fallback.
-    pub fn is_enabled(&self, flag: &str, labels: &Labels) -> bool {
+    pub fn is_enabled(&self, flag: &str, labels: &Labels<'_>) -> bool {
         match self.inner.source.evaluate(flag, labels) {
             Evaluation::Enabled => true,
             Evaluation::Disabled => false,
@@ -187,7 +187,7 @@ impl Client {
 
     /// The variant of `flag` for `labels`: a pure check, like
     /// [`is_enabled`](Client::is_enabled), with the same evaluation.
-    pub fn variant(&self, flag: &str, labels: &Labels) -> Variant {
+    pub fn variant(&self, flag: &str, labels: &Labels<'_>) -> Variant {
         self.inner
             .source
             .variant(flag, labels)

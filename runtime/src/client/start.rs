@@ -24,7 +24,7 @@ use super::{CallSite, Client};
 use crate::flow::{Decision, Flow};
 use crate::labels::Labels;
 use crate::limits::{Admission, ConcurrencyLimiter, LimitSlot, Permit, Refusal};
-use crate::metrics::{FlagStats, StatsRef};
+use crate::metrics::StatsRef;
 use crate::reject::{Fallback, RejectReason, Rejection};
 use crate::source::{Evaluation, Readiness, Undecided};
 
@@ -35,7 +35,7 @@ impl Client {
     /// The fallback is the one the rules file declares for the flag (or
     /// [`ClientBuilder::fallback`](crate::ClientBuilder::fallback)), else
     /// [`Fallback::Reject`].
-    pub async fn start_flow(&self, flag: &str, labels: &Labels, timeout: Duration) -> Flow {
+    pub async fn start_flow(&self, flag: &str, labels: &Labels<'_>, timeout: Duration) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.flag(flag));
         let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
         self.start_flow_with(None, stats, pending, labels, timeout)
@@ -45,7 +45,7 @@ impl Client {
     /// Starts a flow of `flag` from a plain function: like
     /// [`start_flow`](Client::start_flow), but it may block the thread up to `timeout`
     /// (only while the source is not ready), never longer.
-    pub fn start_flow_blocking(&self, flag: &str, labels: &Labels, timeout: Duration) -> Flow {
+    pub fn start_flow_blocking(&self, flag: &str, labels: &Labels<'_>, timeout: Duration) -> Flow {
         let stats = StatsRef::Shared(self.inner.registry.flag(flag));
         let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
         self.start_flow_blocking_with(None, stats, pending, labels, timeout)
@@ -64,20 +64,23 @@ impl Client {
     pub(crate) fn try_start_flow_at(
         &self,
         site: &'static CallSite,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Result<Flow, Evaluation> {
         let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
-        if evaluation == Evaluation::Enabled && self.admits_freely(site) {
-            return Ok(Flow::accepted(site.stats(self), None));
+        match evaluation {
+            Evaluation::Enabled if self.admits_freely(site) => {
+                Ok(Flow::accepted(site.stats(self), None))
+            }
+            Evaluation::Disabled => Ok(Flow::disabled(site.stats(self))),
+            _ => Err(evaluation),
         }
-        Err(evaluation)
     }
 
     /// The rest of an async gated call's start, after [`try_start_flow_at`](Self::try_start_flow_at).
     pub(crate) fn start_flow_at<'a>(
         &'a self,
         site: &'static CallSite,
-        labels: &'a Labels,
+        labels: &'a Labels<'a>,
         timeout: Duration,
         evaluation: Evaluation,
     ) -> impl Future<Output = Flow> + 'a {
@@ -90,23 +93,23 @@ impl Client {
     pub(crate) fn start_flow_blocking_at(
         &self,
         site: &'static CallSite,
-        labels: &Labels,
+        labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
         // As `try_start_flow_at`, without a `Result` around the flow: moving a flow
         // costs more than deciding it.
         let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
         let stats = site.stats(self);
-        let pending = if evaluation == Evaluation::Enabled {
-            match self.admit(Some(&site.limits), site.flag, labels) {
+        let pending = match evaluation {
+            Evaluation::Enabled => match self.admit(Some(&site.limits), site.flag, labels) {
                 Admission::Admitted(permit) => return Flow::accepted(stats, permit),
                 admission => Pending {
                     evaluation,
                     admission: Some(admission),
                 },
-            }
-        } else {
-            Pending::evaluated(evaluation)
+            },
+            Evaluation::Disabled => return Flow::disabled(stats),
+            Evaluation::Undecided(_) => Pending::evaluated(evaluation),
         };
         self.start_flow_blocking_with(Some(site), stats, pending, labels, timeout)
     }
@@ -116,7 +119,7 @@ impl Client {
         site: Option<&'static CallSite>,
         stats: StatsRef,
         mut pending: Pending,
-        labels: &Labels,
+        labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
@@ -141,7 +144,7 @@ impl Client {
         site: Option<&'static CallSite>,
         stats: StatsRef,
         mut pending: Pending,
-        labels: &Labels,
+        labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
         let mut deadline = Deadline::after(timeout);
@@ -166,7 +169,7 @@ impl Client {
         readiness: &Readiness,
         deadline: &mut Deadline,
         flag: &str,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Evaluation {
         if readiness.wait_blocking(deadline.remaining()) {
             self.inner.source.evaluate(flag, labels)
@@ -196,7 +199,7 @@ impl Client {
         site: Option<&'static CallSite>,
         stats: StatsRef,
         pending: Pending,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Step {
         let fallback = site.map(|site| site.fallback);
         let (decision, success) = self.decide(&stats, pending.evaluation, fallback);
@@ -211,7 +214,7 @@ impl Client {
             Admission::Admitted(permit) if success => Flow::accepted(stats, permit),
             Admission::Admitted(permit) => Flow::new(stats, decision, success, None, permit),
             Admission::RateLimited(retry_after) => {
-                let rejection = Rejection::shared(stats.name(), RejectReason::RateLimited)
+                let rejection = Rejection::of(stats.flag_name(), RejectReason::RateLimited)
                     .with_retry_after(retry_after);
                 Flow::new(stats, Decision::Rejected(rejection), success, None, None)
             }
@@ -232,20 +235,20 @@ impl Client {
     #[inline]
     fn decide(
         &self,
-        stats: &FlagStats,
+        stats: &StatsRef,
         evaluation: Evaluation,
         fallback: Option<Fallback>,
     ) -> (Decision, bool) {
         match evaluation {
             Evaluation::Enabled => (Decision::Accepted, true),
             Evaluation::Disabled => (
-                Decision::Rejected(Rejection::shared(stats.name(), RejectReason::FlagDisabled)),
+                Decision::Rejected(Rejection::of(stats.flag_name(), RejectReason::FlagDisabled)),
                 true,
             ),
             Evaluation::Undecided(undecided) => match self.fallback_for(stats.name(), fallback) {
                 Fallback::Accept => (Decision::Accepted, false),
                 Fallback::Reject => (
-                    Decision::Rejected(Rejection::shared(stats.name(), undecided.into())),
+                    Decision::Rejected(Rejection::of(stats.flag_name(), undecided.into())),
                     false,
                 ),
             },
@@ -261,7 +264,12 @@ impl Client {
     /// Flow control after the flag said yes (see `Limits::admit`). Inline, so that a
     /// gate without limits builds its flow straight away.
     #[inline]
-    fn admit(&self, slot: Option<&'static LimitSlot>, flag: &str, labels: &Labels) -> Admission {
+    fn admit(
+        &self,
+        slot: Option<&'static LimitSlot>,
+        flag: &str,
+        labels: &Labels<'_>,
+    ) -> Admission {
         self.inner.policy.limits().admit(slot, flag, labels)
     }
 
@@ -339,7 +347,7 @@ impl Queued {
             Err(Refusal::QueueFull) => RejectReason::ConcurrencyLimited,
             Err(Refusal::TimedOut) => RejectReason::QueueTimeout,
         };
-        let rejection = Decision::Rejected(Rejection::shared(self.stats.name(), reason));
+        let rejection = Decision::Rejected(Rejection::of(self.stats.flag_name(), reason));
         Flow::new(self.stats, rejection, self.success, Some(self.span), None)
     }
 }

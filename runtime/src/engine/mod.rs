@@ -294,11 +294,11 @@ impl Engine {
 }
 
 impl DecisionSource for Engine {
-    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+    fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         self.shared.store.evaluate(flag, labels)
     }
 
-    fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+    fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
         self.shared.store.variant(flag, labels)
     }
 

@@ -94,7 +94,10 @@ impl FlagLimits {
     /// Takes a token of `rate` for a flow with `labels`, or says when one is due; `None` when the
     /// limit was replaced meanwhile (see `group.rs`: ask the new one).
     #[inline]
-    fn check_rate(rate: &Limiters<RateLimiter>, labels: &Labels) -> Option<Result<(), Duration>> {
+    fn check_rate(
+        rate: &Limiters<RateLimiter>,
+        labels: &Labels<'_>,
+    ) -> Option<Result<(), Duration>> {
         if rate.is_retired() {
             return None;
         }
@@ -123,7 +126,7 @@ impl FlagLimits {
     #[inline(always)]
     pub(crate) fn admit<'a>(
         &'a self,
-        labels: &Labels,
+        labels: &Labels<'_>,
         permit: impl FnOnce(&'a Arc<ConcurrencyLimiter>) -> Permit,
     ) -> Option<Admission> {
         if let Some(rate) = &self.rate {
@@ -157,7 +160,7 @@ impl FlagLimits {
 
     /// The concurrency limiter a flow with `labels` must get a slot from.
     #[cfg(test)]
-    pub(crate) fn concurrency(&self, labels: &Labels) -> Option<Arc<ConcurrencyLimiter>> {
+    pub(crate) fn concurrency(&self, labels: &Labels<'_>) -> Option<Arc<ConcurrencyLimiter>> {
         self.concurrency
             .as_ref()
             .map(|c| c.for_labels(labels, ConcurrencyLimiter::is_idle))

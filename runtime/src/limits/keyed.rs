@@ -202,7 +202,7 @@ impl<L: Limiter> Limiters<L> {
 
     /// The limiter of a flow with `labels`; `is_idle` tells which entries can be
     /// forgotten to make room.
-    pub(crate) fn for_labels(&self, labels: &Labels, is_idle: impl Fn(&L) -> bool) -> Arc<L> {
+    pub(crate) fn for_labels(&self, labels: &Labels<'_>, is_idle: impl Fn(&L) -> bool) -> Arc<L> {
         let (Some(by), Some(map)) = (&self.by, &self.keyed) else {
             return Arc::clone(&self.shared);
         };

@@ -184,7 +184,7 @@ impl Limits {
         &self,
         slot: Option<&'static LimitSlot>,
         flag: &str,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Admission {
         if !self.any() {
             return Admission::Admitted(None);
@@ -201,7 +201,7 @@ impl Limits {
         &self,
         slot: Option<&'static LimitSlot>,
         flag: &str,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Admission {
         if let Some(slot) = slot {
             match slot.get(self.flags.generation()) {
@@ -225,7 +225,7 @@ impl Limits {
         &self,
         slot: Option<&'static LimitSlot>,
         flag: &str,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Admission {
         loop {
             if let Some(admission) = self.admit_from_table_once(slot, flag, labels) {
@@ -241,7 +241,7 @@ impl Limits {
         &self,
         slot: Option<&'static LimitSlot>,
         flag: &str,
-        labels: &Labels,
+        labels: &Labels<'_>,
     ) -> Option<Admission> {
         self.flags.read(|table, stamp| {
             let limits = table.get(flag);

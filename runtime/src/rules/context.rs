@@ -2,9 +2,11 @@
 //! (`userId`, `sessionId`, ...) found among the labels, in either spelling, and the
 //! fields a source fills in when the labels do not (`appName`, `environment`).
 //!
-//! A context borrows the labels: reading a field is a short scan, no copy.
+//! A context borrows the labels: reading a field is a short scan, one compare per
+//! label, of names whose fingerprints were made when the rules were compiled
+//! (`labels/name.rs`).
 
-use crate::labels::Labels;
+use crate::labels::{LabelName, Labels, Lookup};
 
 /// A context field, as constraints and stickiness name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +17,7 @@ pub(crate) enum Field {
     Environment,
     AppName,
     CurrentTime,
-    Property(Box<str>),
+    Property(LabelName),
 }
 
 impl Field {
@@ -27,7 +29,7 @@ impl Field {
             "environment" => Field::Environment,
             "appName" | "app_name" => Field::AppName,
             "currentTime" | "current_time" => Field::CurrentTime,
-            other => Field::Property(other.into()),
+            other => Field::Property(LabelName::new(other)),
         }
     }
 }
@@ -40,39 +42,46 @@ pub(crate) struct ContextDefaults {
     pub(crate) environment: Option<Box<str>>,
 }
 
+/// The names each field is looked for under, camelCase first.
+const USER_ID: [Lookup<'static>; 2] = [Lookup::new("userId"), Lookup::new("user_id")];
+const SESSION_ID: [Lookup<'static>; 2] = [Lookup::new("sessionId"), Lookup::new("session_id")];
+const REMOTE_ADDRESS: [Lookup<'static>; 2] =
+    [Lookup::new("remoteAddress"), Lookup::new("remote_address")];
+const ENVIRONMENT: Lookup<'static> = Lookup::new("environment");
+const APP_NAME: [Lookup<'static>; 2] = [Lookup::new("appName"), Lookup::new("app_name")];
+const CURRENT_TIME: [Lookup<'static>; 2] =
+    [Lookup::new("currentTime"), Lookup::new("current_time")];
+
 /// The labels of one call, read as an Unleash context.
 #[derive(Debug)]
 pub(crate) struct Context<'a> {
-    labels: &'a Labels,
+    labels: &'a Labels<'a>,
     defaults: &'a ContextDefaults,
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(labels: &'a Labels, defaults: &'a ContextDefaults) -> Self {
+    pub(crate) fn new(labels: &'a Labels<'a>, defaults: &'a ContextDefaults) -> Self {
         Self { labels, defaults }
     }
 
-    fn label(&self, camel: &str, snake: &str) -> Option<&'a str> {
-        self.labels
-            .get(camel)
-            .or_else(|| self.labels.get(snake))
-            .filter(|v| !v.is_empty())
+    #[inline]
+    fn label(&self, names: [Lookup<'_>; 2]) -> Option<&'a str> {
+        self.labels.find_either(names).filter(|v| !v.is_empty())
     }
 
+    #[inline]
     pub(crate) fn get(&self, field: &Field) -> Option<&'a str> {
         match field {
-            Field::UserId => self.label("userId", "user_id"),
-            Field::SessionId => self.label("sessionId", "session_id"),
-            Field::RemoteAddress => self.label("remoteAddress", "remote_address"),
+            Field::UserId => self.label(USER_ID),
+            Field::SessionId => self.label(SESSION_ID),
+            Field::RemoteAddress => self.label(REMOTE_ADDRESS),
             Field::Environment => self
                 .labels
-                .get("environment")
+                .find(ENVIRONMENT)
                 .or(self.defaults.environment.as_deref()),
-            Field::AppName => self
-                .label("appName", "app_name")
-                .or(self.defaults.app_name.as_deref()),
-            Field::CurrentTime => self.label("currentTime", "current_time"),
-            Field::Property(name) => self.labels.get(name),
+            Field::AppName => self.label(APP_NAME).or(self.defaults.app_name.as_deref()),
+            Field::CurrentTime => self.label(CURRENT_TIME),
+            Field::Property(name) => self.labels.find(name.lookup()),
         }
     }
 }

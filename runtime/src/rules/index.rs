@@ -7,6 +7,7 @@ use std::hash::Hasher as _;
 use hashbrown::HashTable;
 
 use super::model::Feature;
+use crate::labels::same_text as same_name;
 use crate::memo::FlagSlot;
 
 /// The flags of a snapshot, found by name, or straight by position from a call site's
@@ -109,67 +110,4 @@ fn hash_name(name: &str) -> u64 {
     let mut hasher = rustc_hash::FxHasher::default();
     hasher.write(name.as_bytes());
     hasher.finish()
-}
-
-/// Whether two flag names are equal, compared inline in at most a few word loads
-/// (the first and last words overlap for lengths between word sizes): names are short,
-/// and a call to `memcmp` was a tenth of a gated call.
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    let word = |bytes: &[u8], at: usize| {
-        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
-    };
-    let half = |bytes: &[u8], at: usize| {
-        u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
-    };
-    match len {
-        0..=3 => a == b,
-        4..=8 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
-        _ => {
-            let mut at = 0;
-            while at + 8 < len {
-                if word(a, at) != word(b, at) {
-                    return false;
-                }
-                at += 8;
-            }
-            word(a, len - 8) == word(b, len - 8)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_name;
-
-    #[test]
-    fn names_compare_whole() {
-        for (a, b, equal) in [
-            ("", "", true),
-            ("a", "a", true),
-            ("a", "b", false),
-            ("NewCheckout", "NewCheckout", true),
-            ("NewCheckout", "NewCheckouT", false),
-            ("NewCheckout", "NewCheckou", false),
-            ("abcdefgh", "abcdefgh", true),
-            ("abcdefgh", "abcdefgX", false),
-            ("abcdefghijklmnopq", "abcdefghijklmnopq", true),
-            ("abcdefghijklmnopq", "abcdefghijklmnopQ", false),
-            ("Xbcdefghijklmnopq", "abcdefghijklmnopq", false),
-            ("abcdefghiXklmnopq", "abcdefghijklmnopq", false),
-            ("abc", "abd", false),
-            ("abcdefghijklmnop", "abcdefghijklmnop", true),
-            ("abcdefghijklmnop", "abcdefghijklmnoP", false),
-            ("abcdefghijklmnop", "abcdefgHijklmnop", false),
-            ("abcde", "abXde", false),
-            ("abcde", "abcdX", false),
-        ] {
-            assert_eq!(same_name(a, b), equal, "{a} vs {b}");
-        }
-    }
 }

@@ -5,7 +5,7 @@
 //! The file source ([`crate::engine`]) and Unleash ([`crate::unleash`]) each turn their
 //! own format into this model and keep it in a [`RuleStore`]; they never import each
 //! other. Inside: the types ([`model`]), the context a call is read as ([`context`]),
-//! the operators ([`operators`]), Unleash's bucketing hash ([`hash`]), the index by
+//! the operators ([`operators`]) and the value sets of `IN` ([`value_set`]), Unleash's bucketing hash ([`hash`]), the index by
 //! name ([`index`]), evaluation ([`eval`]), usage counts ([`tally`]) and the store.
 
 mod context;
@@ -16,6 +16,7 @@ mod model;
 mod operators;
 mod store;
 mod tally;
+mod value_set;
 
 pub(crate) use context::{ContextDefaults, Field};
 pub(crate) use index::Features;

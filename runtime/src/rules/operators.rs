@@ -12,6 +12,7 @@ use flowgate_config::values;
 use flowgate_config::{Comparand, Operator as Name};
 
 use super::context::{Context, Field};
+use super::value_set::ValueSet;
 
 /// One compiled constraint.
 #[derive(Debug)]
@@ -38,14 +39,8 @@ pub(crate) enum StrMatch {
 /// An operator with its comparand, ready to match.
 #[derive(Debug)]
 pub(crate) enum Operator {
-    In {
-        values: Vec<Box<str>>,
-        case_insensitive: bool,
-    },
-    NotIn {
-        values: Vec<Box<str>>,
-        case_insensitive: bool,
-    },
+    In(ValueSet),
+    NotIn(ValueSet),
     Str {
         kind: StrMatch,
         /// Lower-cased already when `case_insensitive`.
@@ -86,14 +81,12 @@ impl Operator {
             _ => (Less, true),
         };
         match (name, comparand) {
-            (Name::In, Comparand::Values(values)) => Operator::In {
-                values: cleaned(values),
-                case_insensitive,
-            },
-            (Name::NotIn, Comparand::Values(values)) => Operator::NotIn {
-                values: cleaned(values),
-                case_insensitive,
-            },
+            (Name::In, Comparand::Values(values)) => {
+                Operator::In(ValueSet::new(cleaned(values), case_insensitive))
+            }
+            (Name::NotIn, Comparand::Values(values)) => {
+                Operator::NotIn(ValueSet::new(cleaned(values), case_insensitive))
+            }
             (
                 Name::StrContains | Name::StrStartsWith | Name::StrEndsWith,
                 Comparand::Values(values),
@@ -159,14 +152,8 @@ impl Operator {
     fn matches(&self, field: &Field, context: &Context<'_>) -> bool {
         let value = context.get(field);
         match self {
-            Operator::In {
-                values,
-                case_insensitive,
-            } => value.is_some_and(|v| contains_value(values, v, *case_insensitive)),
-            Operator::NotIn {
-                values,
-                case_insensitive,
-            } => value.is_none_or(|v| !contains_value(values, v, *case_insensitive)),
+            Operator::In(values) => value.is_some_and(|v| values.contains(v)),
+            Operator::NotIn(values) => value.is_none_or(|v| !values.contains(v)),
             Operator::Str {
                 kind,
                 values,
@@ -211,14 +198,6 @@ impl Network {
     }
 }
 
-fn contains_value(values: &[Box<str>], value: &str, case_insensitive: bool) -> bool {
-    if case_insensitive {
-        values.iter().any(|v| eq_ignore_case(v, value))
-    } else {
-        values.iter().any(|v| **v == *value)
-    }
-}
-
 /// The point in time a date constraint compares: its label's value read as a date, or,
 /// for the `currentTime` label when the call does not give it, now.
 fn time_of(field: &Field, value: Option<&str>) -> Option<jiff::Timestamp> {
@@ -227,15 +206,6 @@ fn time_of(field: &Field, value: Option<&str>) -> Option<jiff::Timestamp> {
         (None, Field::CurrentTime) => Some(jiff::Timestamp::now()),
         (None, _) => None,
     }
-}
-
-fn eq_ignore_case(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
-    }
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 /// Whether `haystack` starts with `needle`, comparing lower-cased characters; `needle`
@@ -289,6 +259,7 @@ fn str_matches(kind: StrMatch, value: &str, needle: &str, case_insensitive: bool
 
 #[cfg(test)]
 mod tests {
+    use super::super::value_set::eq_ignore_case;
     use super::*;
 
     #[test]
@@ -317,7 +288,7 @@ mod tests {
             inverted: false,
         };
         let expired = compile("expiresAt", "DATE_AFTER", "2025-01-01T00:00:00Z");
-        let matches = |constraint: &Constraint, labels: &crate::Labels| {
+        let matches = |constraint: &Constraint, labels: &crate::Labels<'_>| {
             constraint.matches(&Context::new(labels, &defaults))
         };
         assert!(matches(&expired, &labels! { "expiresAt" => "2025-06-01" }));

@@ -101,7 +101,7 @@ impl RuleStore {
     }
 
     #[inline]
-    pub(crate) fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+    pub(crate) fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         if !self.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }
@@ -120,7 +120,12 @@ impl RuleStore {
     /// stays the same. Only a snapshot with the flag has an answer to remember: a store
     /// that is not ready has none.
     #[inline]
-    pub(crate) fn evaluate_at(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+    pub(crate) fn evaluate_at(
+        &self,
+        flag: &str,
+        slot: &FlagSlot,
+        labels: &Labels<'_>,
+    ) -> Evaluation {
         match slot.recall(self.snapshot.generation()) {
             Recall::Nothing => self.evaluate_at_snapshot(flag, slot, labels),
             Recall::Answer(answer) => Evaluation::from(answer),
@@ -141,7 +146,7 @@ impl RuleStore {
     }
 
     /// [`evaluate_at`](Self::evaluate_at) when the slot has no answer.
-    fn evaluate_at_snapshot(&self, flag: &str, slot: &FlagSlot, labels: &Labels) -> Evaluation {
+    fn evaluate_at_snapshot(&self, flag: &str, slot: &FlagSlot, labels: &Labels<'_>) -> Evaluation {
         if !self.readiness.is_ready() {
             return Evaluation::Undecided(Undecided::NotReady);
         }
@@ -155,7 +160,7 @@ impl RuleStore {
         )
     }
 
-    pub(crate) fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+    pub(crate) fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
         if !self.readiness.is_ready() {
             return None;
         }

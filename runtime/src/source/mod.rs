@@ -34,7 +34,7 @@ use crate::variant::Variant;
 /// struct StaffOnly;
 ///
 /// impl DecisionSource for StaffOnly {
-///     fn evaluate(&self, _flag: &str, labels: &Labels) -> Evaluation {
+///     fn evaluate(&self, _flag: &str, labels: &Labels<'_>) -> Evaluation {
 ///         Evaluation::from(labels.get("role") == Some("staff"))
 ///     }
 /// }
@@ -45,11 +45,11 @@ use crate::variant::Variant;
 /// ```
 pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// Evaluates `flag` for `labels`.
-    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation;
+    fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation;
 
     /// The variant of `flag` for `labels`; `None` when the source cannot decide or has
     /// no variants (the client then answers a `disabled` variant).
-    fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+    fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
         let _ = (flag, labels);
         None
     }
@@ -119,7 +119,7 @@ impl From<Undecided> for RejectReason {
 pub struct EmptySource;
 
 impl DecisionSource for EmptySource {
-    fn evaluate(&self, _flag: &str, _labels: &Labels) -> Evaluation {
+    fn evaluate(&self, _flag: &str, _labels: &Labels<'_>) -> Evaluation {
         Evaluation::Undecided(Undecided::NoSource)
     }
 
@@ -132,11 +132,11 @@ impl DecisionSource for EmptySource {
 macro_rules! delegate {
     ($($pointer:ident)::+) => {
         impl<S: DecisionSource + ?Sized> DecisionSource for $($pointer)::+<S> {
-            fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+            fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
                 (**self).evaluate(flag, labels)
             }
 
-            fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+            fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
                 (**self).variant(flag, labels)
             }
 

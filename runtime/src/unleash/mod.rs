@@ -202,11 +202,11 @@ impl fmt::Debug for Unleash {
 }
 
 impl DecisionSource for Unleash {
-    fn evaluate(&self, flag: &str, labels: &Labels) -> Evaluation {
+    fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         self.store.evaluate(flag, labels)
     }
 
-    fn variant(&self, flag: &str, labels: &Labels) -> Option<Variant> {
+    fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
         self.store.variant(flag, labels)
     }
 
