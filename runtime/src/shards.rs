@@ -86,3 +86,45 @@ pub(crate) fn bump(counter: &AtomicU64, shard: usize, order: Ordering) {
         counter.store(counter.load(Ordering::Relaxed) + 1, order);
     }
 }
+
+/// One copy of a shared `Arc` per thread shard, made the first time a thread of that
+/// shard asks: a clone of a thread's own copy touches a reference count no other
+/// thread touches (threads beyond the owned shards share the last copy).
+///
+/// **Benefit**: handing out a shared value (a variant) from two threads scales, where
+/// one `Arc` counted by both made each thread wait on the other's increments.
+/// **Cost**: the copies' table (16 pointers) is made on the first hand-out; each
+/// copy is one more `Arc` of the value (the value's own fields are shared, not
+/// copied).
+pub(crate) struct PerShard<T> {
+    copies: std::sync::OnceLock<Box<[std::sync::OnceLock<std::sync::Arc<T>>; SHARDS]>>,
+}
+
+impl<T> Default for PerShard<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for PerShard<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PerShard")
+    }
+}
+
+impl<T> PerShard<T> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            copies: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A clone of the calling thread's copy, made by `copy` the first time.
+    #[inline]
+    pub(crate) fn get(&self, copy: impl FnOnce() -> T) -> std::sync::Arc<T> {
+        let copies = self
+            .copies
+            .get_or_init(|| Box::new([const { std::sync::OnceLock::new() }; SHARDS]));
+        std::sync::Arc::clone(copies[shard()].get_or_init(|| std::sync::Arc::new(copy())))
+    }
+}

@@ -1,10 +1,13 @@
 //! The variant of a flag a call gets (A/B tests, staged configurations).
 //!
 //! A variant's name and payload are built once per snapshot of the rules and shared by
-//! every call that gets it: handing one out costs one reference count.
+//! every call that gets it: handing one out costs one reference count, of a copy the
+//! calling thread owns (`shards::PerShard`), so that threads do not wait on each other.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+
+use crate::shards::PerShard;
 
 /// The variant of a flag a call gets.
 ///
@@ -32,8 +35,9 @@ pub struct Variant {
     feature_enabled: bool,
 }
 
-/// What a flag's variant definition hands out: built once per snapshot.
-#[derive(Debug, PartialEq, Eq)]
+/// What a flag's variant definition hands out: built once per snapshot. A clone
+/// shares the name and payload (one `Arc` each), for per-thread copies.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct VariantData {
     pub(crate) name: Arc<str>,
     pub(crate) payload: Option<VariantPayload>,
@@ -50,14 +54,18 @@ impl Variant {
 
     /// No variant: the flag is off (`feature_enabled` false) or has none.
     pub(crate) fn disabled(feature_enabled: bool) -> Self {
-        static DISABLED: OnceLock<Arc<VariantData>> = OnceLock::new();
-        let chosen = DISABLED.get_or_init(|| {
-            Arc::new(VariantData {
-                name: Arc::from("disabled"),
-                payload: None,
-            })
+        static DISABLED: OnceLock<VariantData> = OnceLock::new();
+        // Handed out from per-thread copies: see `PerShard`.
+        static HANDED_OUT: PerShard<VariantData> = PerShard::new();
+        let chosen = HANDED_OUT.get(|| {
+            DISABLED
+                .get_or_init(|| VariantData {
+                    name: Arc::from("disabled"),
+                    payload: None,
+                })
+                .clone()
         });
-        Variant::new(Arc::clone(chosen), false, feature_enabled)
+        Variant::new(chosen, false, feature_enabled)
     }
 
     /// The variant's name (`"disabled"` when none was chosen).

@@ -161,6 +161,10 @@ fn engine_evaluation_does_not_allocate() {
     for flag in flags {
         let _ = client.is_enabled(flag, &everything);
     }
+    // A thread's first hand-out of each variant makes its own copy (once per thread).
+    for user in 0..100_u32 {
+        let _ = client.variant("Colour", &labels! { "userId" => user });
+    }
 
     let evaluations = allocations_during(|| {
         for user in 0..1_000_u32 {

@@ -26,15 +26,35 @@ impl<'a, T: Clone, const N: usize> Storage<'a, T, N> {
         Storage::Borrowed(items)
     }
 
+    /// Room for `additional` more entries, ahead of a run of pushes.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.own();
+        if let Storage::Inline(inline) = self {
+            if inline.len() + additional > N {
+                let mut spilled = Vec::with_capacity(inline.len() + additional);
+                spilled.extend(inline.drain(..));
+                *self = Storage::Spilled(spilled);
+            }
+        } else if let Storage::Spilled(spilled) = self {
+            spilled.reserve(additional);
+        }
+    }
+
     /// Borrowed entries copied, before a change.
+    #[inline]
     fn own(&mut self) {
         if let Storage::Borrowed(items) = *self {
-            *self = if items.len() <= N {
-                Storage::Inline(items.iter().cloned().collect())
-            } else {
-                Storage::Spilled(items.to_vec())
-            };
+            self.copy_borrowed(items);
         }
+    }
+
+    #[cold]
+    fn copy_borrowed(&mut self, items: &[T]) {
+        *self = if items.len() <= N {
+            Storage::Inline(items.iter().cloned().collect())
+        } else {
+            Storage::Spilled(items.to_vec())
+        };
     }
 
     #[inline]
@@ -43,7 +63,7 @@ impl<'a, T: Clone, const N: usize> Storage<'a, T, N> {
         match self {
             Storage::Inline(inline) => {
                 if let Err(full) = inline.try_push(item) {
-                    let mut spilled = Vec::with_capacity(N * 2);
+                    let mut spilled = Vec::with_capacity(N * 4);
                     spilled.extend(inline.drain(..));
                     spilled.push(full.element());
                     *self = Storage::Spilled(spilled);

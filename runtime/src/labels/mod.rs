@@ -246,6 +246,8 @@ impl fmt::Debug for Labels<'_> {
 
 impl<'a, K: Into<Cow<'a, str>>, V: LabelValue<'a>> Extend<(K, V)> for Labels<'a> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let iter = iter.into_iter();
+        self.entries.reserve(iter.size_hint().0);
         for (key, value) in iter {
             self.insert(key, value);
         }

@@ -160,8 +160,9 @@ impl<'a> Name<'a> {
 }
 
 impl PartialEq for Name<'_> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.word == other.word && self.text == other.text
+        self.word == other.word && (self.word.is_whole() || same_text(&self.text, &other.text))
     }
 }
 

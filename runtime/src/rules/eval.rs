@@ -6,7 +6,6 @@
 //! reference count).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::context::{Context, Field};
 use super::hash::GroupHash;
@@ -101,7 +100,7 @@ impl Snapshot {
                 };
                 chosen.map_or_else(
                     || Variant::disabled(true),
-                    |def| Variant::new(Arc::clone(&def.chosen), true, true),
+                    |def| Variant::new(def.handed_out.get(|| (*def.chosen).clone()), true, true),
                 )
             }
         }

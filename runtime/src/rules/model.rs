@@ -13,6 +13,7 @@ use super::context::Field;
 use super::hash::{GroupHash, VARIANT_SEED};
 use super::operators::{Constraint, Network};
 use super::tally::Tally;
+use crate::shards::PerShard;
 use crate::variant::{Variant, VariantData, VariantPayload};
 
 #[derive(Debug)]
@@ -202,6 +203,8 @@ impl Stickiness {
 pub(crate) struct VariantDef {
     /// The name and payload every call that gets this variant shares.
     pub(crate) chosen: Arc<VariantData>,
+    /// `chosen` again, one `Arc` per thread shard: what calls are handed.
+    pub(crate) handed_out: PerShard<VariantData>,
     pub(crate) weight: u32,
     pub(crate) stickiness: Stickiness,
     pub(crate) overrides: Vec<VariantOverride>,
@@ -224,6 +227,7 @@ impl VariantDef {
                     value: Arc::from(value),
                 }),
             }),
+            handed_out: PerShard::default(),
             weight,
             stickiness,
             overrides: overrides
