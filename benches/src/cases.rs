@@ -11,9 +11,9 @@ use std::hint::black_box;
 use flowgate::{labels, Client, Labels};
 
 use crate::service::{
-    file_client, handler, many_flags, request, requests, sdk_handler, sdk_variant_handler,
-    sixteen_in_constraints, variant_handler, yggdrasil_handler, yggdrasil_variant_handler, FILLER,
-    IN16_LABELS, IN16_VALUE,
+    file_client, handler, many_flags_json, many_flags_toml, request, requests, sdk_handler,
+    sdk_variant_handler, shuffled_names, sixteen_in_constraints, variant_handler,
+    yggdrasil_handler, yggdrasil_variant_handler, FILLER, IN16_LABELS, IN16_VALUE,
 };
 use crate::{
     concurrency_limited, gated, gated_async, gated_on_unleash, limits_client, rate_limited,
@@ -74,6 +74,8 @@ pub const CASES: &[Case] = &[
     case("flags-100k/yggdrasil", "the same with yggdrasil"),
     case("in16/flowgate", "a flag of 16 IN constraints of 16 values each, 16 labels built per call"),
     case("in16/yggdrasil", "the same with yggdrasil"),
+    best("in16-labels-once/flowgate", "the same flag, the 16 labels built once: the constraints alone"),
+    best("in16-labels-once/yggdrasil", "the same with yggdrasil, its context built once"),
     case("ungated", "the handler's work, ungated"),
     best("best-gate-sync", "gated call, sync, always-on flag, no labels: its answer remembered at the call site"),
     best("best-gate-async", "the same, async, polled once"),
@@ -221,11 +223,11 @@ pub fn build(name: &str) -> Option<Box<dyn FnMut(u64)>> {
                 "flags-1k" => 1_000,
                 _ => 100_000,
             };
-            let (toml, json, names) = many_flags(count);
+            let names = shuffled_names(count);
             let requests = requests("eu");
             match engine {
                 "flowgate" => {
-                    let client = Client::from_toml_str(&toml).unwrap();
+                    let client = Client::from_toml_str(&many_flags_toml(count)).unwrap();
                     Box::new(move |i| {
                         let request = request(&requests, i);
                         #[allow(clippy::cast_possible_truncation)]
@@ -236,7 +238,7 @@ pub fn build(name: &str) -> Option<Box<dyn FnMut(u64)>> {
                     })
                 }
                 "yggdrasil" => {
-                    let engine = yggdrasil(&json);
+                    let engine = yggdrasil(&many_flags_json(count));
                     Box::new(move |i| {
                         let request = request(&requests, i);
                         #[allow(clippy::cast_possible_truncation)]
@@ -277,6 +279,35 @@ pub fn build(name: &str) -> Option<Box<dyn FnMut(u64)>> {
                             properties: Some(properties),
                             ..Default::default()
                         };
+                        black_box(engine.is_enabled(black_box("in16"), &context, &None));
+                    })
+                }
+                _ => return None,
+            }
+        }
+        ("in16-labels-once", _) => {
+            let (toml, json) = sixteen_in_constraints();
+            match engine {
+                "flowgate" => {
+                    let client = Client::from_toml_str(&toml).unwrap();
+                    let labels: Labels<'static> =
+                        IN16_LABELS.iter().map(|name| (*name, IN16_VALUE)).collect();
+                    Box::new(move |_| {
+                        black_box(client.is_enabled(black_box("in16"), &labels));
+                    })
+                }
+                "yggdrasil" => {
+                    let engine = yggdrasil(&json);
+                    let context = unleash_yggdrasil::Context {
+                        properties: Some(
+                            IN16_LABELS
+                                .iter()
+                                .map(|name| ((*name).to_owned(), IN16_VALUE.to_owned()))
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    };
+                    Box::new(move |_| {
                         black_box(engine.is_enabled(black_box("in16"), &context, &None));
                     })
                 }

@@ -168,28 +168,41 @@ pub const FILLER: [&str; 15] = [
     "team", "role", "cohort", "source", "shard",
 ];
 
-/// `n` flags (`f0`, `f1`, ...) of the constrained rollout, as `flowgate.toml` and as an
-/// Unleash state; and their names in a shuffled order to touch them in.
+/// `n` flags (`f0`, `f1`, ...) of the constrained rollout, as `flowgate.toml`.
 #[must_use]
-pub fn many_flags(n: usize) -> (String, String, Vec<String>) {
+pub fn many_flags_toml(n: usize) -> String {
     let mut toml = String::new();
-    let mut features = Vec::with_capacity(n);
     for i in 0..n {
         let _ = write!(
             toml,
             "[flags.f{i}]\nrollout = 50\nconstraints = [{{ label = \"region\", operator = \"IN\", values = [\"eu\", \"us\"] }}]\n\n"
         );
-        features.push(serde_json::json!({
-            "name": format!("f{i}"), "enabled": true,
-            "strategies": [{ "name": "flexibleRollout",
-                "parameters": { "rollout": "50", "stickiness": "default", "groupId": format!("f{i}") },
-                "constraints": [{ "contextName": "region", "operator": "IN", "values": ["eu", "us"] }] }]
-        }));
     }
-    let json = serde_json::json!({ "version": 2, "features": features }).to_string();
+    toml
+}
+
+/// The same flags as an Unleash feature state.
+#[must_use]
+pub fn many_flags_json(n: usize) -> String {
+    let features: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("f{i}"), "enabled": true,
+                "strategies": [{ "name": "flexibleRollout",
+                    "parameters": { "rollout": "50", "stickiness": "default", "groupId": format!("f{i}") },
+                    "constraints": [{ "contextName": "region", "operator": "IN", "values": ["eu", "us"] }] }]
+            })
+        })
+        .collect();
+    serde_json::json!({ "version": 2, "features": features }).to_string()
+}
+
+/// The names of those flags in a shuffled order, to touch them in.
+#[must_use]
+pub fn shuffled_names(n: usize) -> Vec<String> {
     let mut names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
     fastrand::Rng::with_seed(5).shuffle(&mut names);
-    (toml, json, names)
+    names
 }
 
 /// One flag, `in16`, on only when each of 16 labels (`c0`..`c15`) is one of 16 values;
