@@ -527,3 +527,37 @@ async fn async_gate_evaluates_the_client_expression_once() {
     let counts = flags.client.metrics().flag("Checkout");
     assert_eq!((counts.accepted, counts.rejected, counts.ok), (1, 1, 1));
 }
+
+#[feature_gate("Search", client = flags)]
+fn served_by_many(flags: &Client) -> Result<(), AppError> {
+    Ok(())
+}
+
+/// A call site keeps the counters of the first few clients it serves; the clients
+/// after those count through the map. Every client, kept or not, on two threads at
+/// once, sees exactly its own calls.
+#[test]
+fn one_gate_serving_many_clients_counts_each_clients_calls_on_its_own() {
+    let clients: Vec<(InMemorySource, Client)> =
+        (0..7).map(|i| client_with("Search", i % 3 != 2)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for (i, (_, client)) in clients.iter().enumerate() {
+                    for _ in 0..=i {
+                        let _ = served_by_many(client);
+                    }
+                }
+            });
+        }
+    });
+    for (i, (_, client)) in clients.iter().enumerate() {
+        let counts = client.metrics().flag("Search");
+        let calls = 2 * (i as u64 + 1);
+        if i % 3 == 2 {
+            assert_eq!((counts.accepted, counts.rejected), (0, calls), "client {i}");
+        } else {
+            assert_eq!((counts.accepted, counts.ok), (calls, calls), "client {i}");
+        }
+    }
+}

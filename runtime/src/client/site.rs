@@ -1,6 +1,15 @@
 //! A gated function's call site: its flag and fallback, fixed at compile time, and what
 //! it remembers between calls (where its flag is, its answer, its limits, its
 //! counters), so that a gated call needs no lookup by name.
+//!
+//! **Counters of up to [`KEPT_CLIENTS`] clients kept per call site.** A flow counts on
+//! its flag's counters; finding them by name takes a map read and a reference count
+//! that every thread touches (two threads on a gate then run ~30 times slower than
+//! one). So a call site keeps a `&'static` to the counters of the first
+//! [`KEPT_CLIENTS`] clients it serves (a test suite's clients, a service that swapped
+//! its client). **Cost**: those counters live until the process ends (about 2 KiB
+//! per flag and client kept); a call site serving more clients than that counts
+//! through the map.
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,8 +27,11 @@ pub struct CallSite {
     pub(crate) fallback: Fallback,
     pub(crate) slot: FlagSlot,
     pub(crate) limits: LimitSlot,
-    cached: OnceLock<(u64, &'static FlagStats)>,
+    kept: [OnceLock<(u64, &'static FlagStats)>; KEPT_CLIENTS],
 }
+
+/// How many clients' counters a call site keeps (see the module's comment).
+pub(crate) const KEPT_CLIENTS: usize = 4;
 
 impl CallSite {
     #[doc(hidden)]
@@ -29,14 +41,14 @@ impl CallSite {
             fallback,
             slot: FlagSlot::new(),
             limits: LimitSlot::new(),
-            cached: OnceLock::new(),
+            kept: [const { OnceLock::new() }; KEPT_CLIENTS],
         }
     }
 
     /// The counters of this call site's flag on `client`.
     #[inline]
     pub(crate) fn stats(&self, client: &Client) -> StatsRef {
-        if let Some((id, stats)) = self.cached.get() {
+        if let Some((id, stats)) = self.kept[0].get() {
             if *id == client.inner.id {
                 return StatsRef::Static(stats);
             }
@@ -46,15 +58,28 @@ impl CallSite {
 
     #[cold]
     fn stats_by_name(&self, client: &Client) -> StatsRef {
-        let stats = client.inner.registry.flag(self.flag);
-        if self.cached.get().is_none() {
-            // One reference per gated function, kept for the life of the process, so
-            // that its flows touch no reference count.
-            let kept: &'static FlagStats = Box::leak(Box::new(Arc::clone(&stats)));
-            if self.cached.set((client.inner.id, kept)).is_ok() {
-                return StatsRef::Static(kept);
+        let id = client.inner.id;
+        for slot in &self.kept {
+            match slot.get() {
+                Some((kept_id, stats)) if *kept_id == id => return StatsRef::Static(stats),
+                Some(_) => {}
+                None => {
+                    let stats = client.inner.registry.flag(self.flag);
+                    // One reference per call site and client, kept for the life of the
+                    // process, so that its flows touch no reference count.
+                    let kept: &'static FlagStats = Box::leak(Box::new(Arc::clone(&stats)));
+                    if slot.set((id, kept)).is_ok() {
+                        return StatsRef::Static(kept);
+                    }
+                    // Another thread kept a client here first: it may be this one.
+                    if let Some((kept_id, stats)) = slot.get() {
+                        if *kept_id == id {
+                            return StatsRef::Static(stats);
+                        }
+                    }
+                }
             }
         }
-        StatsRef::Shared(stats)
+        StatsRef::Shared(client.inner.registry.flag(self.flag))
     }
 }
