@@ -57,6 +57,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         let joined: String = text.split_whitespace().collect();
         let hint = if parse(&joined).is_ok() {
             format!("write \"{joined}\"")
+        } else if let Some(fixed) = with_short_unit(&joined) {
+            format!("write \"{fixed}\"")
         } else {
             EXAMPLES.to_owned()
         };
@@ -92,6 +94,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
                     "`{number}` has no unit; write e.g. \"{number}ms\" or \"{number}s\" \
                      (units: h, m, s, ms)"
                 )
+            } else if let Some(short) = unit_alias(unit) {
+                format!("unknown unit `{unit}` in {text:?}: write `{short}` (\"{number}{short}\"); the units are h, m, s and ms")
             } else {
                 format!("unknown unit `{unit}` in {text:?}; the units are h, m, s and ms")
             }));
@@ -109,6 +113,28 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             .ok_or_else(|| error(format!("{text:?} is too large")))?;
     }
     Ok(Duration::from_millis(total_ms))
+}
+
+/// `"5sec"` as `"5s"`: one whole number and one unit spelt long, if that is all it is.
+fn with_short_unit(text: &str) -> Option<String> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() || !unit.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let fixed = format!("{number}{}", unit_alias(unit)?);
+    parse(&fixed).is_ok().then_some(fixed)
+}
+
+/// The unit meant by a longer spelling (`"sec"` → `s`), if it is a common one.
+fn unit_alias(unit: &str) -> Option<&'static str> {
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "ms" | "msec" | "msecs" | "milli" | "millis" | "millisecond" | "milliseconds" => "ms",
+        _ => return None,
+    })
 }
 
 /// For a number with a fraction and one unit (`"1.5s"`), the same duration in whole
@@ -178,6 +204,16 @@ mod tests {
         );
         assert!(message("200").contains("\"200ms\""), "{}", message("200"));
         assert!(message("5sec").contains("unknown unit `sec`"));
+        for (text, fix) in [
+            ("5sec", "\"5s\""),
+            ("1 sec", "\"1s\""),
+            ("2 Minutes", "\"2m\""),
+            ("10 millis", "\"10ms\""),
+            ("3S", "\"3s\""),
+            ("1 hour", "\"1h\""),
+        ] {
+            assert!(message(text).contains(fix), "{text}: {}", message(text));
+        }
         assert!(message("30s1m").contains("largest unit first"));
         assert!(message("1.0001ms").contains("whole numbers"));
     }

@@ -103,6 +103,13 @@ impl Parse for GateArgs {
                 ("timeout", key.span)
             } else if lookahead.peek(kw::labels) {
                 let key = input.parse::<kw::labels>()?;
+                if let Some(eq) = input.parse::<Option<Token![=]>>()? {
+                    return Err(Error::new(
+                        eq.span,
+                        "`labels` takes its pairs in parentheses, without `=`: \
+                         `labels(userId = user.id, region = region)`",
+                    ));
+                }
                 args.labels = parse_labels(input)?;
                 ("labels", key.span)
             } else if lookahead.peek(kw::on_reject) {
@@ -123,8 +130,21 @@ impl Parse for GateArgs {
             } else if lookahead.peek(Token![crate]) {
                 let key = input.parse::<Token![crate]>()?;
                 input.parse::<Token![=]>()?;
-                args.krate = Some(Path::parse_mod_style(input)?);
+                args.krate = Some(if input.peek(LitStr) {
+                    // tokio's and serde's spelling: `crate = "path"`.
+                    let literal: LitStr = input.parse()?;
+                    literal.parse_with(Path::parse_mod_style).map_err(|_| {
+                        Error::new_spanned(
+                            &literal,
+                            "`crate` takes a path, e.g. `crate = ::my::flowgate`",
+                        )
+                    })?
+                } else {
+                    Path::parse_mod_style(input)?
+                });
                 ("crate", key.span)
+            } else if input.peek(Ident::peek_any) {
+                return Err(unknown_argument(&Ident::parse_any(input)?));
             } else {
                 return Err(lookahead.error());
             };
@@ -137,7 +157,74 @@ impl Parse for GateArgs {
     }
 }
 
+/// The valid argument names, for messages.
+const ARGUMENTS: [&str; 6] = [
+    "timeout",
+    "labels",
+    "on_reject",
+    "fallback",
+    "client",
+    "crate",
+];
+
+/// An unknown argument: a did-you-mean when one is close, and the valid names.
+fn unknown_argument(name: &Ident) -> Error {
+    let text = name.to_string();
+    let lower = text.to_lowercase();
+    let known = |candidate: &str| match candidate {
+        // The words people bring from other libraries.
+        "label" | "context" | "ctx" | "attrs" | "attributes" => Some("labels"),
+        "reject" | "on_rejected" | "onreject" | "on_error" | "on_disabled" | "otherwise"
+        | "or_else" => Some("on_reject"),
+        "default" | "fail_open" | "on_fallback" => Some("fallback"),
+        "wait" | "deadline" | "max_wait" | "time_out" => Some("timeout"),
+        "krate" | "flowgate" => Some("crate"),
+        _ => None,
+    };
+    let suggestion = known(lower.as_str()).or_else(|| {
+        ARGUMENTS
+            .iter()
+            .map(|candidate| (strsim::damerau_levenshtein(&lower, candidate), *candidate))
+            .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(1))
+            .min()
+            .map(|(_, candidate)| candidate)
+    });
+    let valid = ARGUMENTS.map(|a| format!("`{a}`")).join(", ");
+    Error::new(
+        name.span(),
+        match suggestion {
+            Some(fix) => {
+                format!("unknown argument `{text}`: did you mean `{fix}`? (arguments: {valid})")
+            }
+            None => format!("unknown argument `{text}`; the arguments are {valid}"),
+        },
+    )
+}
+
 fn parse_timeout(input: ParseStream<'_>) -> syn::Result<Timeout> {
+    if input.peek(syn::LitFloat) || input.peek(syn::LitInt) {
+        let literal: syn::Lit = input.parse()?;
+        let fix = match &literal {
+            syn::Lit::Float(float) => float
+                .base10_parse::<f64>()
+                .ok()
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds < 1e12)
+                .map_or_else(
+                    || "\"200ms\"".to_owned(),
+                    // A fraction is most often seconds: `1.5` → `"1500ms"`.
+                    |seconds| format!("\"{}ms\"", (seconds * 1000.0).round()),
+                ),
+            syn::Lit::Int(int) => format!("\"{}ms\"", int.base10_digits()),
+            _ => "\"200ms\"".to_owned(),
+        };
+        return Err(Error::new_spanned(
+            &literal,
+            format!(
+                "`timeout` takes a duration in quotes with its unit, e.g. `timeout = {fix}` \
+                 (units h, m, s, ms; whole numbers), or a `Duration` expression"
+            ),
+        ));
+    }
     if input.peek(LitStr) {
         let literal: LitStr = input.parse()?;
         flowgate_config::duration::parse(&literal.value())
@@ -210,6 +297,24 @@ fn parse_on_reject(input: ParseStream<'_>) -> syn::Result<OnReject> {
 }
 
 fn parse_fallback(input: ParseStream<'_>) -> syn::Result<Fallback> {
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        let value = literal.value();
+        let word = match value.trim().to_ascii_lowercase().as_str() {
+            "accept" => "accept",
+            "reject" => "reject",
+            _ => {
+                return Err(Error::new_spanned(
+                    &literal,
+                    "`fallback` is `accept` or `reject`, without quotes",
+                ))
+            }
+        };
+        return Err(Error::new_spanned(
+            &literal,
+            format!("write `fallback = {word}`, without quotes"),
+        ));
+    }
     let lookahead = input.lookahead1();
     if lookahead.peek(kw::accept) {
         input.parse::<kw::accept>()?;

@@ -16,7 +16,12 @@ pub(crate) fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream 
     match try_feature_gate(args, item.clone()) {
         Ok(expanded) => expanded,
         Err(error) => {
-            let mut unchanged = item;
+            // Unchanged but for the warnings the gate's own use of the arguments would
+            // have silenced (`client = flags`, `labels(id = user.id)`): one error, no
+            // cascade.
+            let mut unchanged: TokenStream =
+                quote!(#[allow(unused_variables, unused_mut, dead_code)]);
+            unchanged.extend(item);
             unchanged.extend(error.to_compile_error());
             unchanged
         }
@@ -84,7 +89,7 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
         .map_or_else(|| quote!(#private::global()), |expr| quote!(#expr));
     let client = quote!(#private::client(&(#client_source)));
     let labels = labels(args, &private);
-    let rejected = rejected(args, &sig.output, &sig.ident, &private);
+    let rejected = rejected(args, &sig.output, &sig.ident, &krate);
 
     // Pins the body's type to the declared return type, so that `?` and `return` inside
     // the closure or async block infer exactly as they did in the function.
@@ -136,25 +141,29 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
         )
     };
 
+    let finish = finish(&sig, &private, &run_body, &fake_return, stmts);
+
     let body = quote! {
         const _: &[u8] = ::core::include_bytes!(#manifest_path);
+        // Read so that the compiler tracks it: setting or changing the override
+        // rebuilds the crate.
+        const _: ::core::option::Option<&str> = ::core::option_env!("FLOWGATE_MANIFEST");
         static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
         #labels_in_frame
         let mut __fg_flow = #start;
         if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
             #private::end_rejected(__fg_flow);
-            let __fg_rejection = &__fg_rejection;
-            return #rejected;
+            // An `on_reject` that diverges (`|| panic!()`, `|| { return x; }`) is not
+            // the user's unreachable code.
+            #[allow(
+                unreachable_code, clippy::needless_return, clippy::diverging_sub_expression,
+                clippy::unused_unit
+            )]
+            {
+                return #rejected;
+            }
         }
-        #[allow(clippy::let_unit_value)]
-        let __fg_output = #run_body;
-        let __fg_status = {
-            #[allow(unused_imports)]
-            use #private::{OtherStatus as _, ResultStatus as _};
-            (&#private::StatusProbe(&__fg_output)).flow_status()
-        };
-        #private::end(&mut __fg_flow, __fg_status);
-        __fg_output
+        #finish
     };
 
     let mut tokens = TokenStream::new();
@@ -166,6 +175,39 @@ fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) 
     let brace = block.brace_token;
     brace.surround(&mut tokens, |inner| inner.extend(body));
     tokens
+}
+
+/// The end of an accepted call: the body run, the flow ended with its status, the
+/// output returned.
+///
+/// `-> !`: the body never returns, so there is no output to end the flow with; a
+/// panic ends it with `Error` as the flow is dropped while unwinding.
+fn finish(
+    sig: &syn::Signature,
+    private: &TokenStream,
+    run_body: &TokenStream,
+    fake_return: &TokenStream,
+    stmts: &[syn::Stmt],
+) -> TokenStream {
+    let never = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
+    if never {
+        return if sig.asyncness.is_some() {
+            run_body.clone()
+        } else {
+            quote!(#private::run_in_span(&__fg_flow, move || -> ! { #fake_return #(#stmts)* }))
+        };
+    }
+    quote! {
+        #[allow(clippy::let_unit_value)]
+        let __fg_output = #run_body;
+        let __fg_status = {
+            #[allow(unused_imports)]
+            use #private::{OtherStatus as _, ResultStatus as _};
+            (&#private::StatusProbe(&__fg_output)).flow_status()
+        };
+        #private::end(&mut __fg_flow, __fg_status);
+        __fg_output
+    }
 }
 
 fn timeout(args: &GateArgs, private: &TokenStream) -> TokenStream {
@@ -234,22 +276,30 @@ fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
     }
 }
 
-/// The value a rejected call returns, from `__fg_rejection: &Rejection`.
-fn rejected(
-    args: &GateArgs,
-    output: &ReturnType,
-    name: &syn::Ident,
-    private: &TokenStream,
-) -> TokenStream {
+/// The value a rejected call returns, from `__fg_rejection: Rejection` (owned).
+fn rejected(args: &GateArgs, output: &ReturnType, name: &syn::Ident, krate: &Path) -> TokenStream {
     match &args.on_reject {
         None => {
-            // Spanned at the return type, where the "needs on_reject" error belongs.
+            // `Result<T, E>` as written: the error, if `E` cannot hold a rejection,
+            // belongs at `E`.
+            if let Some(error) = result_error_type(output) {
+                let span = error.span();
+                let krate = respan(krate.to_token_stream(), span);
+                return quote_spanned!(span=>
+                    ::core::result::Result::Err(
+                        <#error as #krate::RejectionError>::from_rejection(__fg_rejection)
+                    )
+                );
+            }
+            // Anything else at the return type, where the "needs on_reject" error
+            // belongs.
             let span = match output {
                 ReturnType::Default => name.span(),
                 ReturnType::Type(_, ty) => ty.span(),
             };
-            let private = respan(private.clone(), span);
-            quote_spanned!(span=> #private::reject_default(__fg_rejection))
+            let ty = respan(fake_return_type(output).to_token_stream(), span);
+            let krate = respan(krate.to_token_stream(), span);
+            quote_spanned!(span=> <#ty as #krate::FromRejection>::from_rejection(&__fg_rejection))
         }
         // Closures are inlined rather than called, so that a body of the wrong type is
         // reported at the user's tokens, against the function's return type.
@@ -259,13 +309,70 @@ fn rejected(
         }
         Some(OnReject::WithRejection(closure)) => {
             let body = &closure.body;
-            let parameter = &closure.inputs[0];
+            let private = quote!(#krate::__private);
+            let binding = match &closure.inputs[0] {
+                // `|rejection: &Rejection|`, `|_: &flowgate::Rejection|`: the user's
+                // type, checked where they wrote it.
+                syn::Pat::Type(typed) if matches!(*typed.ty, Type::Reference(_)) => {
+                    let (pat, ty) = (&typed.pat, &typed.ty);
+                    // Spanned at the type, where a wrong one is reported.
+                    let value = quote_spanned!(ty.span()=> &__fg_rejection);
+                    quote!(let #pat: #ty = #value;)
+                }
+                // `|rejection: Rejection|`: given by value.
+                syn::Pat::Type(typed) => {
+                    let (pat, ty) = (&typed.pat, &typed.ty);
+                    let value = quote_spanned!(ty.span()=> __fg_rejection);
+                    quote!(let #pat: #ty = #value;)
+                }
+                // `|rejection|`, `|_|`: a borrow.
+                pattern => quote!(let #pattern: &#private::Rejection = &__fg_rejection;),
+            };
             quote!({
-                let #parameter: &#private::Rejection = __fg_rejection;
+                #binding
                 #body
             })
         }
-        Some(OnReject::Path(path)) => quote!(#path(__fg_rejection)),
+        // Called where the user named it: a function of the wrong type is reported at
+        // the path.
+        Some(OnReject::Path(path)) => {
+            let span = path.span();
+            let krate = respan(krate.to_token_stream(), span);
+            quote_spanned!(span=> #krate::RejectHandler::answer(#path, __fg_rejection))
+        }
+    }
+}
+
+/// `E` of a return type written `Result<T, E>` (any path ending in `Result` with two
+/// type arguments).
+fn result_error_type(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::Path(path) = &**ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = arguments
+        .args
+        .iter()
+        .filter_map(|argument| match argument {
+            syn::GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [_, error] if arguments.args.len() == 2 => Some(error),
+        _ => None,
     }
 }
 
@@ -286,16 +393,17 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The declared return type with every `impl Trait` replaced by `_` (a `let` cannot
+/// The declared return type with every `impl Trait` and `!` replaced by `_` (a `let` cannot
 /// name an opaque type, but can leave it to inference).
 fn fake_return_type(output: &ReturnType) -> Type {
     struct ImplTraitToInfer;
 
     impl VisitMut for ImplTraitToInfer {
         fn visit_type_mut(&mut self, ty: &mut Type) {
-            if let Type::ImplTrait(impl_trait) = ty {
+            if let Type::ImplTrait(_) | Type::Never(_) = ty {
+                // `!` as a type is unstable; `_` infers it.
                 *ty = Type::Infer(syn::TypeInfer {
-                    underscore_token: syn::Token![_](impl_trait.span()),
+                    underscore_token: syn::Token![_](ty.span()),
                 });
             } else {
                 syn::visit_mut::visit_type_mut(self, ty);
@@ -348,7 +456,11 @@ mod tests {
             }
         );
         let expanded = feature_gate(quote!("X", bogus = 1), function.clone()).to_string();
-        assert!(expanded.starts_with(&function.to_string()), "{expanded}");
+        assert!(expanded.contains(&function.to_string()), "{expanded}");
+        assert!(
+            expanded.starts_with("# [allow (unused_variables"),
+            "{expanded}"
+        );
         assert!(expanded.contains("compile_error"), "{expanded}");
     }
 }

@@ -40,7 +40,12 @@ pub(crate) fn load(flag: &str) -> Result<Arc<Manifest>, String> {
 
     let crate_dir = crate_dir();
     let path = locate(&crate_dir, flag)?;
-    let display_path = display_relative(&path, &crate_dir);
+    // A file named by the override is shown as it was named; one found by walking up,
+    // relative to the crate (`flowgate.toml`, `../flowgate.toml`).
+    let display_path = match std::env::var(OVERRIDE_VAR) {
+        Ok(named) if !named.is_empty() => named,
+        _ => display_relative(&path, &crate_dir),
+    };
     let text = std::fs::read_to_string(&path)
         .map_err(|error| format!("cannot read `{display_path}`: {error}"))?;
 

@@ -39,13 +39,17 @@ pub(crate) fn declared_flag(flag: &LitStr, manifest: &Manifest) -> syn::Result<F
 fn closest<'a>(name: &str, declared: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let wanted = name.to_lowercase();
     declared
-        .map(|candidate| {
-            (
-                strsim::levenshtein(&wanted, &candidate.to_lowercase()),
-                candidate,
-            )
+        .filter_map(|candidate| {
+            let lower = candidate.to_lowercase();
+            let distance = strsim::damerau_levenshtein(&wanted, &lower);
+            // A typo changes about one character in three of the shorter name, and a
+            // short name only one: `X` is not a typo of `AB`.
+            let shorter = wanted.chars().count().min(lower.chars().count());
+            let typo = distance <= (shorter / 3).max(1);
+            // A name cut short (`delete_survey` of `delete_survey_flag`).
+            let cut = shorter >= 4 && (lower.starts_with(&wanted) || wanted.starts_with(&lower));
+            (typo || cut).then_some((distance, candidate))
         })
-        .filter(|(distance, candidate)| *distance <= (candidate.chars().count() / 3).max(2))
         .min()
         .map(|(_, candidate)| candidate)
 }
@@ -82,5 +86,10 @@ mod tests {
         assert_eq!(find("delete_survey"), Some("delete_survey_flag"));
         assert_eq!(find("beat"), Some("Beta"));
         assert_eq!(find("Checkout"), None);
+        // Short names get no unrelated suggestion.
+        for short in ["X", "a", "Be", "ab", "Bx"] {
+            assert_eq!(find(short), None, "{short}");
+        }
+        assert_eq!(find("Bta"), Some("Beta"));
     }
 }

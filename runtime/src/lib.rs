@@ -84,7 +84,9 @@ pub use flow::{Flow, FlowStatus};
 pub use flowgate_config::ConfigError;
 pub use flowgate_macros::feature_gate;
 pub use labels::Labels;
-pub use reject::{Fallback, FromRejection, RejectReason, Rejection};
+pub use reject::{
+    argument, Fallback, FromRejection, RejectHandler, RejectReason, Rejection, RejectionError,
+};
 pub use variant::{Variant, VariantPayload};
 
 // The paths of 0.1, kept so that code written against it builds; hidden from the docs,

@@ -348,6 +348,92 @@ impl<T, E: From<Rejection>> FromRejection for Result<T, E> {
     }
 }
 
+/// The error type `E` of a gated function returning `Result<T, E>` without
+/// `on_reject`: what a rejected call's [`Rejection`] becomes, through
+/// `From<Rejection>`. Implemented for every such `E`; its only use is the message at
+/// `E` when `E` is not one.
+#[diagnostic::on_unimplemented(
+    message = "a rejected call cannot return `Err({Self})`: `{Self}` does not implement `From<flowgate::Rejection>`",
+    label = "add `on_reject = ...` to the attribute, or implement `From<flowgate::Rejection>` for `{Self}`",
+    note = "e.g. `impl From<flowgate::Rejection> for {Self} {{ fn from(rejection: flowgate::Rejection) -> Self {{ ... }} }}`, or `on_reject = |rejection| Err(...)`"
+)]
+pub trait RejectionError: Sized {
+    /// `E::from(rejection)`.
+    fn from_rejection(rejection: Rejection) -> Self;
+}
+
+impl<E: From<Rejection>> RejectionError for E {
+    fn from_rejection(rejection: Rejection) -> Self {
+        E::from(rejection)
+    }
+}
+
+/// A function that answers a rejected call: what `on_reject = path::to::function`
+/// names. Implemented for functions (and closures) of `&Rejection`, of `Rejection`, and
+/// of nothing, returning the gated function's return type.
+///
+/// ```
+/// use flowgate::{feature_gate, testing::InMemorySource, Rejection};
+///
+/// fn describe(rejection: &Rejection) -> String {
+///     format!("off: {}", rejection.flag())
+/// }
+/// fn owned(rejection: Rejection) -> String {
+///     rejection.to_string()
+/// }
+/// fn closed() -> String {
+///     "closed".into()
+/// }
+///
+/// #[feature_gate("AwesomeFeature", on_reject = describe)]
+/// fn by_reference() -> String { "on".into() }
+/// #[feature_gate("AwesomeFeature", on_reject = owned)]
+/// fn by_value() -> String { "on".into() }
+/// #[feature_gate("AwesomeFeature", on_reject = closed)]
+/// fn without_it() -> String { "on".into() }
+///
+/// flowgate::set_global(InMemorySource::new().disable("AwesomeFeature").into_client()).unwrap();
+/// assert_eq!(by_reference(), "off: AwesomeFeature");
+/// assert!(by_value().contains("rejected"));
+/// assert_eq!(without_it(), "closed");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`on_reject` cannot call `{Self}` with a rejection",
+    label = "`on_reject` takes a function of `&flowgate::Rejection`, of `flowgate::Rejection` or of nothing, returning the gated function's type",
+    note = "e.g. `fn not_found(rejection: &flowgate::Rejection) -> Response {{ ... }}`, or a closure: `on_reject = |rejection| ...`"
+)]
+pub trait RejectHandler<Argument, Output> {
+    /// Answers the rejected call.
+    fn answer(self, rejection: Rejection) -> Output;
+}
+
+/// Markers telling [`RejectHandler`]'s implementations apart; never built.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub mod argument {
+    pub struct ByReference;
+    pub struct ByValue;
+    pub struct Nothing;
+}
+
+impl<F: FnOnce(&Rejection) -> O, O> RejectHandler<argument::ByReference, O> for F {
+    fn answer(self, rejection: Rejection) -> O {
+        self(&rejection)
+    }
+}
+
+impl<F: FnOnce(Rejection) -> O, O> RejectHandler<argument::ByValue, O> for F {
+    fn answer(self, rejection: Rejection) -> O {
+        self(rejection)
+    }
+}
+
+impl<F: FnOnce() -> O, O> RejectHandler<argument::Nothing, O> for F {
+    fn answer(self, _: Rejection) -> O {
+        self()
+    }
+}
+
 impl<T> FromRejection for Option<T> {
     fn from_rejection(_: &Rejection) -> Self {
         None

@@ -20,12 +20,26 @@ fn wrong_type() -> u32 {
     1
 }
 
-fn takes_nothing() -> u32 {
+fn takes_a_number(_: u32) -> u32 {
     0
 }
 
-#[feature_gate("AwesomeFeature", on_reject = takes_nothing)]
+#[feature_gate("AwesomeFeature", on_reject = takes_a_number)]
 fn wrong_signature() -> u32 {
+    1
+}
+
+fn returns_text(_: &Rejection) -> &'static str {
+    "off"
+}
+
+#[feature_gate("AwesomeFeature", on_reject = returns_text)]
+fn wrong_return() -> u32 {
+    1
+}
+
+#[feature_gate("AwesomeFeature", on_reject = |rejection: &String| 0)]
+fn wrong_parameter_type() -> u32 {
     1
 }
 
