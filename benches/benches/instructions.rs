@@ -110,7 +110,19 @@ fn count_all(names: &[&str]) -> Vec<(String, f64)> {
 }
 
 /// `case count` lines; `#` starts a comment.
+/// `path` as given from the workspace root (cargo runs benches in the package's folder).
+fn from_root(path: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(path);
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
 fn read_baseline(path: &str) -> Vec<(String, f64)> {
+    let path = &from_root(path).display().to_string();
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     text.lines()
         .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
@@ -189,8 +201,9 @@ fn main() {
                 use std::fmt::Write as _;
                 let _ = writeln!(text, "{name} {count:.1}");
             }
-            std::fs::write(path, text).unwrap_or_else(|e| panic!("{path}: {e}"));
-            print!("{}", std::fs::read_to_string(path).unwrap_or_default());
+            let file = from_root(path);
+            std::fs::write(&file, text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            print!("{}", std::fs::read_to_string(&file).unwrap_or_default());
         }
         [case] => {
             if !run_case(case) {
