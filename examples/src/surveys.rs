@@ -18,6 +18,10 @@ use axum::{Form, Json, Router};
 use flowgate::{feature_gate, labels, Client, Rejection};
 use rusqlite::Connection;
 
+// Typed handles of the flags in `examples/flowgate.toml`: `flags::DeleteSurveyFlag`
+// exists only because the file declares `delete_survey_flag`.
+flowgate::flags!();
+
 /// What the handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -154,7 +158,7 @@ fn page(title: &str, body: &str) -> Html<String> {
 async fn list_page(State(state): State<AppState>) -> Result<Html<String>, Response> {
     let surveys = with_db(&state, all_surveys).await?;
     // The same flag as the route below: the button shows only when deleting works.
-    let can_delete = state.flags.is_enabled("delete_survey_flag", &labels! {});
+    let can_delete = state.flags.is_enabled(flags::DeleteSurveyFlag, &labels! {});
     let mut body = String::from("<p><a href=\"/surveys/new\">Create a survey</a></p>\n<table>\n");
     for survey in &surveys {
         let _ = write!(

@@ -41,7 +41,7 @@ fn try_feature_gate(args: TokenStream, item: TokenStream) -> syn::Result<TokenSt
             format!("the path of `{}` is not valid UTF-8", manifest.display_path),
         )
     })?;
-    Ok(gate(&args, decl, manifest_path, function))
+    Ok(gate(&args, &decl, manifest_path, function))
 }
 
 fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
@@ -62,7 +62,7 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     })
 }
 
-fn gate(args: &GateArgs, decl: FlagDecl, manifest_path: &str, function: ItemFn) -> TokenStream {
+fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn) -> TokenStream {
     let krate: Path = args
         .krate
         .clone()
@@ -435,7 +435,10 @@ mod tests {
         );
         let expanded = gate(
             &args,
-            FlagDecl { fallback: None },
+            &FlagDecl {
+                fallback: None,
+                description: None,
+            },
             "/m/manifest.toml",
             function,
         )

@@ -5,6 +5,7 @@
 
 mod args;
 mod expand;
+mod flags;
 mod manifest;
 mod validate;
 
@@ -134,4 +135,33 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::feature_gate(args.into(), item.into()).into()
+}
+
+/// Typed handles of the flags declared in the crate's `flowgate.toml`, for the manual
+/// API: `flowgate::flags!();` makes a module `flags` with one unit struct per flag, so
+/// that `client.is_enabled(flags::NewCheckout, &labels)` names only a declared flag (a
+/// typo is a compile error, where a string would silently answer `false`). Strings still
+/// work for names known only at run time.
+///
+/// ```
+/// use flowgate::{testing::InMemorySource, Labels};
+///
+/// flowgate::flags!();
+///
+/// let client = InMemorySource::new().enable("AwesomeFeature").into_client();
+/// assert!(client.is_enabled(flags::AwesomeFeature, &Labels::new()));
+/// assert_eq!(flags::AwesomeFeature::NAME, "AwesomeFeature");
+/// assert_eq!(flags::AwesomeFeature.to_string(), "AwesomeFeature");
+/// assert!(flags::ALL.contains(&"AwesomeFeature"));
+/// ```
+///
+/// Type names are the flag names in upper camel case (`delete_survey_flag` →
+/// `flags::DeleteSurveyFlag`, `new.checkout` → `flags::NewCheckout`); `NAME` holds the
+/// name as declared, and `ALL` every declared name. `flags!(pub(crate) mod my_flags)`
+/// names the module; `crate = path` points at a renamed `flowgate`. A handle remembers
+/// where its flag is, as a gated function's call site does, so asking by handle skips
+/// the lookup by name.
+#[proc_macro]
+pub fn flags(input: TokenStream) -> TokenStream {
+    flags::flags(input.into()).into()
 }

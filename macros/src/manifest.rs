@@ -24,9 +24,11 @@ pub(crate) struct Manifest {
     pub(crate) flags: BTreeMap<String, FlagDecl>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct FlagDecl {
     pub(crate) fallback: Option<Fallback>,
+    /// For the typed handle's docs.
+    pub(crate) description: Option<String>,
 }
 
 /// Reads the manifest for the crate being compiled. The error is a complete message.
@@ -143,7 +145,14 @@ fn parse(text: &str, path: PathBuf, display_path: String) -> Result<Manifest, St
                 flowgate_config::Fallback::Accept => Fallback::Accept,
                 flowgate_config::Fallback::Reject => Fallback::Reject,
             });
-            (flag.name, FlagDecl { fallback })
+            let description = flag.description;
+            (
+                flag.name,
+                FlagDecl {
+                    fallback,
+                    description,
+                },
+            )
         })
         .collect();
     Ok(Manifest {

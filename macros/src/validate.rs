@@ -9,7 +9,7 @@ use crate::manifest::{toml_key, FlagDecl, Manifest};
 pub(crate) fn declared_flag(flag: &LitStr, manifest: &Manifest) -> syn::Result<FlagDecl> {
     let name = flag.value();
     if let Some(decl) = manifest.flags.get(&name) {
-        return Ok(*decl);
+        return Ok(decl.clone());
     }
     let path = &manifest.display_path;
     let hint = match closest(&name, manifest.flags.keys().map(String::as_str)) {

@@ -57,6 +57,7 @@
 
 mod client;
 pub mod engine;
+mod flag;
 mod flow;
 pub mod labels;
 mod limits;
@@ -80,9 +81,10 @@ mod watch;
 pub mod __private;
 
 pub use client::{global, set_global, Client, ClientBuilder, SetGlobalError};
+pub use flag::AsFlag;
 pub use flow::{Flow, FlowStatus};
 pub use flowgate_config::ConfigError;
-pub use flowgate_macros::feature_gate;
+pub use flowgate_macros::{feature_gate, flags};
 pub use labels::Labels;
 pub use reject::{
     argument, Fallback, FromRejection, RejectHandler, RejectReason, Rejection, RejectionError,

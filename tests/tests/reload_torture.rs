@@ -32,7 +32,7 @@ impl Bench {
     /// Waits until version `n` decides.
     fn until_version(&mut self, n: u32) {
         let give_up = Instant::now() + Duration::from_secs(30);
-        while !self.client.is_enabled(&format!("V{n}"), &Labels::new()) {
+        while !self.client.is_enabled(format!("V{n}"), &Labels::new()) {
             assert!(
                 Instant::now() < give_up,
                 "version {n} was never picked up: {:?}",
@@ -62,7 +62,7 @@ impl Bench {
             );
         }
         assert!(
-            self.client.is_enabled(&format!("V{n}"), &Labels::new()),
+            self.client.is_enabled(format!("V{n}"), &Labels::new()),
             "{what}: the last good rules stay ({:?})",
             self.state
         );

@@ -25,6 +25,7 @@ pub use global::{global, set_global, SetGlobalError};
 pub use site::CallSite;
 
 use crate::engine::Engine;
+use crate::flag::AsFlag;
 use crate::labels::Labels;
 use crate::metrics::{Metrics, Registry};
 use crate::policy::Policy;
@@ -177,8 +178,17 @@ impl Client {
 
     /// Whether `flag` is on for `labels`: a pure check that starts no flow and never
     /// waits. A flag the source cannot decide takes its fallback.
-    pub fn is_enabled(&self, flag: &str, labels: &Labels<'_>) -> bool {
-        match self.inner.source.evaluate(flag, labels) {
+    ///
+    /// `flag` is a name (`"NewCheckout"`, a `String`) or a typed handle from
+    /// [`flags!`](crate::flags) (`flags::NewCheckout`), which a typo cannot name and
+    /// which remembers where its flag is, as a gated function does.
+    pub fn is_enabled(&self, flag: impl AsFlag, labels: &Labels<'_>) -> bool {
+        let evaluation = match flag.__call_site() {
+            Some(site) => self.inner.source.evaluate_at(site.flag, &site.slot, labels),
+            None => self.inner.source.evaluate(flag.flag_name(), labels),
+        };
+        let flag = flag.flag_name();
+        match evaluation {
             Evaluation::Enabled => true,
             Evaluation::Disabled => false,
             Evaluation::Undecided(_) => self.fallback_for(flag, None) == Fallback::Accept,
@@ -187,7 +197,8 @@ impl Client {
 
     /// The variant of `flag` for `labels`: a pure check, like
     /// [`is_enabled`](Client::is_enabled), with the same evaluation.
-    pub fn variant(&self, flag: &str, labels: &Labels<'_>) -> Variant {
+    pub fn variant(&self, flag: impl AsFlag, labels: &Labels<'_>) -> Variant {
+        let flag = flag.flag_name();
         self.inner
             .source
             .variant(flag, labels)

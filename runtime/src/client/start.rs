@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{CallSite, Client};
+use crate::flag::AsFlag;
 use crate::flow::{Decision, Flow};
 use crate::labels::Labels;
 use crate::limits::{Admission, ConcurrencyLimiter, LimitSlot, Permit, Refusal};
@@ -35,7 +36,13 @@ impl Client {
     /// The fallback is the one the rules file declares for the flag (or
     /// [`ClientBuilder::fallback`](crate::ClientBuilder::fallback)), else
     /// [`Fallback::Reject`].
-    pub async fn start_flow(&self, flag: &str, labels: &Labels<'_>, timeout: Duration) -> Flow {
+    pub async fn start_flow(
+        &self,
+        flag: impl AsFlag,
+        labels: &Labels<'_>,
+        timeout: Duration,
+    ) -> Flow {
+        let flag = flag.flag_name();
         let stats = StatsRef::Shared(self.inner.registry.flag(flag));
         let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
         self.start_flow_with(None, stats, pending, labels, timeout)
@@ -45,7 +52,13 @@ impl Client {
     /// Starts a flow of `flag` from a plain function: like
     /// [`start_flow`](Client::start_flow), but it may block the thread up to `timeout`
     /// (only while the source is not ready), never longer.
-    pub fn start_flow_blocking(&self, flag: &str, labels: &Labels<'_>, timeout: Duration) -> Flow {
+    pub fn start_flow_blocking(
+        &self,
+        flag: impl AsFlag,
+        labels: &Labels<'_>,
+        timeout: Duration,
+    ) -> Flow {
+        let flag = flag.flag_name();
         let stats = StatsRef::Shared(self.inner.registry.flag(flag));
         let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
         self.start_flow_blocking_with(None, stats, pending, labels, timeout)
