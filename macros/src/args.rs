@@ -243,15 +243,46 @@ fn parse_labels(input: ParseStream<'_>) -> syn::Result<Vec<Label>> {
     let pairs = Punctuated::<Label, Token![,]>::parse_terminated(&content)?;
     let mut labels: Vec<Label> = Vec::with_capacity(pairs.len());
     for label in pairs {
-        if labels.iter().any(|l| l.key.value() == label.key.value()) {
+        let key = label.key.value();
+        if labels.iter().any(|l| l.key.value() == key) {
             return Err(Error::new_spanned(
                 &label.key,
-                format!("duplicate label `{}`", label.key.value()),
+                format!("duplicate label `{key}`"),
+            ));
+        }
+        if let Some(earlier) = labels
+            .iter()
+            .find(|l| same_field(&l.key.value(), &key).is_some())
+        {
+            let field = same_field(&earlier.key.value(), &key).unwrap_or_default();
+            return Err(Error::new_spanned(
+                &label.key,
+                format!(
+                    "labels `{}` and `{key}` are the same Unleash context field, `{field}`: \
+                     keep one (rules read `{field}` first)",
+                    earlier.key.value()
+                ),
             ));
         }
         labels.push(label);
     }
     Ok(labels)
+}
+
+/// The Unleash context field two different label names both stand for (`userId` and
+/// `user_id`), as the engine reads them.
+fn same_field(a: &str, b: &str) -> Option<&'static str> {
+    const FIELDS: [(&str, &str); 5] = [
+        ("userId", "user_id"),
+        ("sessionId", "session_id"),
+        ("remoteAddress", "remote_address"),
+        ("appName", "app_name"),
+        ("currentTime", "current_time"),
+    ];
+    FIELDS
+        .iter()
+        .find(|(camel, snake)| (a == *camel && b == *snake) || (a == *snake && b == *camel))
+        .map(|(camel, _)| *camel)
 }
 
 impl Parse for Label {

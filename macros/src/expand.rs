@@ -88,7 +88,7 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         .as_ref()
         .map_or_else(|| quote!(#private::global()), |expr| quote!(#expr));
     let client = quote!(#private::client(&(#client_source)));
-    let labels = labels(args, &private);
+    let labels = labels(args, &krate);
     let rejected = rejected(args, &sig.output, &sig.ident, &krate);
 
     // Pins the body's type to the declared return type, so that `?` and `return` inside
@@ -228,7 +228,11 @@ fn timeout(args: &GateArgs, private: &TokenStream) -> TokenStream {
 /// as long as the binding), so the labels borrow it: no copy, no formatting for text
 /// and numbers (`LabelValue`), `Display` for anything else (autoref specialisation, in
 /// `__private`). A value of neither kind is an error at the value.
-fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
+fn labels(args: &GateArgs, krate: &Path) -> TokenStream {
+    let private = quote!(#krate::__private);
+    // The probes live in `labels::probe`, so that the compiler's notes on a bad value
+    // name `flowgate::labels`, not `__private`.
+    let probes_path = quote!(#krate::labels::probe);
     if args.labels.is_empty() {
         return quote!(let __fg_labels: &#private::Labels<'_> = &#private::NO_LABELS;);
     }
@@ -249,7 +253,7 @@ fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
     let probes = (0..args.labels.len()).map(|i| {
         let local = quote::format_ident!("__fg_label_{}", i);
         let probe = quote::format_ident!("__fg_probe_{}", i);
-        quote!(let #probe = &#private::LabelProbe(#local);)
+        quote!(let #probe = &#probes_path::LabelProbe(#local);)
     });
     let entries = args.labels.iter().enumerate().map(|(i, label)| {
         let key = quote::format_ident!("__FG_KEY_{}", i);
@@ -257,7 +261,7 @@ fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
         // text, a number nor `Display`; the `&` of the probe is not, or clippy would
         // take it for the user's (`needless_borrow`).
         let probe = quote::format_ident!("__fg_probe_{}", i, span = label.value.span());
-        let call = quote_spanned!(label.value.span()=> #probe.__fg_borrow());
+        let call = quote_spanned!(label.value.span()=> #probe.borrow_label());
         quote!(#private::LabelEntry::__new(&#key, #call))
     });
     // The labels are a view of an array on the stack: built in place, nothing pushed,
@@ -266,7 +270,7 @@ fn labels(args: &GateArgs, private: &TokenStream) -> TokenStream {
         #(#bindings)*
         let __fg_label_entries = {
             #[allow(unused_imports)]
-            use #private::{BorrowsDisplay as _, BorrowsLabel as _};
+            use #probes_path::{BorrowsDisplay as _, BorrowsLabel as _};
             #(#keys)*
             #(#probes)*
             [#(#entries),*]

@@ -260,3 +260,73 @@ fn many_generated_names_and_values_are_found_as_inserted() {
         }
     }
 }
+
+#[feature_gate(
+    "Checkout",
+    client = flags,
+    labels(email = user.email, header = header, tries = tries, region = "eu"),
+    on_reject = || 0
+)]
+fn optional_labels(flags: &Client, user: &User, header: Option<&str>, tries: Option<u32>) -> u64 {
+    user.id
+}
+
+/// An `Option` label is its value when `Some` and left out when `None`: the source
+/// never sees it, lookups do not find it, and a rule reads it as missing.
+#[test]
+fn optional_values_are_left_out_when_none() {
+    let (source, client) = recording();
+    let mut ada = user();
+    optional_labels(&client, &ada, Some("h-1"), Some(3));
+    assert_eq!(
+        last(&source),
+        pairs(&[
+            ("email", "ada@example.com"),
+            ("header", "h-1"),
+            ("tries", "3"),
+            ("region", "eu")
+        ])
+    );
+    ada.email = None;
+    optional_labels(&client, &ada, None, None);
+    assert_eq!(last(&source), pairs(&[("region", "eu")]));
+
+    let email: Option<String> = None;
+    let labels = labels! { "email" => email, "tenant" => Some(TenantId(3).to_string()) };
+    assert_eq!(labels.get("email"), None);
+    assert_eq!(labels.len(), 1);
+    assert_eq!(format!("{labels:?}"), r#"{"tenant": "tenant-3"}"#);
+
+    // Setting `None` removes an earlier value.
+    let mut by_hand = Labels::new().with("userId", "u-1");
+    by_hand.insert("userId", None::<&str>);
+    assert_eq!(by_hand.get("userId"), None);
+    assert!(by_hand.is_empty());
+    assert_eq!(by_hand, Labels::new());
+}
+
+/// A rule on a label given as `None` reads it as missing: `IN` fails and `NOT_IN`
+/// holds, exactly as with the label never given.
+#[test]
+fn a_rule_reads_a_none_label_as_missing() {
+    let engine = flowgate::engine::Engine::from_toml_str(
+        "[flags.Checkout]\nconstraints = [{ label = \"tenant\", operator = \"NOT_IN\", values = [\"t-1\"] }]\n\
+         [flags.Search]\nconstraints = [{ label = \"tenant\", operator = \"IN\", values = [\"t-1\"] }]\n",
+    )
+    .unwrap();
+    let client = Client::new(engine);
+    for tenant in [None, Some("t-1"), Some("t-2")] {
+        let with_option = labels! { "tenant" => tenant };
+        let mut plain = Labels::new();
+        if let Some(tenant) = tenant {
+            plain.insert("tenant", tenant);
+        }
+        for flag in ["Checkout", "Search"] {
+            assert_eq!(
+                client.is_enabled(flag, &with_option),
+                client.is_enabled(flag, &plain),
+                "{flag} with tenant {tenant:?}"
+            );
+        }
+    }
+}

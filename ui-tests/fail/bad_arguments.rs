@@ -31,3 +31,8 @@ fn duplicate_label() -> Option<()> {
 }
 
 fn main() {}
+
+#[feature_gate("AwesomeFeature", labels(userId = 1, user_id = 2))]
+fn same_unleash_field() -> Option<()> {
+    Some(())
+}

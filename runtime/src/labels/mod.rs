@@ -6,6 +6,8 @@
 
 mod entries;
 mod name;
+#[doc(hidden)]
+pub mod probe;
 mod value;
 
 use std::borrow::Cow;
@@ -97,6 +99,11 @@ impl<'a> Labels<'a> {
 
     #[inline]
     fn insert_value(&mut self, name: Name<'a>, value: Value<'a>) {
+        if value.is_absent() {
+            // `None`: the label is left out, and an earlier value of it removed.
+            self.remove_name(&name);
+            return;
+        }
         match self
             .entries
             .as_mut_slice()
@@ -128,7 +135,7 @@ impl<'a> Labels<'a> {
             .as_slice()
             .iter()
             .find(|entry| entry.name.is(name))
-            .map(|entry| entry.value.as_str())
+            .and_then(|entry| entry.value.get())
     }
 
     /// The value of the label named either way (camelCase first), in one pass.
@@ -137,10 +144,11 @@ impl<'a> Labels<'a> {
         let mut other = None;
         for entry in self.entries.as_slice() {
             if entry.name.is(first) {
-                return Some(entry.value.as_str());
-            }
-            if other.is_none() && entry.name.is(second) {
-                other = Some(entry.value.as_str());
+                if let Some(value) = entry.value.get() {
+                    return Some(value);
+                }
+            } else if other.is_none() && entry.name.is(second) {
+                other = entry.value.get();
             }
         }
         other
@@ -154,7 +162,20 @@ impl<'a> Labels<'a> {
             .as_slice()
             .iter()
             .position(|entry| entry.name.is(key))?;
-        Some(self.entries.remove(index).value.into_string())
+        let value = self.entries.remove(index).value;
+        (!value.is_absent()).then(|| value.into_string())
+    }
+
+    /// Removes the label `name`, if set.
+    fn remove_name(&mut self, name: &Name<'a>) {
+        if let Some(index) = self
+            .entries
+            .as_slice()
+            .iter()
+            .position(|entry| entry.name == *name)
+        {
+            self.entries.remove(index);
+        }
     }
 
     /// The labels in insertion order.
@@ -166,12 +187,12 @@ impl<'a> Labels<'a> {
 
     /// How many labels are set.
     pub fn len(&self) -> usize {
-        self.entries.as_slice().len()
+        self.iter().count()
     }
 
     /// Whether no label is set.
     pub fn is_empty(&self) -> bool {
-        self.entries.as_slice().is_empty()
+        self.iter().next().is_none()
     }
 
     /// The same labels, owning their text: to keep them beyond what they borrow.
@@ -179,7 +200,9 @@ impl<'a> Labels<'a> {
     pub fn into_owned(self) -> Labels<'static> {
         let mut owned = Labels::new();
         for entry in self.entries.as_slice() {
-            owned.entries.push(entry.clone().into_owned());
+            if !entry.value.is_absent() {
+                owned.entries.push(entry.clone().into_owned());
+            }
         }
         owned
     }
@@ -226,7 +249,7 @@ impl Entry<'_> {
 /// Equal when the same names have the same values in the same order, inline or not.
 impl PartialEq for Labels<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.entries.as_slice() == other.entries.as_slice()
+        self.iter().eq(other.iter())
     }
 }
 
@@ -234,7 +257,9 @@ impl Eq for Labels<'_> {}
 
 impl Hash for Labels<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.entries.as_slice().hash(state);
+        for entry in self {
+            entry.hash(state);
+        }
     }
 }
 
@@ -287,13 +312,13 @@ impl<'l> Iterator for Iter<'l> {
     type Item = (&'l str, &'l str);
 
     fn next(&mut self) -> Option<Self::Item> {
+        // Absent values (`None` given to `#[feature_gate(labels(...))]`) are skipped.
         self.inner
-            .next()
-            .map(|entry| (entry.name.as_str(), entry.value.as_str()))
+            .find_map(|entry| Some((entry.name.as_str(), entry.value.get()?)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        (0, self.inner.size_hint().1)
     }
 }
 
@@ -328,9 +353,9 @@ macro_rules! labels {
     };
     ($($key:expr => $value:expr),+ $(,)?) => {{
         #[allow(unused_imports)]
-        use $crate::__private::{LendsLabel as _, LendsDisplay as _};
+        use $crate::labels::probe::{LendsLabel as _, LendsDisplay as _};
         let mut labels = $crate::Labels::new();
-        $( labels.__insert_value($key, (&$crate::__private::LabelProbe(&$value)).__fg_lend()); )+
+        $( labels.__insert_value($key, (&$crate::labels::probe::LabelProbe(&$value)).lend_label()); )+
         labels
     }};
 }

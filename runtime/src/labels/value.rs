@@ -27,6 +27,8 @@ enum Repr<'a> {
     Borrowed(&'a str),
     /// Up to 24 bytes inline, longer on the heap.
     Owned(CompactString),
+    /// No value (an `Option` that is `None`): the label is left out.
+    Absent,
 }
 
 impl<'a> Value<'a> {
@@ -54,12 +56,36 @@ impl<'a> Value<'a> {
         Value(Repr::Owned(value.to_compact_string()))
     }
 
-    /// The text.
+    /// No value: a label given `None` is left out of the labels (lookups do not find
+    /// it, iteration skips it).
+    #[inline]
+    pub const fn absent() -> Value<'static> {
+        Value(Repr::Absent)
+    }
+
+    /// Whether this is [`Value::absent`].
+    #[inline]
+    pub const fn is_absent(&self) -> bool {
+        matches!(self.0, Repr::Absent)
+    }
+
+    /// The text (empty for [`Value::absent`]).
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Borrowed(text) => text,
             Repr::Owned(text) => text.as_str(),
+            Repr::Absent => "",
+        }
+    }
+
+    /// The text, `None` when absent.
+    #[inline]
+    pub(super) fn get(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Borrowed(text) => Some(text),
+            Repr::Owned(text) => Some(text.as_str()),
+            Repr::Absent => None,
         }
     }
 
@@ -68,6 +94,7 @@ impl<'a> Value<'a> {
         match self.0 {
             Repr::Borrowed(text) => Value::copied(text),
             Repr::Owned(text) => Value(Repr::Owned(text)),
+            Repr::Absent => Value(Repr::Absent),
         }
     }
 
@@ -75,6 +102,7 @@ impl<'a> Value<'a> {
         match self.0 {
             Repr::Borrowed(text) => text.to_owned(),
             Repr::Owned(text) => text.into_string(),
+            Repr::Absent => String::new(),
         }
     }
 
@@ -198,6 +226,42 @@ impl<'a> LabelValue<'a> for Box<str> {
     #[inline]
     fn into_label_value(self) -> Value<'a> {
         Value::owned(self)
+    }
+}
+
+/// `Some(value)` is the value; `None` leaves the label out (an optional header, a user
+/// who is not signed in).
+///
+/// ```
+/// use flowgate::Labels;
+///
+/// let tenant: Option<&str> = None;
+/// let labels = Labels::new().with("region", Some("eu")).with("tenant", tenant);
+/// assert_eq!(labels.get("region"), Some("eu"));
+/// assert_eq!(labels.get("tenant"), None);
+/// assert_eq!(labels.len(), 1);
+/// ```
+impl<'a, T: LabelValue<'a>> LabelValue<'a> for Option<T> {
+    #[inline]
+    fn into_label_value(self) -> Value<'a> {
+        match self {
+            Some(value) => value.into_label_value(),
+            None => Value::absent(),
+        }
+    }
+}
+
+/// A borrowed `Option`: its value borrowed, or the label left out.
+impl<'a, T> LabelValue<'a> for &'a Option<T>
+where
+    &'a T: LabelValue<'a>,
+{
+    #[inline]
+    fn into_label_value(self) -> Value<'a> {
+        match self {
+            Some(value) => value.into_label_value(),
+            None => Value::absent(),
+        }
     }
 }
 
@@ -331,6 +395,17 @@ impl<'a> LendLabel<'a> for Cow<'a, str> {
         match self {
             Cow::Borrowed(text) => Value::borrowed(text),
             Cow::Owned(text) => Value::copied(text),
+        }
+    }
+}
+
+/// `Some` lends its value; `None` leaves the label out.
+impl<'a, T: LendLabel<'a>> LendLabel<'a> for Option<T> {
+    #[inline]
+    fn lend_label_value(&self) -> Value<'a> {
+        match self {
+            Some(value) => value.lend_label_value(),
+            None => Value::absent(),
         }
     }
 }
