@@ -214,7 +214,8 @@ fn parse_timeout(input: ParseStream<'_>) -> syn::Result<Timeout> {
                     // A fraction is most often seconds: `1.5` → `"1500ms"`.
                     |seconds| format!("\"{}ms\"", (seconds * 1000.0).round()),
                 ),
-            syn::Lit::Int(int) => format!("\"{}ms\"", int.base10_digits()),
+            // A whole number could be either unit: both, milliseconds first.
+            syn::Lit::Int(int) => format!("\"{0}ms\"` or `timeout = \"{0}s\"", int.base10_digits()),
             _ => "\"200ms\"".to_owned(),
         };
         return Err(Error::new_spanned(
@@ -288,25 +289,71 @@ fn same_field(a: &str, b: &str) -> Option<&'static str> {
 impl Parse for Label {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let lookahead = input.lookahead1();
-        let key = if lookahead.peek(LitStr) {
-            input.parse()?
+        let (key, shorthand) = if lookahead.peek(LitStr) {
+            let key: LitStr = input.parse()?;
+            if key.value().is_empty() {
+                return Err(Error::new_spanned(&key, "a label's name cannot be empty"));
+            }
+            (key, None)
         } else if lookahead.peek(Ident::peek_any) {
             let ident = Ident::parse_any(input)?;
             let name = ident.to_string();
-            LitStr::new(name.trim_start_matches("r#"), ident.span())
+            (
+                LitStr::new(name.trim_start_matches("r#"), ident.span()),
+                Some(ident),
+            )
         } else {
             return Err(lookahead.error());
         };
+        // `labels(user_id)`, as tracing writes fields: the variable of that name.
+        if input.is_empty() || input.peek(Token![,]) {
+            return match shorthand {
+                Some(ident) => Ok(Label {
+                    key,
+                    value: syn::parse_quote_spanned!(ident.span()=> #ident),
+                }),
+                None => Err(Error::new_spanned(
+                    &key,
+                    format!("a label needs a value: `\"{}\" = value`", key.value()),
+                )),
+            };
+        }
+        if input.peek(Token![=>]) {
+            let arrow: Token![=>] = input.parse()?;
+            return Err(Error::new_spanned(
+                arrow,
+                "the attribute writes labels as `key = value` (`=>` is for `labels!`)",
+            ));
+        }
+        if input.peek(Token![:]) {
+            let colon: Token![:] = input.parse()?;
+            return Err(Error::new(colon.span, "write `key = value`, with `=`"));
+        }
+        if input.peek(Token![-]) || input.peek(Token![.]) {
+            let mut name = key.value();
+            while !input.is_empty() && !input.peek(Token![=]) && !input.peek(Token![,]) {
+                name.push_str(&input.parse::<proc_macro2::TokenTree>()?.to_string());
+            }
+            return Err(Error::new(
+                key.span(),
+                format!("a label name with `-` or `.` is quoted: `\"{name}\" = value`"),
+            ));
+        }
         input.parse::<Token![=]>()?;
+        if input.peek(Token![%]) || input.peek(Token![?]) {
+            return Err(input.error(
+                "values are taken as they are (text, numbers, `Display`): drop the `%` or `?`",
+            ));
+        }
         let value = input.parse()?;
         Ok(Label { key, value })
     }
 }
 
 fn parse_on_reject(input: ParseStream<'_>) -> syn::Result<OnReject> {
-    const EXPECTED: &str = "`on_reject` takes a closure `|| value`, a closure \
-                            `|rejection: &flowgate::Rejection| value`, or a path to a function \
-                            taking `&flowgate::Rejection`";
+    const EXPECTED: &str = "`on_reject` takes a closure `|| value` or `|rejection| value`, \
+                            or a path to a function of `&flowgate::Rejection`, of \
+                            `flowgate::Rejection` or of nothing";
     let expr: Expr = input.parse()?;
     match expr {
         Expr::Closure(closure) => {
@@ -322,8 +369,34 @@ fn parse_on_reject(input: ParseStream<'_>) -> syn::Result<OnReject> {
                 _ => Err(Error::new(closure.inputs.span(), EXPECTED)),
             }
         }
+        // `StatusCode::NOT_FOUND`: a constant, not a function.
+        Expr::Path(path)
+            if path.path.segments.last().is_some_and(|last| {
+                let name = last.ident.to_string();
+                name.len() > 1
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            }) =>
+        {
+            let text = quote::ToTokens::to_token_stream(&path)
+                .to_string()
+                .replace(' ', "");
+            Err(Error::new_spanned(
+                path,
+                format!("`on_reject` is called to answer a rejected call: for a value, write a closure, `on_reject = || {text}`"),
+            ))
+        }
         Expr::Path(path) => Ok(OnReject::Path(path)),
-        other => Err(Error::new_spanned(other, EXPECTED)),
+        other => {
+            let text = quote::ToTokens::to_token_stream(&other).to_string();
+            let fix = if text.len() <= 60 {
+                format!(": for a value, write a closure, `on_reject = || {text}`")
+            } else {
+                ": for a value, write a closure, `on_reject = || value`".to_owned()
+            };
+            Err(Error::new_spanned(other, format!("{EXPECTED}{fix}")))
+        }
     }
 }
 

@@ -63,10 +63,7 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
 }
 
 fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn) -> TokenStream {
-    let krate: Path = args
-        .krate
-        .clone()
-        .unwrap_or_else(|| parse_quote!(::flowgate));
+    let krate: Path = args.krate.clone().unwrap_or_else(crate::default_crate_path);
     let private = quote!(#krate::__private);
     let ItemFn {
         attrs,
@@ -83,13 +80,12 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
     };
     let manifest_path = LitStr::new(manifest_path, Span::call_site());
     let timeout = timeout(args, &private);
-    let client_source = args
-        .client
-        .as_ref()
-        .map_or_else(|| quote!(#private::global()), |expr| quote!(#expr));
-    let client = quote!(#private::client(&(#client_source)));
+    let bind_client = bind_client(args, &krate, &private);
     let labels = labels(args, &krate);
-    let rejected = rejected(args, &sig.output, &sig.ident, &krate);
+    // `-> impl IntoResponse` (axum): both branches become a `Response`, so that
+    // `on_reject` (or the rejection itself) may be of another type than the body.
+    let into_response = into_response_bound(&sig.output);
+    let rejected = rejected_value(args, &sig, &krate, into_response.as_ref());
 
     // Pins the body's type to the declared return type, so that `?` and `return` inside
     // the closure or async block infer exactly as they did in the function.
@@ -106,11 +102,10 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         }
     };
 
-    // A sync gate keeps its labels in the function's frame; an async one keeps them
-    // only while the flow starts (see below).
-    let (labels_in_frame, start, run_body) = if sig.asyncness.is_some() {
+    // The labels live only while the flow starts, so that the body may move or mutate
+    // what they borrowed.
+    let (start, run_body) = if sig.asyncness.is_some() {
         (
-            quote!(),
             // Most flows start accepted at once: that needs no future of its own. The
             // future's state stays small: only the evaluation is kept across the wait
             // (not the attempt's result), and the labels only while the flow starts.
@@ -118,8 +113,7 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
                 #labels
                 '__fg_start: {
                     // Bound once: the expression may be a call.
-                    let __fg_client_source = &(#client_source);
-                    let __fg_client = #private::client(__fg_client_source);
+                    #bind_client
                     let __fg_evaluation =
                         match #private::try_start_flow(__fg_client, &__FG_SITE, __fg_labels) {
                             ::core::result::Result::Ok(__fg_flow) => break '__fg_start __fg_flow,
@@ -135,13 +129,23 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         )
     } else {
         (
-            labels.clone(),
-            quote!(#private::start_flow_blocking(#client, &__FG_SITE, __fg_labels, #timeout)),
+            quote!({
+                #labels
+                #bind_client
+                #private::start_flow_blocking(__fg_client, &__FG_SITE, __fg_labels, #timeout)
+            }),
             quote!(#private::run_in_span(&__fg_flow, move || { #fake_return #(#stmts)* })),
         )
     };
 
-    let finish = finish(&sig, &private, &run_body, &fake_return, stmts);
+    let finish = finish(
+        &sig,
+        &private,
+        &run_body,
+        &fake_return,
+        stmts,
+        into_response.as_ref(),
+    );
 
     let body = quote! {
         const _: &[u8] = ::core::include_bytes!(#manifest_path);
@@ -149,7 +153,6 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         // rebuilds the crate.
         const _: ::core::option::Option<&str> = ::core::option_env!("FLOWGATE_MANIFEST");
         static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
-        #labels_in_frame
         let mut __fg_flow = #start;
         if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
             #private::end_rejected(__fg_flow);
@@ -177,6 +180,43 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
     tokens
 }
 
+/// `let __fg_client = ...;` from `client = expr` (spanned there, where a wrong type is
+/// reported), else the global client. The expression is bound by reference first, so
+/// that a temporary (`client = make_client()`) lives through the call.
+fn bind_client(args: &GateArgs, krate: &Path, private: &TokenStream) -> TokenStream {
+    match &args.client {
+        None => quote!(let __fg_client = #private::global();),
+        Some(expr) => {
+            let span = expr.span();
+            let krate = respan(krate.to_token_stream(), span);
+            let as_client = quote_spanned!(span=> #krate::AsClient::as_client(__fg_client_source));
+            quote! {
+                let __fg_client_source = &(#expr);
+                let __fg_client = #as_client;
+            }
+        }
+    }
+}
+
+/// What a rejected call returns, converted to a response for `-> impl IntoResponse`.
+fn rejected_value(
+    args: &GateArgs,
+    sig: &syn::Signature,
+    krate: &Path,
+    into_response: Option<&Path>,
+) -> TokenStream {
+    match into_response {
+        Some(bound) if args.on_reject.is_none() => {
+            quote!(#bound::into_response(__fg_rejection))
+        }
+        Some(bound) => {
+            let rejected = rejected(args, &sig.output, &sig.ident, krate);
+            quote!(#bound::into_response(#rejected))
+        }
+        None => rejected(args, &sig.output, &sig.ident, krate),
+    }
+}
+
 /// The end of an accepted call: the body run, the flow ended with its status, the
 /// output returned.
 ///
@@ -188,6 +228,7 @@ fn finish(
     run_body: &TokenStream,
     fake_return: &TokenStream,
     stmts: &[syn::Stmt],
+    into_response: Option<&Path>,
 ) -> TokenStream {
     let never = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
     if never {
@@ -197,6 +238,12 @@ fn finish(
             quote!(#private::run_in_span(&__fg_flow, move || -> ! { #fake_return #(#stmts)* }))
         };
     }
+    // The status is read from the body's own value (an `Err` ends the flow `Error`),
+    // before any conversion to a response.
+    let output = into_response.map_or_else(
+        || quote!(__fg_output),
+        |bound| quote!(#bound::into_response(__fg_output)),
+    );
     quote! {
         #[allow(clippy::let_unit_value)]
         let __fg_output = #run_body;
@@ -206,7 +253,7 @@ fn finish(
             (&#private::StatusProbe(&__fg_output)).flow_status()
         };
         #private::end(&mut __fg_flow, __fg_status);
-        __fg_output
+        #output
     }
 }
 
@@ -217,7 +264,14 @@ fn timeout(args: &GateArgs, private: &TokenStream) -> TokenStream {
             let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
             quote!(#private::Duration::from_millis(#millis))
         }
-        Some(Timeout::Expr(expr)) => quote!(#private::timeout(#expr)),
+        // Typed where the user wrote it: a wrong type is reported at the expression.
+        Some(Timeout::Expr(expr)) => {
+            let ty = quote_spanned!(expr.span()=> ::core::time::Duration);
+            quote!({
+                let __fg_timeout: #ty = #expr;
+                __fg_timeout
+            })
+        }
     }
 }
 
@@ -345,6 +399,29 @@ fn rejected(args: &GateArgs, output: &ReturnType, name: &syn::Ident, krate: &Pat
             quote_spanned!(span=> #krate::RejectHandler::answer(#path, __fg_rejection))
         }
     }
+}
+
+/// The trait path of a return type written `impl IntoResponse` (or
+/// `impl axum::response::IntoResponse`, with any other bounds), as the user wrote it.
+fn into_response_bound(output: &ReturnType) -> Option<Path> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::ImplTrait(impl_trait) = &**ty else {
+        return None;
+    };
+    impl_trait.bounds.iter().find_map(|bound| match bound {
+        syn::TypeParamBound::Trait(bound)
+            if bound
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| last.ident == "IntoResponse" && last.arguments.is_none()) =>
+        {
+            Some(bound.path.clone())
+        }
+        _ => None,
+    })
 }
 
 /// `E` of a return type written `Result<T, E>` (any path ending in `Result` with two

@@ -76,7 +76,7 @@ fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
             format!("the path of `{}` is not valid UTF-8", manifest.display_path),
         )
     })?;
-    let krate: Path = args.krate.unwrap_or_else(|| syn::parse_quote!(::flowgate));
+    let krate: Path = args.krate.unwrap_or_else(crate::default_crate_path);
     let private = quote!(#krate::__private);
 
     let mut idents: BTreeMap<String, &str> = BTreeMap::new();
@@ -147,8 +147,12 @@ fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
 
             #(#handles)*
 
-            /// Every declared flag's name, sorted.
-            pub const ALL: &[&str] = &[#(#names),*];
+            /// Every declared flag's name, sorted. (A function, not a constant, so that
+            /// no flag's handle can take its name.)
+            #[must_use]
+            pub const fn all() -> &'static [&'static str] {
+                &[#(#names),*]
+            }
         }
     })
 }

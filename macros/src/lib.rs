@@ -152,16 +152,29 @@ pub fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream {
 /// assert!(client.is_enabled(flags::AwesomeFeature, &Labels::new()));
 /// assert_eq!(flags::AwesomeFeature::NAME, "AwesomeFeature");
 /// assert_eq!(flags::AwesomeFeature.to_string(), "AwesomeFeature");
-/// assert!(flags::ALL.contains(&"AwesomeFeature"));
+/// assert!(flags::all().contains(&"AwesomeFeature"));
 /// ```
 ///
 /// Type names are the flag names in upper camel case (`delete_survey_flag` →
 /// `flags::DeleteSurveyFlag`, `new.checkout` → `flags::NewCheckout`); `NAME` holds the
-/// name as declared, and `ALL` every declared name. `flags!(pub(crate) mod my_flags)`
+/// name as declared, and `all()` every declared name. `flags!(pub(crate) mod my_flags)`
 /// names the module; `crate = path` points at a renamed `flowgate`. A handle remembers
 /// where its flag is, as a gated function's call site does, so asking by handle skips
 /// the lookup by name.
 #[proc_macro]
 pub fn flags(input: TokenStream) -> TokenStream {
     flags::flags(input.into()).into()
+}
+
+/// Where the `flowgate` crate is for the crate being compiled: `::flowgate`, or the
+/// name it was renamed to in `Cargo.toml` (`gates = { package = "flowgate", .. }`), so
+/// that a renamed dependency needs no `crate = ...` argument.
+fn default_crate_path() -> syn::Path {
+    match proc_macro_crate::crate_name("flowgate") {
+        Ok(proc_macro_crate::FoundCrate::Name(name)) if name != "flowgate" => {
+            let ident = syn::Ident::new(&name, proc_macro2::Span::call_site());
+            syn::parse_quote!(::#ident)
+        }
+        _ => syn::parse_quote!(::flowgate),
+    }
 }

@@ -80,7 +80,7 @@ mod watch;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{global, set_global, Client, ClientBuilder, SetGlobalError};
+pub use client::{global, set_global, AsClient, Client, ClientBuilder, SetGlobalError};
 pub use flag::AsFlag;
 pub use flow::{Flow, FlowStatus};
 pub use flowgate_config::ConfigError;

@@ -49,17 +49,6 @@ pub fn start_flow_blocking(
     client.start_flow_blocking_at(site, labels, timeout)
 }
 
-/// Type-checks a `timeout = expr` argument, with the error at the user's expression.
-pub const fn timeout(timeout: Duration) -> Duration {
-    timeout
-}
-
-/// Takes a `client = expr` argument by reference: a `Client`, a `&Client` or an
-/// `Arc<Client>` all work, and the error of anything else points at the expression.
-pub fn client<C: AsRef<Client> + ?Sized>(client: &C) -> &Client {
-    client.as_ref()
-}
-
 /// The rejection of a rejected flow, owned, so that the flow can be ended before the
 /// caller builds its answer. An accepted flow is only looked at, never moved.
 #[inline]
@@ -87,10 +76,6 @@ pub fn instrument<F: Future>(flow: &Flow, body: F) -> tracing::instrument::Instr
 #[inline]
 pub fn end(flow: &mut Flow, status: FlowStatus) {
     flow.end_in_place(status);
-}
-
-pub fn reject_default<R: FromRejection>(rejection: &Rejection) -> R {
-    R::from_rejection(rejection)
 }
 
 /// Finds the status of a body's output by autoref specialisation: `Result` values

@@ -318,6 +318,32 @@ impl axum_core::response::IntoResponse for Rejection {
     }
 }
 
+/// A rejection's status code alone, as its response has it (404, 429, 503): lets axum
+/// handlers returning `Result<T, StatusCode>` go without `on_reject`.
+#[cfg(feature = "axum")]
+impl From<Rejection> for http::StatusCode {
+    fn from(rejection: Rejection) -> Self {
+        axum_core::response::IntoResponse::into_response(rejection).status()
+    }
+}
+
+/// A rejection's response (see its `IntoResponse`): lets handlers returning
+/// `Result<T, Response>` go without `on_reject`.
+#[cfg(feature = "axum")]
+impl From<Rejection> for axum_core::response::Response {
+    fn from(rejection: Rejection) -> Self {
+        axum_core::response::IntoResponse::into_response(rejection)
+    }
+}
+
+/// The rejection's message: lets gated functions that return `Result<T, String>` go
+/// without `on_reject`.
+impl From<Rejection> for String {
+    fn from(rejection: Rejection) -> Self {
+        rejection.to_string()
+    }
+}
+
 /// Lets gated functions that return `std::io::Result` go without `on_reject`; the
 /// `Rejection` is the error's inner value (`get_ref`/`into_inner`).
 impl From<Rejection> for std::io::Error {
@@ -355,7 +381,8 @@ impl<T, E: From<Rejection>> FromRejection for Result<T, E> {
 #[diagnostic::on_unimplemented(
     message = "a rejected call cannot return `Err({Self})`: `{Self}` does not implement `From<flowgate::Rejection>`",
     label = "add `on_reject = ...` to the attribute, or implement `From<flowgate::Rejection>` for `{Self}`",
-    note = "e.g. `impl From<flowgate::Rejection> for {Self} {{ fn from(rejection: flowgate::Rejection) -> Self {{ ... }} }}`, or `on_reject = |rejection| Err(...)`"
+    note = "for a type of your own: `impl From<flowgate::Rejection> for {Self} {{ fn from(rejection: flowgate::Rejection) -> Self {{ ... }} }}`",
+    note = "for a type of another crate: `on_reject = |rejection| Err(...)` (`String`, `std::io::Error`, `Box<dyn Error>`, and with the `axum` feature `StatusCode` and `Response`, work as they are)"
 )]
 pub trait RejectionError: Sized {
     /// `E::from(rejection)`.

@@ -22,7 +22,7 @@ fn every_declared_flag_has_a_handle_named_after_it() {
     assert_eq!(flags::Checkout::NAME, "Checkout");
     assert_eq!(flags::OpenByDefault.to_string(), "OpenByDefault");
     assert_eq!(
-        flags::ALL,
+        flags::all(),
         [
             "Checkout",
             "ClosedByDefault",

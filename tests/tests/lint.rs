@@ -250,3 +250,68 @@ async fn strict_lints_hold_and_the_gates_work() {
     let counts = service.flags.metrics().flag("Checkout");
     assert_eq!((counts.ok, counts.error, counts.in_flight), (7, 1, 0));
 }
+
+/// An axum handler returning `impl IntoResponse` without `on_reject`: the rejection's
+/// own response (404 for a flag that is off), the body's value converted alike.
+#[feature_gate("Checkout", client = flags, labels(user_id))]
+pub async fn into_response_default(
+    flags: &Client,
+    user_id: u64,
+) -> impl axum::response::IntoResponse {
+    axum::Json(user_id)
+}
+
+/// An `on_reject` of another type than the body's: both become a `Response`.
+#[feature_gate("Checkout", client = flags, on_reject = || axum::http::StatusCode::GONE)]
+pub async fn into_response_mixed(flags: &Client) -> impl axum::response::IntoResponse {
+    "on"
+}
+
+/// `Result<T, String>` and `Result<T, StatusCode>` need no `on_reject`.
+///
+/// # Errors
+/// When the flag is off.
+#[feature_gate("Checkout", client = flags)]
+pub fn string_error(flags: &Client) -> Result<u8, String> {
+    Ok(1)
+}
+
+/// # Errors
+/// When the flag is off: 404.
+#[feature_gate("Checkout", client = flags)]
+pub async fn status_error(flags: &Client) -> Result<u8, axum::http::StatusCode> {
+    Ok(1)
+}
+
+#[tokio::test]
+async fn responses_and_foreign_errors_need_no_on_reject() {
+    use axum::response::IntoResponse as _;
+    let off = InMemorySource::new().disable("Checkout").into_client();
+    assert_eq!(
+        into_response_default(&off, 7)
+            .await
+            .into_response()
+            .status(),
+        404
+    );
+    assert_eq!(
+        into_response_mixed(&off).await.into_response().status(),
+        410
+    );
+    assert_eq!(
+        string_error(&off),
+        Err("flow `Checkout` was rejected: the flag is off for this call".to_owned())
+    );
+    assert_eq!(
+        status_error(&off).await,
+        Err(axum::http::StatusCode::NOT_FOUND)
+    );
+    let on = InMemorySource::new().enable("Checkout").into_client();
+    assert_eq!(
+        into_response_default(&on, 7).await.into_response().status(),
+        200
+    );
+    assert_eq!(into_response_mixed(&on).await.into_response().status(), 200);
+    assert_eq!(string_error(&on), Ok(1));
+    assert_eq!(status_error(&on).await, Ok(1));
+}

@@ -53,3 +53,52 @@ fn unused_argument_is_not_a_second_error(flags: &flowgate::Client) -> Option<()>
 }
 
 fn main() {}
+
+#[feature_gate("AwesomeFeature", labels("userId" => 1))]
+fn labels_arrow() -> Option<()> {
+    Some(())
+}
+
+#[feature_gate("AwesomeFeature", labels(userId: 1))]
+fn labels_colon() -> Option<()> {
+    Some(())
+}
+
+#[feature_gate("AwesomeFeature", labels(user-id = 1))]
+fn labels_dash() -> Option<()> {
+    Some(())
+}
+
+#[feature_gate("AwesomeFeature", labels(userId = %1))]
+fn labels_tracing_sigil() -> Option<()> {
+    Some(())
+}
+
+#[feature_gate("AwesomeFeature", labels("" = 1))]
+fn labels_empty_name() -> Option<()> {
+    Some(())
+}
+
+#[feature_gate("AwesomeFeature", on_reject = (404, "off"))]
+fn on_reject_value() -> (u16, &'static str) {
+    (200, "on")
+}
+
+#[feature_gate("AwesomeFeature", on_reject = std::u16::MAX)]
+fn on_reject_constant() -> u16 {
+    1
+}
+
+static NOT_A_CLIENT: u32 = 3;
+
+#[feature_gate("AwesomeFeature", client = NOT_A_CLIENT)]
+fn wrong_client() -> Option<()> {
+    Some(())
+}
+
+const TIMEOUT_MS: u64 = 300;
+
+#[feature_gate("AwesomeFeature", timeout = TIMEOUT_MS)]
+fn timeout_of_wrong_type() -> Option<()> {
+    Some(())
+}

@@ -31,27 +31,56 @@ fn build(dir: &Path, manifest: Option<&Path>) -> Result<(), String> {
     }
 }
 
-#[test]
-fn editing_the_manifest_or_pointing_elsewhere_rebuilds() {
-    let dir = std::env::temp_dir().join(format!("flowgate-rebuild-{}", std::process::id()));
+/// A crate at a new temporary directory depending on flowgate as `dependency` (a
+/// name: `flowgate`, or another for a renamed dependency), with `main` as its
+/// `src/main.rs`.
+fn probe_crate(name: &str, dependency: &str, main: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flowgate-{name}-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("src")).unwrap();
     let runtime = workspace().join("runtime").canonicalize().unwrap();
+    let package = if dependency == "flowgate" {
+        String::new()
+    } else {
+        "package = \"flowgate\", ".to_owned()
+    };
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"rebuild-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-             [dependencies]\nflowgate = {{ path = {:?} }}\n[workspace]\n",
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+             [dependencies]\n{dependency} = {{ {package}path = {:?} }}\n[workspace]\n",
             runtime.display().to_string()
         ),
     )
     .unwrap();
     std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    std::fs::write(
-        dir.join("src/main.rs"),
+    std::fs::write(dir.join("src/main.rs"), main).unwrap();
+    dir
+}
+
+/// `gates = { package = "flowgate", .. }`: the attribute and `flags!` find the crate
+/// under its new name, with no `crate = gates`.
+#[test]
+fn a_renamed_dependency_needs_no_crate_argument() {
+    let dir = probe_crate(
+        "renamed-probe",
+        "gates",
+        "gates::flags!();\n\
+         #[gates::feature_gate(\"Probe\", labels(user = 1))]\nfn probe() -> Option<()> { Some(()) }\n\
+         fn main() { let _ = probe(); let _ = flags::Probe::NAME; }\n",
+    );
+    std::fs::write(dir.join("flowgate.toml"), "[flags.Probe]\n").unwrap();
+    build(&dir, None).expect("a renamed dependency builds");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn editing_the_manifest_or_pointing_elsewhere_rebuilds() {
+    let dir = probe_crate(
+        "rebuild-probe",
+        "flowgate",
         "#[flowgate::feature_gate(\"Probe\")]\nfn probe() -> Option<()> { Some(()) }\n\
          fn main() { let _ = probe(); }\n",
-    )
-    .unwrap();
+    );
     let declared = "[flags.Probe]\ndescription = \"declared\"\n";
     let manifest = dir.join("flowgate.toml");
     std::fs::write(&manifest, declared).unwrap();

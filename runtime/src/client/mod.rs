@@ -227,6 +227,52 @@ impl AsRef<Client> for Client {
     }
 }
 
+/// A client in a `static` (`static FLAGS: LazyLock<Client> = ...`), usable as
+/// `#[feature_gate(.., client = FLAGS)]`.
+impl<F: FnOnce() -> Client> AsRef<Client> for std::sync::LazyLock<Client, F> {
+    fn as_ref(&self) -> &Client {
+        self
+    }
+}
+
+/// What `#[feature_gate(.., client = expr)]` takes: a [`Client`], a `&Client`, an
+/// `Arc<Client>`, a `LazyLock<Client>`, or anything else that is `AsRef<Client>`.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use flowgate::{feature_gate, testing::InMemorySource, Client};
+///
+/// static FLAGS: LazyLock<Client> =
+///     LazyLock::new(|| InMemorySource::new().enable("AwesomeFeature").into_client());
+///
+/// #[feature_gate("AwesomeFeature", client = FLAGS)]
+/// fn from_a_static() -> Option<u8> { Some(1) }
+///
+/// struct AppState { flags: Arc<Client> }
+///
+/// #[feature_gate("AwesomeFeature", client = state.flags)]
+/// fn from_state(state: &AppState) -> Option<u8> { Some(2) }
+///
+/// assert_eq!(from_a_static(), Some(1));
+/// assert_eq!(from_state(&AppState { flags: Arc::new(FLAGS.clone()) }), Some(2));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`client = ...` needs a flowgate client, not `{Self}`",
+    label = "not a `Client`, `&Client`, `Arc<Client>` or `LazyLock<Client>`",
+    note = "give the field or value that holds the client, e.g. `client = state.flags`, or implement `AsRef<flowgate::Client>` for `{Self}`"
+)]
+pub trait AsClient {
+    /// The client.
+    fn as_client(&self) -> &Client;
+}
+
+impl<T: AsRef<Client> + ?Sized> AsClient for T {
+    #[inline]
+    fn as_client(&self) -> &Client {
+        self.as_ref()
+    }
+}
+
 // A panic inside a gated body cannot leave the client half-updated: its state is
 // atomic counters and whole-snapshot swaps. Without these, `catch_unwind` around a
 // gated call would not compile because of the boxed source.
