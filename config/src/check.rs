@@ -90,31 +90,106 @@ fn header_lines(text: &str) -> Vec<(String, usize)> {
     lines
 }
 
-/// A TOML-level mistake (syntax, unknown key, wrong type, a table twice), placed.
+/// A TOML-level mistake (syntax, unknown key, wrong type, a table twice), placed, in
+/// the words of the file (`a whole number`, not `i64`), with the key it is at.
 fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
     let span = error.span().unwrap_or_default();
-    let message = error.message().trim_end();
+    let message = friendly(error.message().trim_end());
     let line_start = text[..span.start.min(text.len())]
         .rfind('\n')
         .map_or(0, |i| i + 1);
-    let in_header = text[line_start..].trim_start().starts_with('[');
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let in_header = line.trim_start().starts_with('[');
     if in_header && message.contains("duplicate key") {
         // `[flags.A]` twice.
         return ConfigError::in_text(text, origin, &span, "declared more than once");
     }
+    if in_header {
+        // A header is no flag's content: name its own flag if it is readable, never the
+        // flag above it.
+        let keys = crate::error::table_header(line).unwrap_or_default();
+        let mut error = ConfigError::in_text(text, origin, &span, message.clone());
+        error.flag = None;
+        if let [flags, name, rest @ ..] = keys.as_slice() {
+            if flags == "flags" {
+                if !rest.is_empty() && message.starts_with("unknown field") {
+                    // `[flags.new.checkout]`: a dotted name, unquoted.
+                    let dotted = std::iter::once(name)
+                        .chain(rest)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    return ConfigError::in_text(
+                        text,
+                        origin,
+                        &span,
+                        format!("a flag name with `.` is quoted: `[flags.\"{dotted}\"]`"),
+                    );
+                }
+                error.flag = Some(name.clone());
+            }
+        } else if message.contains("invalid unquoted key") {
+            let mut error = ConfigError::in_text(
+                text,
+                origin,
+                &span,
+                "a flag name with characters other than letters, digits, `_` and `-` is quoted: \
+                 `[flags.\"name\"]`",
+            );
+            error.flag = None;
+            return error;
+        }
+        return error;
+    }
     let error = ConfigError::in_text(text, origin, &span, message);
-    // Only a span in a key's place is a key: `rolout = 5`, not `enabled = yes`.
+    // A span in a key's place is that key (`rolout = 5`); one in a value's place is
+    // the value of the key before its `=` (`rollout = "50"`).
+    let is_key =
+        |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     let key = text
         .get(span.clone())
-        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .filter(|k| is_key(k))
         .filter(|_| {
             let after = text.get(span.end..).unwrap_or_default().trim_start();
             after.starts_with('=') || after.starts_with('.')
+        })
+        .or_else(|| {
+            let before = text.get(line_start..span.start)?.trim_end();
+            let key = before.strip_suffix('=')?.trim();
+            is_key(key).then_some(key)
         });
     match key {
         Some(key) => error.at_key(key),
         None => error,
     }
+}
+
+/// The `toml` crate's message in the words of the file: `expected a whole number` for
+/// `expected i64`, a hint to drop or add quotes.
+fn friendly(message: &str) -> String {
+    if message.starts_with("string values must be quoted") {
+        return "text is quoted: `key = \"value\"`".to_owned();
+    }
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_owned();
+    };
+    let Some((got, expected)) = rest.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let expected = match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize"
+        | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "`true` or `false`",
+        "a string" => "text in quotes",
+        other => other,
+    };
+    let hint = if got.starts_with("string") && expected != "text in quotes" {
+        " (without quotes)"
+    } else {
+        ""
+    };
+    format!("expected {expected}{hint}, got {got}")
 }
 
 /// The flag of `raw`, with an empty name: the caller moves the name in.
@@ -426,4 +501,28 @@ fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, Co
         by: raw.by,
         max_keys: max_keys(at, raw.max_keys.as_ref())?,
     })
+}
+
+#[cfg(test)]
+mod friendly_tests {
+    /// Mistakes an editor makes, each told in the file's words, at its key and flag,
+    /// never in the parser's type names.
+    #[test]
+    fn type_mistakes_name_the_key_and_the_kind_of_value() {
+        for (text, wanted) in [
+            ("[flags.A]\nrollout = \"50\"\n", "flowgate.toml:2:11: flag `A`, key `rollout`: expected a whole number (without quotes), got string \"50\""),
+            ("[flags.A]\nrollout = 50.5\n", "flowgate.toml:2:11: flag `A`, key `rollout`: expected a whole number, got floating point `50.5`"),
+            ("[flags.A]\nenabled = \"yes\"\n", "flowgate.toml:2:11: flag `A`, key `enabled`: expected `true` or `false` (without quotes), got string \"yes\""),
+            ("[flags.A]\nfallback = accept\n", "key `fallback`: text is quoted"),
+            ("[flags.A]\ndescription = 5\n", "flag `A`, key `description`: expected text in quotes, got integer `5`"),
+            ("[flags.b]\n[flags.über]\n", "flowgate.toml:2:8: a flag name with characters other than"),
+            ("[flags.new.checkout]\n", "a flag name with `.` is quoted: `[flags.\"new.checkout\"]`"),
+        ] {
+            let error = crate::parse(text, "flowgate.toml").unwrap_err().to_string();
+            assert!(error.contains(wanted), "{text:?}\n got: {error}\nwant: {wanted}");
+            for internal in ["i64", "u32", "RawFlag", "RawFile", "struct"] {
+                assert!(!error.contains(internal), "{text:?}: {error}");
+            }
+        }
+    }
 }

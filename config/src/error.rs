@@ -27,7 +27,7 @@ pub struct ConfigError {
     origin: String,
     line: usize,
     column: usize,
-    flag: Option<String>,
+    pub(crate) flag: Option<String>,
     key: Option<String>,
     message: String,
 }

@@ -16,24 +16,34 @@ pub(crate) fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream 
     match try_feature_gate(args, item.clone()) {
         Ok(expanded) => expanded,
         Err(error) => {
-            // Unchanged but for the warnings the gate's own use of the arguments would
-            // have silenced (`client = flags`, `labels(id = user.id)`): one error, no
-            // cascade.
-            let mut unchanged: TokenStream =
-                quote!(#[allow(unused_variables, unused_mut, dead_code)]);
-            unchanged.extend(item);
+            let mut unchanged = unchanged(item);
             unchanged.extend(error.to_compile_error());
             unchanged
         }
     }
 }
 
+/// The function as written, but for the warnings the gate's own use of the arguments
+/// would have silenced (`client = flags`, `labels(id = user.id)`): one error, no
+/// cascade.
+fn unchanged(item: TokenStream) -> TokenStream {
+    let mut unchanged: TokenStream = quote!(#[allow(unused_variables, unused_mut, dead_code)]);
+    unchanged.extend(item);
+    unchanged
+}
+
 fn try_feature_gate(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let function = parse_function(item)?;
+    let function = parse_function(item.clone())?;
     let args: GateArgs = syn::parse2(args)?;
     validate::gateable(&function)?;
-    let manifest = manifest::load(&args.flag.value())
-        .map_err(|message| Error::new_spanned(&args.flag, message))?;
+    let manifest = match manifest::load(&args.flag.value()) {
+        Ok(manifest) => manifest,
+        Err(error) if error.reported_at(&args.flag.value()) => {
+            return Err(Error::new_spanned(&args.flag, error.message));
+        }
+        // Said at another gate: this one stays as written, with no second error.
+        Err(_) => return Ok(unchanged(item)),
+    };
     let decl = validate::declared_flag(&args.flag, &manifest)?;
     let manifest_path = manifest.path.to_str().ok_or_else(|| {
         Error::new_spanned(

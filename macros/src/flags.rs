@@ -69,7 +69,10 @@ pub(crate) fn flags(input: TokenStream) -> TokenStream {
 
 fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
     let args: FlagsArgs = syn::parse2(input)?;
-    let manifest = manifest::load("NewCheckout").map_err(|m| Error::new(Span::call_site(), m))?;
+    // Always said here, even when a gate said it too: without its handles, every use
+    // of them would be an error of its own.
+    let manifest = manifest::load("NewCheckout")
+        .map_err(|error| Error::new(Span::call_site(), error.message))?;
     let manifest_path = manifest.path.to_str().ok_or_else(|| {
         Error::new(
             Span::call_site(),

@@ -31,17 +31,54 @@ pub(crate) struct FlagDecl {
     pub(crate) description: Option<String>,
 }
 
-/// Reads the manifest for the crate being compiled. The error is a complete message.
+/// Why the manifest could not be read, and whether this gate should say so.
+#[derive(Debug)]
+pub(crate) struct LoadError {
+    /// The complete message.
+    pub(crate) message: String,
+    /// The flag the mistake is in, when it is in one.
+    pub(crate) flag: Option<String>,
+    /// Whether this is the first time this compiler process meets this mistake.
+    pub(crate) first: bool,
+}
+
+impl LoadError {
+    fn new(message: String, flag: Option<String>) -> Self {
+        static REPORTED: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
+        let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = reported
+            .get_or_insert_with(Default::default)
+            .insert(message.clone());
+        Self {
+            message,
+            flag,
+            first,
+        }
+    }
+
+    /// Whether a gate of `flag` reports this mistake: one mistake is one error, at the
+    /// gates of the flag it is in, or at the first gate that meets it (so that a
+    /// mistake in a flag no gate names still fails the build).
+    pub(crate) fn reported_at(&self, flag: &str) -> bool {
+        self.first || self.flag.as_deref() == Some(flag)
+    }
+}
+
+/// Reads the manifest for the crate being compiled.
 ///
 /// Parsed manifests are cached by content: a crate with hundreds of gated functions
 /// reads the file once per expansion but parses it once.
-pub(crate) fn load(flag: &str) -> Result<Arc<Manifest>, String> {
+pub(crate) fn load(flag: &str) -> Result<Arc<Manifest>, LoadError> {
+    load_inner(flag).map_err(|(message, bad_flag)| LoadError::new(message, bad_flag))
+}
+
+fn load_inner(flag: &str) -> Result<Arc<Manifest>, (String, Option<String>)> {
     /// Parsed manifests by path, with the text they were parsed from.
     type Cache = HashMap<PathBuf, (String, Arc<Manifest>)>;
     static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
     let crate_dir = crate_dir();
-    let path = locate(&crate_dir, flag)?;
+    let path = locate(&crate_dir, flag).map_err(|message| (message, None))?;
     // A file named by the override is shown as it was named; one found by walking up,
     // relative to the crate (`flowgate.toml`, `../flowgate.toml`).
     let display_path = match std::env::var(OVERRIDE_VAR) {
@@ -49,7 +86,7 @@ pub(crate) fn load(flag: &str) -> Result<Arc<Manifest>, String> {
         _ => display_relative(&path, &crate_dir),
     };
     let text = std::fs::read_to_string(&path)
-        .map_err(|error| format!("cannot read `{display_path}`: {error}"))?;
+        .map_err(|error| (format!("cannot read `{display_path}`: {error}"), None))?;
 
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     let cache = cache.get_or_insert_with(HashMap::new);
@@ -135,8 +172,13 @@ pub(crate) fn toml_key(name: &str) -> String {
     }
 }
 
-fn parse(text: &str, path: PathBuf, display_path: String) -> Result<Manifest, String> {
-    let document = flowgate_config::parse(text, &display_path).map_err(|e| e.to_string())?;
+fn parse(
+    text: &str,
+    path: PathBuf,
+    display_path: String,
+) -> Result<Manifest, (String, Option<String>)> {
+    let document = flowgate_config::parse(text, &display_path)
+        .map_err(|e| (e.to_string(), e.flag().map(str::to_owned)))?;
     let flags = document
         .flags
         .into_iter()
@@ -172,6 +214,7 @@ mod tests {
             PathBuf::from("/x/flowgate.toml"),
             "flowgate.toml".into(),
         )
+        .map_err(|(message, _)| message)
     }
 
     #[test]
