@@ -2,11 +2,15 @@
 # Compile time of 500 functions under #[feature_gate] against the same 500 functions
 # under #[tracing::instrument]: two generated crates, dependencies built first, then
 # each crate alone timed from clean (debug), three times; prints the medians.
+# MANIFEST_FLAGS=10000 gives both crates a flowgate.toml of that many more flags (the
+# gated crate reads it; the instrumented one does not), to show what a large manifest
+# costs the build.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${COMPILE_TIME_DIR:-$ROOT/target/compile-time}
 FUNCTIONS=${FUNCTIONS:-500}
+MANIFEST_FLAGS=${MANIFEST_FLAGS:-0}
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
@@ -29,6 +33,9 @@ TOML
   {
     echo "[flags.Bench]"
     echo 'description = "the benchmark flag"'
+    for i in $(seq 1 "$MANIFEST_FLAGS"); do
+      printf '[flags.Flag%s]\ndescription = "flag %s"\nrollout = 50\nconstraints = [{ label = "region", operator = "IN", values = ["eu", "us"] }]\n' "$i" "$i"
+    done
   } > "$WORK/$name/flowgate.toml"
   {
     echo "#![allow(dead_code, unused_variables)]"

@@ -157,8 +157,13 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         into_response.as_ref(),
     );
 
+    let track = if manifest::track_once(std::path::Path::new(manifest_path.value().as_str())) {
+        quote!(const _: &[u8] = ::core::include_bytes!(#manifest_path);)
+    } else {
+        quote!()
+    };
     let body = quote! {
-        const _: &[u8] = ::core::include_bytes!(#manifest_path);
+        #track
         // Read so that the compiler tracks it: setting or changing the override
         // rebuilds the crate.
         const _: ::core::option::Option<&str> = ::core::option_env!("FLOWGATE_MANIFEST");
