@@ -6,6 +6,9 @@
 //! A seeded random loop of `CASES` cases a run, from a seed printed on failure; set
 //! `FLOWGATE_FUZZ_SEED` to replay one, `FLOWGATE_FUZZ_CASES` for more.
 
+#[path = "../../tests/support/fuzz.rs"]
+mod fuzz;
+
 use std::fmt::Write as _;
 
 use flowgate_config::{Comparand, Fallback, Operator};
@@ -320,29 +323,14 @@ fn assert_sound(text: &str) {
 
 #[test]
 fn generated_files_read_exactly_and_mutated_ones_never_panic_or_slip_through() {
-    let seed = std::env::var("FLOWGATE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    let cases = std::env::var("FLOWGATE_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(CASES);
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        for case in 0..cases {
-            let (mut text, models) = valid_file(&mut rng);
-            if case % 4 == 0 {
-                assert_reads(&text, &models);
-            }
-            for _ in 0..rng.usize(1..4) {
-                mutate(&mut rng, &mut text);
-            }
-            assert_sound(&text);
+    fuzz::run(CASES, |rng, case| {
+        let (mut text, models) = valid_file(rng);
+        if case % 4 == 0 {
+            assert_reads(&text, &models);
         }
-    }));
-    if let Err(panic) = outcome {
-        eprintln!("replay with FLOWGATE_FUZZ_SEED={seed}");
-        std::panic::resume_unwind(panic);
-    }
+        for _ in 0..rng.usize(1..4) {
+            mutate(rng, &mut text);
+        }
+        assert_sound(&text);
+    });
 }

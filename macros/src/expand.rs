@@ -157,11 +157,7 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         into_response.as_ref(),
     );
 
-    let track = if manifest::track_once(std::path::Path::new(manifest_path.value().as_str())) {
-        quote!(const _: &[u8] = ::core::include_bytes!(#manifest_path);)
-    } else {
-        quote!()
-    };
+    let track = track_manifest(&manifest_path);
     let body = quote! {
         #track
         // Read so that the compiler tracks it: setting or changing the override
@@ -193,6 +189,18 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
     let brace = block.brace_token;
     brace.surround(&mut tokens, |inner| inner.extend(body));
     tokens
+}
+
+/// The manifest `include_bytes!`-ed by the first gate of the crate (see
+/// [`manifest::track_once`]), so that cargo rebuilds the crate when it changes.
+fn track_manifest(manifest_path: &LitStr) -> TokenStream {
+    if manifest::track_once(std::path::Path::new(manifest_path.value().as_str())) {
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#manifest_path);
+        )
+    } else {
+        quote!()
+    }
 }
 
 /// `let __fg_client = ...;` from `client = expr` (spanned there, where a wrong type is

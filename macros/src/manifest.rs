@@ -73,7 +73,11 @@ pub(crate) fn track_once(path: &Path) -> bool {
     static TRACKED: Mutex<Option<std::collections::HashSet<(String, String, PathBuf)>>> =
         Mutex::new(None);
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let key = (var("CARGO_MANIFEST_DIR"), var("CARGO_CRATE_NAME"), path.to_owned());
+    let key = (
+        var("CARGO_MANIFEST_DIR"),
+        var("CARGO_CRATE_NAME"),
+        path.to_owned(),
+    );
     TRACKED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -6,6 +6,9 @@
 //! A seeded random loop of `CASES` cases a run, from a seed printed on failure; set
 //! `FLOWGATE_FUZZ_SEED` to replay one, `FLOWGATE_FUZZ_CASES` for more.
 
+#[path = "../support/fuzz.rs"]
+mod fuzz;
+
 use flowgate::unleash::Unleash;
 use flowgate::{labels, Client};
 use serde_json::{json, Value};
@@ -196,31 +199,16 @@ fn check(document: &str, names: Option<&[String]>) {
 
 #[test]
 fn generated_states_read_and_mutated_ones_never_panic_or_slip_through() {
-    let seed = std::env::var("FLOWGATE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    let cases = std::env::var("FLOWGATE_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(CASES);
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        for case in 0..cases {
-            let (mut document, names) = valid_state(&mut rng);
-            if case % 8 == 0 {
-                check(&document, Some(&names));
-            }
-            for _ in 0..rng.usize(1..4) {
-                mutate(&mut rng, &mut document);
-            }
-            check(&document, None);
+    fuzz::run(CASES, |rng, case| {
+        let (mut document, names) = valid_state(rng);
+        if case % 8 == 0 {
+            check(&document, Some(&names));
         }
-    }));
-    if let Err(panic) = outcome {
-        eprintln!("replay with FLOWGATE_FUZZ_SEED={seed}");
-        std::panic::resume_unwind(panic);
-    }
+        for _ in 0..rng.usize(1..4) {
+            mutate(rng, &mut document);
+        }
+        check(&document, None);
+    });
 }
 
 /// A million levels, read on a thread with a 256 KiB stack, in a value flowgate reads or

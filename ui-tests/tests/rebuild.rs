@@ -9,6 +9,13 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The target directory trybuild builds the ui cases in, under this build's own.
+fn trybuild_target() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from);
+    target.join("tests/trybuild")
+}
+
 /// `cargo build` of the crate at `dir`, offline (the workspace's lock file pins every
 /// dependency), with `manifest` as `FLOWGATE_MANIFEST` when given. Its stderr on failure.
 fn build(dir: &Path, manifest: Option<&Path>) -> Result<(), String> {
@@ -16,8 +23,9 @@ fn build(dir: &Path, manifest: Option<&Path>) -> Result<(), String> {
     cargo
         .current_dir(dir)
         .args(["build", "--offline", "--quiet"])
-        // Shared by every run of this test, so that flowgate builds once.
-        .env("CARGO_TARGET_DIR", workspace().join("target/rebuild-test"))
+        // trybuild's (the ui test runs first): flowgate and its dependencies are built
+        // there already.
+        .env("CARGO_TARGET_DIR", trybuild_target())
         .env_remove("FLOWGATE_MANIFEST")
         .env_remove("RUSTFLAGS");
     if let Some(manifest) = manifest {
