@@ -59,8 +59,12 @@ fn recommendations() -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), flowgate::ConfigError> {
+    // With `RUST_LOG=flowgate=debug`, one line per flow as it ends: its flag, decision,
+    // reason and status (a flow is a span; `FmtSpan::CLOSE` prints spans as they close).
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
         .init();
 
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/flowgate.toml");
