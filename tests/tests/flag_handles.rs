@@ -22,10 +22,19 @@ fn every_declared_flag_has_a_handle_named_after_it() {
     assert_eq!(flags::Checkout::NAME, "Checkout");
     assert_eq!(flags::OpenByDefault.to_string(), "OpenByDefault");
     let all = flags::all();
-    for declared in ["Checkout", "ClosedByDefault", "Limited", "OpenByDefault", "Search"] {
+    for declared in [
+        "Checkout",
+        "ClosedByDefault",
+        "Limited",
+        "OpenByDefault",
+        "Search",
+    ] {
         assert!(all.contains(&declared), "{declared} in {all:?}");
     }
-    assert!(all.windows(2).all(|pair| pair[0] < pair[1]), "sorted: {all:?}");
+    assert!(
+        all.windows(2).all(|pair| pair[0] < pair[1]),
+        "sorted: {all:?}"
+    );
     assert_eq!(flags::DeleteSurveyFlag::NAME, "delete_survey_flag");
     assert_eq!(scoped::handles::Search::NAME, "Search");
 }

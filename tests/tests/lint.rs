@@ -315,3 +315,35 @@ async fn responses_and_foreign_errors_need_no_on_reject() {
     assert_eq!(string_error(&on), Ok(1));
     assert_eq!(status_error(&on).await, Ok(1));
 }
+
+#[feature_gate(
+    "Checkout",
+    timeout = "200ms",
+    on_reject = || (axum::http::StatusCode::SERVICE_UNAVAILABLE, "Flow was rejected")
+)]
+async fn awesome_handler() -> (axum::http::StatusCode, &'static str) {
+    (axum::http::StatusCode::ACCEPTED, "Flow was accepted")
+}
+
+const fn not_found(_: &Rejection) -> (axum::http::StatusCode, axum::Json<&'static str>) {
+    (axum::http::StatusCode::NOT_FOUND, axum::Json("not found"))
+}
+
+#[feature_gate("Checkout", labels(surveyId = id), on_reject = not_found)]
+async fn delete_survey(
+    axum::extract::Path(id): axum::extract::Path<u32>,
+) -> (axum::http::StatusCode, axum::Json<&'static str>) {
+    let _ = id;
+    (axum::http::StatusCode::OK, axum::Json("deleted"))
+}
+
+/// Gated handlers are axum handlers: their futures are `Send`, a `Router` takes them.
+#[test]
+fn gated_handlers_route() {
+    let _: axum::Router = axum::Router::new()
+        .route("/awesome", axum::routing::get(awesome_handler))
+        .route(
+            "/surveys/{id}/delete",
+            axum::routing::get(delete_survey).post(delete_survey),
+        );
+}

@@ -54,9 +54,6 @@ const _: () = assert!(BLOCKS >= 7, "the README's rust blocks were not found");
 /// run: they name files and servers this test does not have).
 #[test]
 fn every_readme_block_is_compiled() {
-    let futures = [
-        drop(readme_block_1()),
-        drop(readme_block_7()),
-    ];
+    let futures = [drop(readme_block_1()), drop(readme_block_7())];
     assert_eq!(futures.len(), 2);
 }
