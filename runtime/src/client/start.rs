@@ -42,9 +42,7 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
-        let flag = flag.flag_name();
-        let stats = StatsRef::Shared(self.inner.registry.flag(flag));
-        let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
+        let (stats, pending) = self.evaluate_by_name(flag.flag_name(), labels);
         self.start_flow_with(None, stats, pending, labels, timeout)
             .await
     }
@@ -58,10 +56,17 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
-        let flag = flag.flag_name();
-        let stats = StatsRef::Shared(self.inner.registry.flag(flag));
-        let pending = Pending::evaluated(self.inner.source.evaluate(flag, labels));
+        let (stats, pending) = self.evaluate_by_name(flag.flag_name(), labels);
         self.start_flow_blocking_with(None, stats, pending, labels, timeout)
+    }
+
+    /// A flow started by name: its flag's counters and its evaluation.
+    fn evaluate_by_name(&self, flag: &str, labels: &Labels<'_>) -> (StatsRef, Pending) {
+        let stats = StatsRef::Shared(self.inner.registry.flag(flag));
+        (
+            stats,
+            Pending::evaluated(self.inner.source.evaluate(flag, labels)),
+        )
     }
 
     /// An async gated call's start when it needs nothing but the flag: on, and no
