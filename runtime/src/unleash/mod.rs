@@ -10,6 +10,7 @@ mod backup;
 mod config;
 mod control;
 mod http;
+mod outage;
 mod poll;
 mod report;
 mod state;

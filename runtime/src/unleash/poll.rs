@@ -14,6 +14,7 @@ use reqwest::header::HeaderValue;
 use reqwest::StatusCode;
 
 use super::control::Control;
+use super::outage::{self, Outage, Say};
 use super::state::FeatureState;
 use super::{backup, http, UnleashConfig};
 use crate::rules::RuleStore;
@@ -53,6 +54,8 @@ pub(super) fn spawn(
                     control,
                     http,
                     etag: None,
+                    outage: Outage::default(),
+                    report_outage: Outage::default(),
                 };
                 runtime.block_on(poller.run());
             });
@@ -66,6 +69,10 @@ pub(super) struct Poller {
     pub(super) control: Arc<Control>,
     pub(super) http: reqwest::Client,
     etag: Option<HeaderValue>,
+    /// When the polls fail: logged as an outage starts, every few minutes, and ends.
+    outage: Outage,
+    /// The same for the metrics reports.
+    pub(super) report_outage: Outage,
 }
 
 enum Fetched {
@@ -103,7 +110,10 @@ impl Poller {
                 };
                 let mut wait = self.config.refresh_interval;
                 match fetched {
-                    Fetched::Updated | Fetched::Unchanged => backoff = 0,
+                    Fetched::Updated | Fetched::Unchanged => {
+                        backoff = 0;
+                        self.answered();
+                    }
                     Fetched::BackOff(asked) => {
                         backoff = (backoff + 1).min(MAX_BACKOFF);
                         wait = jittered(wait * (backoff + 1)).max(asked.unwrap_or_default());
@@ -153,13 +163,7 @@ impl Poller {
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
-                tracing::warn!(
-                    target: "flowgate",
-                    error = %error.without_url(),
-                    url = %self.config.url,
-                    "cannot reach Unleash; decisions continue on the last state"
-                );
-                self.control.update(|s| s.failures += 1);
+                self.failed("cannot reach Unleash", &error.without_url());
                 return Fetched::Failed;
             }
         };
@@ -188,8 +192,7 @@ impl Poller {
                         Fetched::Updated
                     }
                     Err(error) => {
-                        tracing::warn!(target: "flowgate", %error, "Unleash's reply is not a feature state; the last state stays");
-                        self.control.update(|s| s.failures += 1);
+                        self.failed("Unleash's reply is not a feature state", &error);
                         Fetched::Failed
                     }
                 }
@@ -210,15 +213,53 @@ impl Poller {
             }
             status if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() => {
                 let asked = http::retry_after(response.headers());
-                tracing::warn!(target: "flowgate", status = status.as_u16(), retry_after = ?asked, "Unleash is busy; backing off");
-                self.control.update(|s| s.failures += 1);
+                self.failed(
+                    "Unleash is busy (backing off)",
+                    &format_args!("status {}, retry after {asked:?}", status.as_u16()),
+                );
                 Fetched::BackOff(asked)
             }
             status => {
-                tracing::warn!(target: "flowgate", status = status.as_u16(), "unexpected reply from Unleash; the last state stays");
-                self.control.update(|s| s.failures += 1);
+                self.failed(
+                    "unexpected reply from Unleash",
+                    &format_args!("status {}", status.as_u16()),
+                );
                 Fetched::Failed
             }
+        }
+    }
+
+    /// A failed poll: counted, and logged as [`Outage`] says (once as an outage
+    /// starts, then every few minutes with its length and count).
+    fn failed(&mut self, what: &str, detail: &dyn std::fmt::Display) {
+        self.control.update(|s| s.failures += 1);
+        match self.outage.failed(std::time::Instant::now()) {
+            Some(Say::Started) => tracing::warn!(
+                target: "flowgate",
+                url = %self.config.url,
+                "{what}: {detail}; decisions continue on the last state (said again every {} minutes while it lasts)",
+                outage::REPEAT.as_secs() / 60
+            ),
+            Some(Say::Continues { lasted, failures }) => tracing::warn!(
+                target: "flowgate",
+                url = %self.config.url,
+                failures,
+                "{what}: {detail}; for {}s now, {failures} polls failed; decisions continue on the last state",
+                lasted.as_secs()
+            ),
+            None => tracing::debug!(target: "flowgate", "{what}: {detail}"),
+        }
+    }
+
+    /// A poll that Unleash answered: the end of an outage, if one was going on.
+    fn answered(&mut self) {
+        if let Some((lasted, failures)) = self.outage.succeeded(std::time::Instant::now()) {
+            tracing::info!(
+                target: "flowgate",
+                url = %self.config.url,
+                "Unleash answers again, after {}s and {failures} failed polls",
+                lasted.as_secs()
+            );
         }
     }
 

@@ -29,7 +29,7 @@ impl Poller {
     }
 
     /// Sends the usage counted since `start`; returns when the next bucket starts.
-    pub(super) async fn send_metrics(&self, start: jiff::Timestamp) -> jiff::Timestamp {
+    pub(super) async fn send_metrics(&mut self, start: jiff::Timestamp) -> jiff::Timestamp {
         let stop = jiff::Timestamp::now();
         let usage = self.store.take_usage();
         if usage.is_empty() {
@@ -56,10 +56,20 @@ impl Poller {
             "bucket": { "start": start.to_string(), "stop": stop.to_string(), "toggles": toggles },
         });
         match self.post("/client/metrics", &body).await {
-            Ok(()) => self.control.update(|s| s.metrics_sent += 1),
-            Err(error) => {
-                tracing::warn!(target: "flowgate", %error, "cannot send metrics to Unleash");
+            Ok(()) => {
+                self.control.update(|s| s.metrics_sent += 1);
+                let _ = self.report_outage.succeeded(std::time::Instant::now());
             }
+            // Once as the reports start failing, then every few minutes (see
+            // `outage.rs`); the polls' own outage says when Unleash answers again.
+            Err(error) => match self.report_outage.failed(std::time::Instant::now()) {
+                Some(_) => {
+                    tracing::warn!(target: "flowgate", %error, "cannot send metrics to Unleash");
+                }
+                None => {
+                    tracing::debug!(target: "flowgate", %error, "cannot send metrics to Unleash");
+                }
+            },
         }
         stop
     }
