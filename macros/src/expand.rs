@@ -73,7 +73,10 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
 }
 
 fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn) -> TokenStream {
-    let krate: Path = args.krate.clone().unwrap_or_else(crate::default_crate_path);
+    let krate: Path = args
+        .krate
+        .clone()
+        .unwrap_or_else(manifest::default_crate_path);
     let private = quote!(#krate::__private);
     let ItemFn {
         attrs,

@@ -79,7 +79,7 @@ fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
             format!("the path of `{}` is not valid UTF-8", manifest.display_path),
         )
     })?;
-    let krate: Path = args.krate.unwrap_or_else(crate::default_crate_path);
+    let krate: Path = args.krate.unwrap_or_else(manifest::default_crate_path);
     let private = quote!(#krate::__private);
 
     let mut idents: BTreeMap<String, &str> = BTreeMap::new();

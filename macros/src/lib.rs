@@ -165,16 +165,3 @@ pub fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn flags(input: TokenStream) -> TokenStream {
     flags::flags(input.into()).into()
 }
-
-/// Where the `flowgate` crate is for the crate being compiled: `::flowgate`, or the
-/// name it was renamed to in `Cargo.toml` (`gates = { package = "flowgate", .. }`), so
-/// that a renamed dependency needs no `crate = ...` argument.
-fn default_crate_path() -> syn::Path {
-    match proc_macro_crate::crate_name("flowgate") {
-        Ok(proc_macro_crate::FoundCrate::Name(name)) if name != "flowgate" => {
-            let ident = syn::Ident::new(&name, proc_macro2::Span::call_site());
-            syn::parse_quote!(::#ident)
-        }
-        _ => syn::parse_quote!(::flowgate),
-    }
-}

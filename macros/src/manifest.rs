@@ -1,4 +1,5 @@
-//! Finding and reading the crate's `flowgate.toml` at compile time.
+//! Finding and reading the crate's `flowgate.toml` at compile time, and where the
+//! `flowgate` crate is in its `Cargo.toml`.
 //!
 //! The file is read and checked by `flowgate_config`, the same code the runtime loads
 //! it with: a rule the runtime would refuse (a rollout of 140, a bad regex, an unknown
@@ -223,6 +224,19 @@ fn parse(
         display_path,
         flags,
     })
+}
+
+/// Where the `flowgate` crate is for the crate being compiled: `::flowgate`, or the
+/// name it was renamed to in `Cargo.toml` (`gates = { package = "flowgate", .. }`), so
+/// that a renamed dependency needs no `crate = ...` argument.
+pub(crate) fn default_crate_path() -> syn::Path {
+    match proc_macro_crate::crate_name("flowgate") {
+        Ok(proc_macro_crate::FoundCrate::Name(name)) if name != "flowgate" => {
+            let ident = syn::Ident::new(&name, proc_macro2::Span::call_site());
+            syn::parse_quote!(::#ident)
+        }
+        _ => syn::parse_quote!(::flowgate),
+    }
 }
 
 #[cfg(test)]

@@ -57,7 +57,6 @@
 
 mod client;
 pub mod engine;
-mod flag;
 mod flow;
 pub mod labels;
 mod limits;
@@ -80,8 +79,7 @@ mod watch;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{global, set_global, AsClient, Client, ClientBuilder, SetGlobalError};
-pub use flag::AsFlag;
+pub use client::{global, set_global, AsClient, AsFlag, Client, ClientBuilder, SetGlobalError};
 pub use flow::{Flow, FlowStatus};
 pub use flowgate_config::ConfigError;
 pub use flowgate_macros::{feature_gate, flags};

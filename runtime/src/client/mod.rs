@@ -8,6 +8,7 @@
 
 mod builder;
 mod dispatch;
+mod flag;
 mod global;
 mod site;
 mod start;
@@ -21,11 +22,11 @@ use flowgate_config::ConfigError;
 use rustc_hash::FxHashMap;
 
 pub use builder::ClientBuilder;
+pub use flag::AsFlag;
 pub use global::{global, set_global, SetGlobalError};
 pub use site::CallSite;
 
 use crate::engine::Engine;
-use crate::flag::AsFlag;
 use crate::labels::Labels;
 use crate::metrics::{Metrics, Registry};
 use crate::policy::Policy;

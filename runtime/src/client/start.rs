@@ -20,8 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{CallSite, Client};
-use crate::flag::AsFlag;
+use super::{AsFlag, CallSite, Client};
 use crate::flow::{Decision, Flow};
 use crate::labels::Labels;
 use crate::limits::{Admission, ConcurrencyLimiter, LimitSlot, Permit, Refusal};

@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use crate::client::CallSite;
+use super::CallSite;
 
 /// A flag's name: `&str`, `String`, `Cow<str>`, or a typed handle from
 /// [`flags!`](crate::flags).
