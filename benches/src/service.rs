@@ -84,18 +84,25 @@ pub async fn handler(flags: &Client, request: &Request) -> u64 {
     work(request.user_id.len() as u64)
 }
 
-/// The same handler with yggdrasil (the Unleash engine the Unleash SDKs embed): its
-/// context is owned strings, built per request.
-#[must_use]
-pub fn yggdrasil_handler(engine: &unleash_yggdrasil::EngineState, request: &Request) -> u64 {
-    let context = unleash_yggdrasil::Context {
+/// yggdrasil's context of a request, built per request as its users build it: owned
+/// strings, a map of properties.
+#[inline]
+fn yggdrasil_context(request: &Request) -> unleash_yggdrasil::Context {
+    unleash_yggdrasil::Context {
         user_id: Some(request.user_id.clone()),
         properties: Some(HashMap::from([(
             "region".to_owned(),
             request.region.to_owned(),
         )])),
         ..Default::default()
-    };
+    }
+}
+
+/// The same handler with yggdrasil (the Unleash engine the Unleash SDKs embed): its
+/// context is owned strings, built per request.
+#[must_use]
+pub fn yggdrasil_handler(engine: &unleash_yggdrasil::EngineState, request: &Request) -> u64 {
+    let context = yggdrasil_context(request);
     if engine.is_enabled("regional-7", &context, &None) {
         work(request.user_id.len() as u64)
     } else {
@@ -135,14 +142,7 @@ pub fn yggdrasil_variant_handler(
     engine: &unleash_yggdrasil::EngineState,
     request: &Request,
 ) -> usize {
-    let context = unleash_yggdrasil::Context {
-        user_id: Some(request.user_id.clone()),
-        properties: Some(HashMap::from([(
-            "region".to_owned(),
-            request.region.to_owned(),
-        )])),
-        ..Default::default()
-    };
+    let context = yggdrasil_context(request);
     engine.get_variant("variant-7", &context, &None).name.len()
 }
 

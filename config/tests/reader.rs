@@ -261,34 +261,33 @@ fn mutate(rng: &mut fastrand::Rng, text: &mut String) {
         text.push_str(pick(rng, &INSERTS));
         return;
     }
-    let boundary = |rng: &mut fastrand::Rng, text: &str| {
-        let mut at = rng.usize(..=text.len());
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        at
-    };
     match rng.u8(..5) {
         0 => {
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             text.insert_str(at, pick(rng, &INSERTS));
         }
         1 => {
-            let (a, b) = (boundary(rng, text), boundary(rng, text));
+            let (a, b) = (
+                fuzz::char_boundary(rng, text),
+                fuzz::char_boundary(rng, text),
+            );
             text.replace_range(a.min(b)..a.max(b), "");
         }
         2 => {
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             text.truncate(at);
         }
         3 => {
-            let (a, b) = (boundary(rng, text), boundary(rng, text));
+            let (a, b) = (
+                fuzz::char_boundary(rng, text),
+                fuzz::char_boundary(rng, text),
+            );
             let piece = text[a.min(b)..a.max(b)].to_owned();
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             text.insert_str(at, &piece);
         }
         _ => {
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             let garbage: String = (0..rng.usize(1..20)).map(|_| rng.char(' '..='~')).collect();
             text.insert_str(at, &garbage);
         }

@@ -49,3 +49,13 @@ pub(crate) fn run(default_cases: usize, case: impl Fn(&mut fastrand::Rng, usize)
         std::panic::resume_unwind(panic);
     }
 }
+
+/// A random place in `text` where text may be inserted or cut: a character boundary,
+/// the end included.
+pub(crate) fn char_boundary(rng: &mut fastrand::Rng, text: &str) -> usize {
+    let mut at = rng.usize(..=text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}

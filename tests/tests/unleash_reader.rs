@@ -130,29 +130,25 @@ fn mutate(rng: &mut fastrand::Rng, text: &mut String) {
         "{", "}", "[", "]", "\"", ",", ":", "null", "\\", "1e999", "\"features\":", "\u{0}", "é",
         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     ];
-    let boundary = |rng: &mut fastrand::Rng, text: &str| {
-        let mut at = rng.usize(..=text.len());
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        at
-    };
     match rng.u8(..4) {
         0 => {
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             let insert = *pick(rng, &INSERTS);
             text.insert_str(at, insert);
         }
         1 => {
-            let (a, b) = (boundary(rng, text), boundary(rng, text));
+            let (a, b) = (
+                fuzz::char_boundary(rng, text),
+                fuzz::char_boundary(rng, text),
+            );
             text.replace_range(a.min(b)..a.max(b), "");
         }
         2 => {
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             text.truncate(at);
         }
         _ => {
-            let at = boundary(rng, text);
+            let at = fuzz::char_boundary(rng, text);
             let garbage: String = (0..rng.usize(1..10)).map(|_| rng.char(' '..='~')).collect();
             text.insert_str(at, &garbage);
         }
