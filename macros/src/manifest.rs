@@ -45,11 +45,7 @@ pub(crate) struct LoadError {
 
 impl LoadError {
     fn new(message: String, flag: Option<String>) -> Self {
-        static REPORTED: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
-        let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
-        let first = reported
-            .get_or_insert_with(Default::default)
-            .insert(message.clone());
+        let first = first_time("reported", &message);
         Self {
             message,
             flag,
@@ -71,19 +67,24 @@ impl LoadError {
 /// crate with a 1.3 MB manifest and 500 gates 2.7x the build time of
 /// `#[tracing::instrument]` (`MANIFEST_FLAGS=10000 bash scripts/compile-time.sh`).
 pub(crate) fn track_once(path: &Path) -> bool {
-    static TRACKED: Mutex<Option<std::collections::HashSet<(String, String, PathBuf)>>> =
-        Mutex::new(None);
+    first_time("tracked", &path.to_string_lossy())
+}
+
+/// Whether this compiler process meets `what` of `key` for the first time, for the
+/// crate being compiled (a proc-macro server such as rust-analyzer's serves many).
+fn first_time(what: &str, key: &str) -> bool {
+    static SEEN: Mutex<Option<std::collections::HashSet<[String; 4]>>> = Mutex::new(None);
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let key = (
+    let entry = [
         var("CARGO_MANIFEST_DIR"),
         var("CARGO_CRATE_NAME"),
-        path.to_owned(),
-    );
-    TRACKED
-        .lock()
+        what.to_owned(),
+        key.to_owned(),
+    ];
+    SEEN.lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get_or_insert_with(Default::default)
-        .insert(key)
+        .insert(entry)
 }
 
 /// Reads the manifest for the crate being compiled.
