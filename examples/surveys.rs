@@ -7,6 +7,9 @@
 //!
 //! With `UNLEASH_URL` (and `UNLEASH_API_TOKEN`, a backend token) set, the flags come
 //! from that Unleash server instead: create `delete_survey_flag` there and toggle it.
+//! Every state fetched is backed up (by default, in the state directory; the path is
+//! printed), so the app restarted while Unleash is down keeps its flags: `/ready` says
+//! `"serving": "backup"` until Unleash answers again.
 //!
 //! Environment: `FLOWGATE_CONFIG` (rules file, default `examples/flowgate.toml`),
 //! `SURVEYS_DB` (`SQLite` file, default in the temporary directory), `PORT` (default: any
@@ -40,8 +43,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let config = config
                 .environment(environment)
                 .refresh_interval(std::time::Duration::from_secs(1));
-            let client = Client::unleash(config)?;
-            (client, format!("Unleash at {url}"))
+            let unleash = flowgate::unleash::Unleash::start(config)?;
+            let backup = unleash
+                .backup_path()
+                .map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+            let client = Client::new(unleash);
+            (client, format!("Unleash at {url} (backup: {backup})"))
         }
         None => (
             Client::from_file(&rules)?,
@@ -62,6 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("surveys: listening on http://{}/", listener.local_addr()?);
     println!("  flags:    {source}");
     println!("  database: {}", db_path.display());
+    println!("  ready:    http://{}/ready", listener.local_addr()?);
     println!("  stop with Ctrl-C");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

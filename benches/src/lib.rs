@@ -123,6 +123,7 @@ pub fn unleash_client() -> Client {
         )
         .refresh_interval(std::time::Duration::from_secs(3600))
         .metrics_interval(std::time::Duration::from_secs(3600))
+        .backup_path(None)
         .bootstrap(flowgate::unleash::Bootstrap::Json(data_set())),
     )
     .unwrap();

@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             get(delete_survey).post(delete_survey).delete(delete_survey),
         )
         .route("/awesome", get(awesome))
+        .route("/ready", get(ready))
         .with_state(state)
 }
 
@@ -248,6 +249,20 @@ async fn delete_survey(State(state): State<AppState>, UrlPath(id): UrlPath<i64>)
         Ok(_) => Redirect::to("/surveys").into_response(),
         Err(response) => response,
     }
+}
+
+/// Readiness, for a load balancer or an operator: 200 once the flags have a state,
+/// 503 before, and which state is served (`live`; `backup`, with its path and age,
+/// when the app started while Unleash was down; `bootstrap`; `fallback`).
+async fn ready(State(state): State<AppState>) -> Response {
+    let ready = state.flags.is_ready();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "ready": ready, "flags": state.flags.serving() });
+    (status, Json(body)).into_response()
 }
 
 /// The Aperture example: 202 when the flow is accepted, 503 when it is rejected.

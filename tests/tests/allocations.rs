@@ -191,6 +191,7 @@ fn gated_calls_on_an_unleash_source_do_not_allocate() {
             "default:development.token",
         )
         .refresh_interval(std::time::Duration::from_secs(3600))
+        .backup_path(None)
         .bootstrap(flowgate::unleash::Bootstrap::Json(
             r#"{"version": 2, "features": [{"name": "Checkout", "enabled": true,
                 "strategies": [{"name": "flexibleRollout", "parameters":

@@ -52,7 +52,8 @@ fn dropping_twenty_clients_ends_their_threads_and_their_requests() {
                 "default:development.x",
             )
             .refresh_interval(Duration::from_millis(5))
-            .metrics_interval(Duration::from_millis(5)),
+            .metrics_interval(Duration::from_millis(5))
+            .backup_path(None),
         )
         .unwrap();
         let client = Client::new(unleash);

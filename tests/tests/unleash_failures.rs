@@ -99,6 +99,7 @@ fn config(url: &str) -> UnleashConfig {
     UnleashConfig::new(url, "stand-in-test", TOKEN)
         .refresh_interval(Duration::from_millis(20))
         .metrics_interval(Duration::from_secs(3600))
+        .backup_path(None)
 }
 
 fn start(url: &str) -> Unleash {
@@ -294,7 +295,8 @@ fn the_token_never_shows_in_debug_output_errors_or_logs() {
     assert!(!format!("{config:?}").contains("super-secret"));
 
     // A token that is not a valid header value: the error names the header, not it.
-    let bad = UnleashConfig::new("http://127.0.0.1:1/api", "app", "secret\nwith-newline");
+    let bad = UnleashConfig::new("http://127.0.0.1:1/api", "app", "secret\nwith-newline")
+        .backup_path(None);
     let error = Unleash::start(bad).unwrap_err().to_string();
     assert!(
         error.contains("authorization") && !error.contains("secret"),
@@ -326,7 +328,8 @@ async fn limits_from_the_rules_file_apply_to_flags_unleash_decides() {
     let client = Client::builder()
         .unleash(
             UnleashConfig::new(&url, "stand-in-limits", TOKEN)
-                .refresh_interval(Duration::from_millis(20)),
+                .refresh_interval(Duration::from_millis(20))
+                .backup_path(None),
         )
         .limits_file(&rules)
         .build()
@@ -432,67 +435,4 @@ fn usage_reports_every_evaluation_once_from_every_thread_and_across_reloads() {
         "{totals:?}"
     );
     assert_eq!(totals.get("Search"), Some(&(0, calls)));
-}
-
-/// WARN events of flowgate, with their messages.
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        let metadata = event.metadata();
-        if *metadata.level() == tracing::Level::WARN && metadata.target() == "flowgate" {
-            let mut message = Message(String::new());
-            event.record(&mut message);
-            self.0.lock().unwrap().push(message.0);
-        }
-    }
-}
-
-/// An outage of many polls (every 5 ms, against a port where nothing listens) is one
-/// warning as it starts, not one a poll; the message names the crate once (the log
-/// line's target says `flowgate`, the text does not repeat it).
-#[test]
-fn an_outage_is_one_warning_not_one_per_poll() {
-    use tracing_subscriber::layer::SubscriberExt;
-
-    let warnings = Warnings::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(warnings.clone()));
-    let unleash = Unleash::start(
-        config(&flowgate_tests::unanswered_unleash_url())
-            .refresh_interval(Duration::from_millis(5)),
-    )
-    .unwrap();
-    let stats = until(&unleash, "200 failed polls", |s| s.failures >= 200);
-    unleash.handle().shutdown();
-    let warnings = warnings.0.lock().unwrap().clone();
-    let about_polls: Vec<&String> = warnings
-        .iter()
-        .filter(|w| w.contains("cannot reach Unleash"))
-        .collect();
-    assert_eq!(
-        about_polls.len(),
-        1,
-        "{} polls failed: {warnings:#?}",
-        stats.failures
-    );
-    assert!(about_polls[0].contains("decisions continue on the last state"));
-    // Registration failed too: one warning for it, one for the polls, at most one for
-    // the metrics.
-    assert!(warnings.len() <= 3, "{warnings:#?}");
-    for warning in &warnings {
-        assert!(
-            !warning.contains("flowgate"),
-            "the crate's name repeated: {warning}"
-        );
-    }
 }

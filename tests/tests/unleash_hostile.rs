@@ -25,6 +25,7 @@ fn config(url: &str) -> UnleashConfig {
     UnleashConfig::new(url, "hostile-test", TOKEN)
         .refresh_interval(Duration::from_millis(10))
         .metrics_interval(Duration::from_secs(3600))
+        .backup_path(None)
 }
 
 /// Waits on the client's fetch signal until `done` holds.

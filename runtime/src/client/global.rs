@@ -69,8 +69,9 @@ impl Client {
     /// The client [`global`] builds when nothing was set, from the environment:
     ///
     /// 1. `UNLEASH_URL` (with `UNLEASH_API_TOKEN` and `UNLEASH_APP_NAME`), with the
-    ///    `unleash` feature: an Unleash client, whose fallbacks and limits come from the
-    ///    rules file below when there is one;
+    ///    `unleash` feature: an Unleash client, backed up by default (see
+    ///    `UnleashConfig::backup_path`), whose fallbacks and limits come from the rules
+    ///    file below when there is one;
     /// 2. else `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
     /// 3. else `./flowgate.toml` when there is one, watched for changes;
     /// 4. else no source: every flag takes its fallback, and one warning says so.

@@ -31,7 +31,7 @@ use crate::labels::Labels;
 use crate::metrics::{Metrics, Registry};
 use crate::policy::Policy;
 use crate::reject::Fallback;
-use crate::source::{DecisionSource, Evaluation, Readiness};
+use crate::source::{DecisionSource, Evaluation, Readiness, Serving};
 use crate::variant::Variant;
 use dispatch::Source;
 
@@ -164,6 +164,21 @@ impl Client {
             .source
             .readiness()
             .is_none_or(Readiness::is_ready)
+    }
+
+    /// Which state the source decides from right now: its own ([`Serving::Live`]), a
+    /// backup saved by an earlier process, a bootstrap, or none (every flag on its
+    /// fallback). For a readiness endpoint, beside [`is_ready`](Client::is_ready).
+    ///
+    /// ```
+    /// use flowgate::{source::Serving, Client};
+    ///
+    /// let client = Client::from_toml_str("[flags.Checkout]\nenabled = true\n")?;
+    /// assert_eq!(client.serving(), Serving::Live);
+    /// # Ok::<(), flowgate::ConfigError>(())
+    /// ```
+    pub fn serving(&self) -> Serving {
+        self.inner.source.get().serving()
     }
 
     /// Stops the source's background work (an Unleash client's polling, after sending

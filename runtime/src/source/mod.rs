@@ -8,10 +8,12 @@
 //! are the [`Client`](crate::Client)'s, the same for every source.
 
 mod readiness;
+mod serving;
 
 use std::fmt;
 
 pub use readiness::Readiness;
+pub use serving::Serving;
 
 use crate::labels::Labels;
 use crate::reject::RejectReason;
@@ -64,6 +66,17 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// `"unleash"`). The default is the type's name.
     fn name(&self) -> &str {
         std::any::type_name::<Self>()
+    }
+
+    /// Which state the source decides from right now, for readiness checks. The
+    /// default: [`Serving::Live`] once [`readiness`](Self::readiness) says ready,
+    /// [`Serving::Fallback`] before.
+    fn serving(&self) -> Serving {
+        if self.readiness().is_none_or(Readiness::is_ready) {
+            Serving::Live
+        } else {
+            Serving::Fallback
+        }
     }
 }
 
@@ -126,6 +139,10 @@ impl DecisionSource for EmptySource {
     fn name(&self) -> &'static str {
         "flowgate.empty"
     }
+
+    fn serving(&self) -> Serving {
+        Serving::Fallback
+    }
 }
 
 /// A boxed or shared source decides as the source in it does.
@@ -146,6 +163,10 @@ macro_rules! delegate {
 
             fn name(&self) -> &str {
                 (**self).name()
+            }
+
+            fn serving(&self) -> Serving {
+                (**self).serving()
             }
         }
     };

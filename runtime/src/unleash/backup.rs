@@ -4,13 +4,20 @@
 //! renamed over it), so a reader sees the old file or the new one, never a mix, even if
 //! the process dies mid-write. A temporary file such a death leaves behind is removed at
 //! the next start.
+//!
+//! A backup's modification time is when the server last confirmed its state: it is
+//! written on every new state and touched on every `304 Not Modified`, so its age
+//! (shown in [`Serving::Backup`], bounded by `max_backup_age`) means what an operator
+//! needs, not when the flags last changed.
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::config::{Bootstrap, UnleashConfig};
 use super::http::MAX_BODY_BYTES;
 use super::state::FeatureState;
+use crate::source::Serving;
 
 /// The text of the file at `path`, read up to [`MAX_BODY_BYTES`].
 fn read_capped(path: &Path) -> std::io::Result<String> {
@@ -27,26 +34,17 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     String::from_utf8(bytes).map_err(|_| std::io::Error::other("not UTF-8 text"))
 }
 
-/// The state to serve at start: the backup if it reads, else the bootstrap.
-pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
-    if let Some(path) = &config.backup_path {
+/// The state to serve at start, and what it is: the backup at `backup` if it reads
+/// (and is no older than the configuration allows), else the bootstrap. Says which, once.
+pub(super) fn initial_state(
+    config: &UnleashConfig,
+    backup: Option<&Path>,
+) -> Option<(FeatureState, Serving)> {
+    if let Some(path) = backup {
+        prepare_directory(path);
         remove_leftovers(path);
-        match read_capped(path) {
-            Ok(text) => match FeatureState::parse(&text, &path.display().to_string()) {
-                Ok(state) => return Some(state),
-                Err(error) => tracing::warn!(
-                    target: "flowgate",
-                    %error,
-                    "the Unleash backup is corrupt and was ignored"
-                ),
-            },
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => tracing::warn!(
-                target: "flowgate",
-                file = %path.display(),
-                %error,
-                "the Unleash backup cannot be read and was ignored"
-            ),
+        if let Some(served) = read_backup(config, path) {
+            return Some(served);
         }
     }
     let (text, origin) = match config.bootstrap.as_ref()? {
@@ -61,12 +59,107 @@ pub(super) fn initial_state(config: &UnleashConfig) -> Option<FeatureState> {
         Bootstrap::Value(value) => (value.to_string(), "bootstrap".to_owned()),
     };
     match FeatureState::parse(&text, &origin) {
-        Ok(state) => Some(state),
+        Ok(state) => {
+            tracing::info!(
+                target: "flowgate",
+                flags = state.len(),
+                "serving the Unleash bootstrap until the first fetch"
+            );
+            Some((state, Serving::Bootstrap))
+        }
         Err(error) => {
             tracing::warn!(target: "flowgate", %error, "the Unleash bootstrap is invalid and was ignored");
             None
         }
     }
+}
+
+/// The backup at `path`, if it reads and is young enough; says what it found.
+fn read_backup(config: &UnleashConfig, path: &Path) -> Option<(FeatureState, Serving)> {
+    let text = match read_capped(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!(
+                target: "flowgate",
+                file = %path.display(),
+                "no Unleash backup yet: it is written at the first fetch"
+            );
+            return None;
+        }
+        Err(error) => {
+            tracing::warn!(
+                target: "flowgate",
+                file = %path.display(),
+                %error,
+                "the Unleash backup cannot be read and was ignored"
+            );
+            return None;
+        }
+    };
+    let state = match FeatureState::parse(&text, &path.display().to_string()) {
+        Ok(state) => state,
+        Err(error) => {
+            tracing::warn!(target: "flowgate", %error, "the Unleash backup is corrupt and was ignored");
+            return None;
+        }
+    };
+    let confirmed = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| SystemTime::now());
+    let age = confirmed.elapsed().unwrap_or_default();
+    if let Some(max) = config.max_backup_age.filter(|max| age > *max) {
+        tracing::warn!(
+            target: "flowgate",
+            file = %path.display(),
+            age_seconds = age.as_secs(),
+            max_seconds = max.as_secs(),
+            "the Unleash backup is older than `max_backup_age` and was ignored"
+        );
+        return None;
+    }
+    tracing::info!(
+        target: "flowgate",
+        file = %path.display(),
+        age_seconds = age.as_secs(),
+        flags = state.len(),
+        "serving the Unleash backup until the first fetch"
+    );
+    let serving = Serving::Backup {
+        path: path.to_path_buf(),
+        confirmed,
+    };
+    Some((state, serving))
+}
+
+/// Creates the backup's directory if it is missing (readable by its owner only, on
+/// Unix: a backup holds the flags' rules, constraint values included). A directory that
+/// cannot be made is logged; the writes that follow will say so too.
+fn prepare_directory(path: &Path) {
+    let (directory, _) = temporary_prefix(path);
+    if directory.is_dir() {
+        return;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    if let Err(error) = builder.create(directory) {
+        tracing::warn!(
+            target: "flowgate",
+            directory = %directory.display(),
+            %error,
+            "cannot create the Unleash backup's directory: there will be no backup"
+        );
+    }
+}
+
+/// Marks the backup at `path` as just confirmed by the server (a `304 Not Modified`):
+/// its modification time is its age.
+pub(super) fn mark_confirmed(path: &Path) -> std::io::Result<()> {
+    std::fs::File::options()
+        .write(true)
+        .open(path)?
+        .set_modified(SystemTime::now())
 }
 
 /// The directory of `path`, and the prefix of its temporary files (`.{name}.`).
@@ -169,13 +262,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("backup.json");
         std::fs::write(&path, "{\"features\": [").unwrap();
-        let config = UnleashConfig::new("http://127.0.0.1:1/api", "t", "x")
-            .backup_path(&path)
-            .bootstrap(Bootstrap::Json(
+        let config =
+            UnleashConfig::new("http://127.0.0.1:1/api", "t", "x").bootstrap(Bootstrap::Json(
                 r#"{"features": [{"name": "A", "enabled": true, "strategies": []}]}"#.into(),
             ));
-        let state = initial_state(&config).unwrap();
+        let (state, serving) = initial_state(&config, Some(&path)).unwrap();
         assert_eq!(state.len(), 1);
+        assert_eq!(serving, Serving::Bootstrap);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 //! `<redacted>`) and goes out in a header marked sensitive.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where a state comes from before the first fetch.
@@ -29,7 +29,67 @@ impl fmt::Debug for Bootstrap {
     }
 }
 
+/// Where a source keeps its backup: the default place, a path the code chose, or
+/// nowhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum BackupSetting {
+    /// Per server, app and environment, in the state directory (see
+    /// [`UnleashConfig::backup_path`]).
+    #[default]
+    Default,
+    At(PathBuf),
+    Off,
+}
+
+/// What [`UnleashConfig::backup_path`] takes: a path (`&str`, `String`, `&Path`,
+/// `PathBuf`, `OsString`, ...), or `None` for no backup at all.
+///
+/// Sealed: implemented for those types only, so that `backup_path(None)` needs no
+/// type annotation.
+pub trait BackupLocation: sealed::Sealed {
+    #[doc(hidden)]
+    fn into_location(self) -> Option<PathBuf>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! backup_location {
+    ($($ty:ty),*) => {$(
+        impl sealed::Sealed for $ty {}
+        impl BackupLocation for $ty {
+            fn into_location(self) -> Option<PathBuf> {
+                Some(PathBuf::from(self))
+            }
+        }
+    )*};
+}
+
+backup_location!(
+    &str,
+    String,
+    &String,
+    PathBuf,
+    &PathBuf,
+    &Path,
+    Box<Path>,
+    std::ffi::OsString,
+    &std::ffi::OsStr
+);
+
+impl sealed::Sealed for Option<PathBuf> {}
+impl BackupLocation for Option<PathBuf> {
+    fn into_location(self) -> Option<PathBuf> {
+        self
+    }
+}
+
 /// How to reach an Unleash server, and how to behave as its client.
+///
+/// Every state fetched is backed up by default, so that a process started while the
+/// server is down serves the flags it last knew: see
+/// [`backup_path`](Self::backup_path).
 ///
 /// ```
 /// use std::time::Duration;
@@ -55,7 +115,8 @@ pub struct UnleashConfig {
     pub(crate) metrics_interval: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) custom_headers: Vec<(String, String)>,
-    pub(crate) backup_path: Option<PathBuf>,
+    pub(crate) backup: BackupSetting,
+    pub(crate) max_backup_age: Option<Duration>,
     pub(crate) bootstrap: Option<Bootstrap>,
 }
 
@@ -83,7 +144,8 @@ impl UnleashConfig {
             metrics_interval: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             custom_headers: Vec::new(),
-            backup_path: None,
+            backup: BackupSetting::Default,
+            max_backup_age: None,
             bootstrap: None,
         }
     }
@@ -144,16 +206,53 @@ impl UnleashConfig {
         self
     }
 
-    /// Where every new state is saved (atomically), and read from at start so that
-    /// decisions are served at once, before the first fetch.
+    /// Where every new state is saved, or `None` for no backup.
     ///
-    /// A state is saved before it is served, so a process restarted during an outage
-    /// never serves an older state than the one it was serving. A body that does not
-    /// read is never saved; a file that cannot be written is logged (with its path),
-    /// and the new state is served all the same.
+    /// A backup is read at start, so that decisions are served at once, before the
+    /// first fetch, and through an outage that began before the process did (see
+    /// [`Serving::Backup`](crate::source::Serving::Backup)). A state is saved
+    /// (atomically) before it is served, so a process restarted during an outage never
+    /// serves an older state than the one it was serving. A body that does not read is
+    /// never saved; a file that cannot be written is logged (with its path), and the new
+    /// state is served all the same.
+    ///
+    /// **By default** the backup is kept in a file per server, app and environment
+    /// (`unleash-{app}-{environment}-{hash}.json`) in `$FLOWGATE_STATE_DIR`, else the
+    /// OS state directory (`$XDG_STATE_HOME/flowgate`, `~/.local/state/flowgate` on
+    /// Linux), else its cache directory (`~/Library/Caches/flowgate` on macOS,
+    /// `%LOCALAPPDATA%\flowgate` on Windows), else the temporary directory. Its path is
+    /// logged at start and given by [`Unleash::backup_path`](super::Unleash::backup_path).
+    /// `FLOWGATE_UNLEASH_BACKUP=off` turns the default off, and a path there replaces it;
+    /// a path set here wins over both.
+    ///
+    /// ```
+    /// use flowgate::unleash::UnleashConfig;
+    ///
+    /// let url = "http://127.0.0.1:4242/api";
+    /// let token = "default:production.secret";
+    /// // A path of your own (a volume that outlives the container, say):
+    /// let kept = UnleashConfig::new(url, "checkout", token).backup_path("/var/lib/checkout/unleash.json");
+    /// // No backup at all (a process that must never serve a state it did not fetch):
+    /// let none = UnleashConfig::new(url, "checkout", token).backup_path(None);
+    /// ```
     #[must_use]
-    pub fn backup_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.backup_path = Some(path.into());
+    pub fn backup_path(mut self, path: impl BackupLocation) -> Self {
+        self.backup = match path.into_location() {
+            Some(path) => BackupSetting::At(path),
+            None => BackupSetting::Off,
+        };
+        self
+    }
+
+    /// The oldest backup served at start (default: any age, as the Unleash SDKs do).
+    ///
+    /// A backup's age is the time since the server last confirmed its state (a poll
+    /// answered with a new state or `304 Not Modified`), not since it was written. An
+    /// older backup is logged and ignored: the bootstrap, if any, is served instead,
+    /// else every flag takes its fallback until the first fetch.
+    #[must_use]
+    pub fn max_backup_age(mut self, age: Duration) -> Self {
+        self.max_backup_age = Some(age);
         self
     }
 
@@ -162,6 +261,18 @@ impl UnleashConfig {
     pub fn bootstrap(mut self, bootstrap: Bootstrap) -> Self {
         self.bootstrap = Some(bootstrap);
         self
+    }
+
+    /// The backup file this configuration asks for, the default resolved from the
+    /// environment; `None` when there is no backup.
+    pub(crate) fn backup_file(&self) -> Option<PathBuf> {
+        match &self.backup {
+            BackupSetting::Default => {
+                super::location::default_backup(self, |name| std::env::var(name).ok())
+            }
+            BackupSetting::At(path) => Some(path.clone()),
+            BackupSetting::Off => None,
+        }
     }
 }
 
@@ -185,7 +296,8 @@ impl fmt::Debug for UnleashConfig {
                     .map(|(n, _)| n)
                     .collect::<Vec<_>>(),
             )
-            .field("backup_path", &self.backup_path)
+            .field("backup", &self.backup)
+            .field("max_backup_age", &self.max_backup_age)
             .field("bootstrap", &self.bootstrap)
             .finish()
     }

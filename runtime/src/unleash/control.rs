@@ -1,5 +1,6 @@
 //! What an Unleash source's handle and its background thread share: the stop signal,
-//! and the statistics of the work done, with a signal for each fetch.
+//! the statistics of the work done, with a signal for each fetch, and which state is
+//! being served.
 //!
 //! Stopping is a flag and a wake-up: every wait of the thread (a sleep, a request, a
 //! body being read) races the wake-up, so a stop is seen at once, even while a request
@@ -10,17 +11,51 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::UnleashStats;
+use crate::source::Serving;
 
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Control {
     stop: AtomicBool,
     wake: tokio::sync::Notify,
     stats: Mutex<UnleashStats>,
     fetched: Condvar,
+    /// Read by readiness checks, written at start and at the first fetch.
+    serving: Mutex<Serving>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self::serving(Serving::Fallback)
+    }
 }
 
 impl Control {
+    pub(super) fn serving(serving: Serving) -> Self {
+        Self {
+            stop: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+            stats: Mutex::default(),
+            fetched: Condvar::new(),
+            serving: Mutex::new(serving),
+        }
+    }
+
+    pub(super) fn now_serving(&self) -> Serving {
+        self.serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves the source's own state from now on; what was served before.
+    pub(super) fn serve_live(&self) -> Serving {
+        std::mem::replace(
+            &mut self.serving.lock().unwrap_or_else(PoisonError::into_inner),
+            Serving::Live,
+        )
+    }
+
     /// Asks the thread to stop (it sends its last metrics first). Does not wait.
     pub(super) fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);

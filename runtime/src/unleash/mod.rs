@@ -10,22 +10,24 @@ mod backup;
 mod config;
 mod control;
 mod http;
+mod location;
 mod outage;
 mod poll;
 mod report;
 mod state;
 
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flowgate_config::ConfigError;
 
-pub use config::{Bootstrap, UnleashConfig};
+pub use config::{BackupLocation, Bootstrap, UnleashConfig};
 
 use crate::labels::Labels;
 use crate::rules::{ContextDefaults, RuleStore};
-use crate::source::{DecisionSource, Evaluation, Readiness};
+use crate::source::{DecisionSource, Evaluation, Readiness, Serving};
 use crate::variant::Variant;
 
 /// The version of the Unleash client specification this SDK implements.
@@ -61,6 +63,8 @@ pub(crate) const SDK_NAME: &str = concat!("flowgate-rust:", env!("CARGO_PKG_VERS
 pub struct Unleash {
     store: Arc<RuleStore>,
     handle: UnleashHandle,
+    /// The backup file, if there is one.
+    backup: Option<Arc<Path>>,
     /// Stops the background work when the last clone goes.
     _alive: Arc<control::Alive>,
 }
@@ -131,24 +135,45 @@ pub struct UnleashStats {
 }
 
 impl Unleash {
-    /// Starts the source: serves the backup (or bootstrap) at once if there is one,
-    /// and fetches from the server in the background.
+    /// Starts the source and fetches from the server in the background. Until the
+    /// first fetch it serves, in this order: the backup (by default one per server,
+    /// app and environment; see [`UnleashConfig::backup_path`]), if it reads and is no
+    /// older than [`UnleashConfig::max_backup_age`]; else the
+    /// [bootstrap](UnleashConfig::bootstrap); else nothing, and gates wait for the first
+    /// fetch up to their timeout, then take their fallback. [`Client::serving`] says
+    /// which, and so does the log, once.
+    ///
+    /// [`Client::serving`]: crate::Client::serving
     ///
     /// # Errors
     /// When the HTTP client cannot be built (a bad custom header, say).
-    pub fn start(config: UnleashConfig) -> Result<Self, ConfigError> {
+    pub fn start(mut config: UnleashConfig) -> Result<Self, ConfigError> {
+        let http = poll::http_client(&config)?;
         let defaults = ContextDefaults {
             app_name: Some(config.app_name.as_str().into()),
             environment: Some(config.environment.as_deref().unwrap_or("default").into()),
         };
         let store = Arc::new(RuleStore::new(None, defaults, true));
-        if let Some(state) = backup::initial_state(&config) {
-            store.install(state.compile());
+        // Resolved once: the thread writes where this start read.
+        let backup = config.backup_file();
+        config.backup = backup
+            .clone()
+            .map_or(config::BackupSetting::Off, config::BackupSetting::At);
+        if backup.is_none() {
+            tracing::info!(target: "flowgate", "no Unleash backup (turned off)");
         }
-        let control = Arc::new(control::Control::default());
-        let thread = poll::spawn(config, Arc::clone(&store), Arc::clone(&control))?;
+        let serving = match backup::initial_state(&config, backup.as_deref()) {
+            Some((state, serving)) => {
+                store.install(state.compile());
+                serving
+            }
+            None => Serving::Fallback,
+        };
+        let control = Arc::new(control::Control::serving(serving));
+        let thread = poll::spawn(config, http, Arc::clone(&store), Arc::clone(&control))?;
         Ok(Self {
             store,
+            backup: backup.map(Arc::from),
             _alive: Arc::new(control::Alive(Arc::clone(&control))),
             handle: UnleashHandle {
                 control,
@@ -169,8 +194,10 @@ impl Unleash {
         let state = state::FeatureState::parse(json, "Unleash features")?;
         let store = RuleStore::new(Some(state.compile()), ContextDefaults::default(), false);
         let handle = UnleashHandle::without_thread();
+        handle.control.serve_live();
         Ok(Self {
             store: Arc::new(store),
+            backup: None,
             _alive: Arc::new(control::Alive(Arc::clone(&handle.control))),
             handle,
         })
@@ -179,6 +206,19 @@ impl Unleash {
     /// The handle that stops the background work.
     pub fn handle(&self) -> UnleashHandle {
         self.handle.clone()
+    }
+
+    /// The backup file (written at every new state, read at start), or `None` when
+    /// there is none. By default, one per server, app and environment in the state
+    /// directory: see [`UnleashConfig::backup_path`].
+    pub fn backup_path(&self) -> Option<&Path> {
+        self.backup.as_deref()
+    }
+
+    /// Which state is served: the backup or bootstrap until the first fetch, then
+    /// [`Serving::Live`]; [`Serving::Fallback`] while there is none.
+    pub fn serving(&self) -> Serving {
+        self.handle.control.now_serving()
     }
 
     /// The names of the flags in the state served, sorted.
@@ -197,6 +237,8 @@ impl fmt::Debug for Unleash {
         f.debug_struct("Unleash")
             .field("flags", &self.store.len())
             .field("ready", &self.store.readiness().is_ready())
+            .field("serving", &self.serving().kind())
+            .field("backup", &self.backup)
             .field("stats", &self.handle.stats())
             .finish_non_exhaustive()
     }
@@ -217,5 +259,9 @@ impl DecisionSource for Unleash {
 
     fn name(&self) -> &'static str {
         "unleash"
+    }
+
+    fn serving(&self) -> Serving {
+        Unleash::serving(self)
     }
 }

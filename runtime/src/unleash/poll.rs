@@ -18,6 +18,7 @@ use super::outage::{self, Outage, Say};
 use super::state::FeatureState;
 use super::{backup, http, UnleashConfig};
 use crate::rules::RuleStore;
+use crate::source::Serving;
 
 /// The longest back-off: ten refresh intervals, as the Unleash SDKs do.
 const MAX_BACKOFF: u32 = 10;
@@ -25,13 +26,19 @@ const MAX_BACKOFF: u32 = 10;
 /// The longest a stopping client spends sending its last metrics.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The HTTP client for `config`: made before anything else at start, so that a
+/// configuration it refuses touches nothing.
+pub(super) fn http_client(config: &UnleashConfig) -> Result<reqwest::Client, ConfigError> {
+    http::client(config).map_err(|message| ConfigError::new(&config.url, message))
+}
+
 pub(super) fn spawn(
     config: UnleashConfig,
+    http: reqwest::Client,
     store: Arc<RuleStore>,
     control: Arc<Control>,
 ) -> Result<std::thread::JoinHandle<()>, ConfigError> {
     let origin = config.url.clone();
-    let http = http::client(&config).map_err(|message| ConfigError::new(&origin, message))?;
     // The thread logs where its creator would: a scoped subscriber included.
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
     std::thread::Builder::new()
@@ -56,6 +63,8 @@ pub(super) fn spawn(
                     etag: None,
                     outage: Outage::default(),
                     report_outage: Outage::default(),
+                    backup_current: false,
+                    backup_failing: false,
                 };
                 runtime.block_on(poller.run());
             });
@@ -73,6 +82,10 @@ pub(super) struct Poller {
     outage: Outage,
     /// The same for the metrics reports.
     pub(super) report_outage: Outage,
+    /// Whether the backup holds the state served (so a `304` may mark it confirmed).
+    backup_current: bool,
+    /// Whether the last backup write failed (said once, until one works again).
+    backup_failing: bool,
 }
 
 enum Fetched {
@@ -171,6 +184,7 @@ impl Poller {
         match status {
             StatusCode::NOT_MODIFIED => {
                 self.control.update(|s| s.not_modified += 1);
+                self.confirm_backup();
                 Fetched::Unchanged
             }
             StatusCode::OK => {
@@ -186,9 +200,11 @@ impl Poller {
                         // On disk before it is served: whatever a caller has been
                         // told, a restart during an outage serves it (or newer) too.
                         self.save_backup(&body);
+                        let flags = state.len();
                         self.store.install(state.compile());
                         self.etag = etag;
                         self.control.update(|s| s.updates += 1);
+                        self.serve_live(flags);
                         Fetched::Updated
                     }
                     Err(error) => {
@@ -263,10 +279,60 @@ impl Poller {
         }
     }
 
-    fn save_backup(&self, body: &str) {
-        if let Some(path) = &self.config.backup_path {
-            if let Err(error) = backup::write_atomically(path, body) {
-                tracing::warn!(target: "flowgate", file = %path.display(), %error, "cannot write the Unleash backup");
+    /// Says, once, that the state fetched replaces what was served before it.
+    fn serve_live(&self, flags: usize) {
+        match self.control.serve_live() {
+            Serving::Live => {}
+            Serving::Fallback => tracing::info!(
+                target: "flowgate",
+                url = %self.config.url,
+                flags,
+                "first Unleash state fetched"
+            ),
+            before => tracing::info!(
+                target: "flowgate",
+                url = %self.config.url,
+                flags,
+                "Unleash answered: its state replaces the {}",
+                before.kind()
+            ),
+        }
+    }
+
+    fn save_backup(&mut self, body: &str) {
+        let Some(path) = self.config.backup_file() else {
+            return;
+        };
+        match backup::write_atomically(&path, body) {
+            Ok(()) => {
+                self.backup_current = true;
+                if std::mem::take(&mut self.backup_failing) {
+                    tracing::info!(target: "flowgate", file = %path.display(), "the Unleash backup is written again");
+                }
+            }
+            Err(error) => {
+                self.backup_current = false;
+                if !std::mem::replace(&mut self.backup_failing, true) {
+                    tracing::warn!(
+                        target: "flowgate",
+                        file = %path.display(),
+                        %error,
+                        "cannot write the Unleash backup (said once, until a write works); \
+                         the new state is served all the same"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A `304`: the backup, if it holds the state served, is confirmed now.
+    fn confirm_backup(&self) {
+        if !self.backup_current {
+            return;
+        }
+        if let Some(path) = self.config.backup_file() {
+            if let Err(error) = backup::mark_confirmed(&path) {
+                tracing::debug!(target: "flowgate", file = %path.display(), %error, "cannot mark the Unleash backup confirmed");
             }
         }
     }

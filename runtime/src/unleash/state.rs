@@ -210,7 +210,6 @@ impl FeatureState {
     }
 
     /// How many features the state has.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.features.len()
     }
