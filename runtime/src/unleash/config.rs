@@ -262,18 +262,6 @@ impl UnleashConfig {
         self.bootstrap = Some(bootstrap);
         self
     }
-
-    /// The backup file this configuration asks for, the default resolved from the
-    /// environment; `None` when there is no backup.
-    pub(crate) fn backup_file(&self) -> Option<PathBuf> {
-        match &self.backup {
-            BackupSetting::Default => {
-                super::location::default_backup(self, |name| std::env::var(name).ok())
-            }
-            BackupSetting::At(path) => Some(path.clone()),
-            BackupSetting::Off => None,
-        }
-    }
 }
 
 impl fmt::Debug for UnleashConfig {

@@ -21,7 +21,7 @@
 
 use std::path::PathBuf;
 
-use super::config::UnleashConfig;
+use super::config::{BackupSetting, UnleashConfig};
 
 /// The environment variable that names the directory for default backups.
 pub(crate) const STATE_DIR_VAR: &str = "FLOWGATE_STATE_DIR";
@@ -32,6 +32,16 @@ pub(crate) const BACKUP_VAR: &str = "FLOWGATE_UNLEASH_BACKUP";
 
 /// The longest a name part of the file name gets.
 const MAX_PART: usize = 48;
+
+/// The backup file `config` asks for, the default resolved from the environment;
+/// `None` when there is no backup.
+pub(crate) fn backup_file(config: &UnleashConfig) -> Option<PathBuf> {
+    match &config.backup {
+        BackupSetting::Default => default_backup(config, |name| std::env::var(name).ok()),
+        BackupSetting::At(path) => Some(path.clone()),
+        BackupSetting::Off => None,
+    }
+}
 
 /// Where the default backup of `config` goes, given how to read an environment
 /// variable; `None` when the environment turns it off.

@@ -155,7 +155,7 @@ impl Unleash {
         };
         let store = Arc::new(RuleStore::new(None, defaults, true));
         // Resolved once: the thread writes where this start read.
-        let backup = config.backup_file();
+        let backup = location::backup_file(&config);
         config.backup = backup
             .clone()
             .map_or(config::BackupSetting::Off, config::BackupSetting::At);

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use super::control::Control;
 use super::outage::{self, Outage, Say};
 use super::state::FeatureState;
-use super::{backup, http, UnleashConfig};
+use super::{backup, http, location, UnleashConfig};
 use crate::rules::RuleStore;
 use crate::source::Serving;
 
@@ -300,7 +300,7 @@ impl Poller {
     }
 
     fn save_backup(&mut self, body: &str) {
-        let Some(path) = self.config.backup_file() else {
+        let Some(path) = location::backup_file(&self.config) else {
             return;
         };
         match backup::write_atomically(&path, body) {
@@ -330,7 +330,7 @@ impl Poller {
         if !self.backup_current {
             return;
         }
-        if let Some(path) = self.config.backup_file() {
+        if let Some(path) = location::backup_file(&self.config) {
             if let Err(error) = backup::mark_confirmed(&path) {
                 tracing::debug!(target: "flowgate", file = %path.display(), %error, "cannot mark the Unleash backup confirmed");
             }
