@@ -7,6 +7,7 @@ mod args;
 mod expand;
 mod flags;
 mod manifest;
+mod test;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -164,4 +165,30 @@ pub fn feature_gate(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn flags(input: TokenStream) -> TokenStream {
     flags::flags(input.into()).into()
+}
+
+/// A test whose flags are overridden for it alone, whatever source the code under test
+/// asks (`global()` included), while other tests run in parallel with other values.
+/// Needs flowgate's `testing` feature (in `[dev-dependencies]`).
+///
+/// ```ignore
+/// #[flowgate::test(flags(Pricing = on, "new.checkout" = off))]
+/// fn prices_show() {
+///     assert!(flowgate::global().is_enabled("Pricing", &flowgate::Labels::new()));
+/// }
+///
+/// #[flowgate::test(flags(Pricing = off))]
+/// #[tokio::test]
+/// async fn prices_hide() { /* ... */ }
+/// ```
+///
+/// Flags are names (an identifier or a string) set to `on` or `off` (or `true`,
+/// `false`); each must be declared in the crate's `flowgate.toml` when it has one, so a
+/// typo is a compile error. The attribute adds `#[test]` (and runs an async body on a
+/// current-thread runtime) unless the function has a test attribute already. It is
+/// `flowgate::testing::override_flags` for the test's thread: see there for what it
+/// reaches.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    test::test(args.into(), &item.into()).into()
 }

@@ -82,7 +82,7 @@ pub mod __private;
 pub use client::{global, set_global, AsClient, AsFlag, Client, ClientBuilder, SetGlobalError};
 pub use flow::{Flow, FlowStatus};
 pub use flowgate_config::ConfigError;
-pub use flowgate_macros::{feature_gate, flags};
+pub use flowgate_macros::{feature_gate, flags, test};
 pub use labels::Labels;
 pub use reject::{
     argument, Fallback, FromRejection, RejectHandler, RejectReason, Rejection, RejectionError,

@@ -106,3 +106,60 @@ impl<T> OtherStatus for &StatusProbe<'_, T> {
         FlowStatus::Ok
     }
 }
+
+/// What `#[flowgate::test]` expansions call: overrides for the test's thread, and a
+/// runtime for an async test with no runtime attribute of its own.
+pub mod test {
+    /// Whether the `testing` feature is on: `#[flowgate::test]` needs it, and says so
+    /// in one error at the attribute when it is off.
+    #[diagnostic::on_unimplemented(
+        message = "`#[flowgate::test]` needs flowgate's `testing` feature",
+        label = "flag overrides are compiled in only with the `testing` feature",
+        note = "add it where tests get flowgate: `[dev-dependencies] flowgate = {{ version = \"0.2\", features = [\"testing\"] }}`"
+    )]
+    pub trait TestingFeature {}
+
+    /// The `testing` feature is on.
+    #[derive(Clone, Copy, Debug)]
+    pub struct On;
+    /// The `testing` feature is off.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Off;
+
+    #[cfg(feature = "testing")]
+    impl TestingFeature for On {}
+
+    #[cfg(feature = "testing")]
+    pub const FEATURE: On = On;
+    #[cfg(not(feature = "testing"))]
+    pub const FEATURE: Off = Off;
+
+    #[cfg(feature = "testing")]
+    pub type Guard = crate::testing::OverrideGuard;
+    #[cfg(not(feature = "testing"))]
+    pub type Guard = ();
+
+    /// The overrides of a test, for its thread, until the guard goes.
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn override_flags<F: TestingFeature>(_: F, flags: &[(&str, bool)]) -> Guard {
+        crate::testing::override_flags(flags.iter().copied())
+    }
+
+    /// Never called: without the feature, the bound on `F` fails to compile.
+    #[cfg(not(feature = "testing"))]
+    #[must_use]
+    pub fn override_flags<F: TestingFeature>(_: F, _: &[(&str, bool)]) -> Guard {}
+
+    /// Runs an async test on a current-thread runtime, as `#[tokio::test]` does.
+    ///
+    /// # Panics
+    /// When the runtime cannot be built.
+    pub fn block_on<F: core::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the test")
+            .block_on(future)
+    }
+}

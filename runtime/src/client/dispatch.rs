@@ -9,6 +9,9 @@
 //! branch per gated call; a source of another type is asked through
 //! [`DecisionSource::evaluate`] only. Calls by name go through the box, as they would for
 //! any source.
+//!
+//! Every decision passes here, so this is also where a test's flag overrides win over
+//! the source (`testing` feature only; see `testing/overrides.rs`).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -91,6 +94,10 @@ impl Source {
         slot: &FlagSlot,
         labels: &Labels<'_>,
     ) -> Evaluation {
+        #[cfg(feature = "testing")]
+        if let Some(on) = crate::testing::overridden(flag) {
+            return Evaluation::from(on);
+        }
         match &self.rules {
             Some(rules) => rules.evaluate_at(flag, slot, labels),
             None => self.boxed.evaluate(flag, labels),
@@ -105,10 +112,20 @@ impl Source {
 
     #[inline]
     pub(crate) fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
+        #[cfg(feature = "testing")]
+        if let Some(on) = crate::testing::overridden(flag) {
+            return Evaluation::from(on);
+        }
         self.boxed.evaluate(flag, labels)
     }
 
+    /// An overridden flag has no variant of the source's: the client answers a
+    /// `disabled` variant with the override's `enabled`.
     pub(crate) fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
+        #[cfg(feature = "testing")]
+        if crate::testing::overridden(flag).is_some() {
+            return None;
+        }
         self.boxed.variant(flag, labels)
     }
 
