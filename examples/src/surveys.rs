@@ -3,7 +3,8 @@
 //!
 //! With the flag off, the Delete buttons disappear from the list *and* a direct
 //! `GET`/`POST` of `/surveys/{id}/delete` answers 404 with a JSON error, leaving the
-//! survey in the database: the route itself is gated, not just the button.
+//! survey in the database: the route itself is gated (by a `FlowgateLayer`, before its
+//! path is parsed), not just the button.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -15,7 +16,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
-use flowgate::{feature_gate, labels, Client, Rejection};
+use flowgate::tower::FlowgateLayer;
+use flowgate::{feature_gate, labels, Client};
 use rusqlite::Connection;
 
 // Typed handles of the flags in `examples/flowgate.toml`: `flags::DeleteSurveyFlag`
@@ -90,7 +92,16 @@ pub fn router(state: AppState) -> Router {
         .route("/surveys/new", get(new_page))
         .route(
             "/surveys/{id}/delete",
-            get(delete_survey).post(delete_survey).delete(delete_survey),
+            get(delete_survey)
+                .post(delete_survey)
+                .delete(delete_survey)
+                // Gated before the id is parsed: `/surveys/abc/delete` and
+                // `/surveys/1/delete` answer the same 404 while the flag is off.
+                .layer(
+                    FlowgateLayer::new(flags::DeleteSurveyFlag)
+                        .client(state.flags.clone())
+                        .on_reject(|_| resource_not_found()),
+                ),
         )
         .route("/awesome", get(awesome))
         .route("/ready", get(ready))
@@ -219,10 +230,6 @@ async fn create_survey(
     Ok(Redirect::to("/surveys"))
 }
 
-fn not_found(_: &Rejection) -> Response {
-    resource_not_found()
-}
-
 fn resource_not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -231,14 +238,8 @@ fn resource_not_found() -> Response {
         .into_response()
 }
 
-/// Deletes a survey, only while `delete_survey_flag` is on: otherwise the gate answers
-/// 404 before the body runs.
-#[feature_gate(
-    "delete_survey_flag",
-    client = &state.flags,
-    labels(surveyId = id),
-    on_reject = not_found
-)]
+/// Deletes a survey. Only while `delete_survey_flag` is on: the route's layer (see
+/// [`router`]) answers 404 before this runs otherwise.
 async fn delete_survey(State(state): State<AppState>, UrlPath(id): UrlPath<i64>) -> Response {
     match with_db(&state, move |db| {
         db.execute("DELETE FROM surveys WHERE id = ?1", [id])

@@ -65,10 +65,14 @@ pub mod metrics;
 mod policy;
 mod published;
 mod reject;
+#[cfg(any(feature = "axum", feature = "tower"))]
+mod respond;
 mod rules;
 mod shards;
 pub mod source;
 pub mod testing;
+#[cfg(feature = "tower")]
+pub mod tower;
 #[cfg(feature = "unleash")]
 pub mod unleash;
 mod variant;

@@ -279,41 +279,18 @@ impl Error for Rejection {}
 /// With the `axum` feature, a rejection answers the request: 404 when the flag is off
 /// for the call (or cannot be decided and falls back to reject), 429 with `Retry-After`
 /// when rate limited, 503 (with `Retry-After` when known) when the concurrency limit or
-/// its queue turned the flow away or the source was not ready. The body is JSON:
-/// `{"error", "reason", "flag", "retry_after_secs"}`.
+/// its queue turned the flow away or the source was not ready.
+///
+/// The body never names the flag, so a gated route cannot be told from a missing one:
+/// a 404 is empty, as a router's own; a 429 or 503 is JSON
+/// `{"error", "reason", "retry_after_secs"}`. For another body, use `on_reject`.
 #[cfg(feature = "axum")]
 impl axum_core::response::IntoResponse for Rejection {
     fn into_response(self) -> axum_core::response::Response {
-        use http::{header, HeaderValue, StatusCode};
-
-        let status = match self.reason() {
-            RejectReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            RejectReason::ConcurrencyLimited
-            | RejectReason::QueueTimeout
-            | RejectReason::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::NOT_FOUND,
-        };
-        // Retry-After is whole seconds; round up so that a retry is never too early.
-        let retry_after_secs = self
-            .retry_after()
-            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
-        let body = serde_json::json!({
-            "error": self.to_string(),
-            "reason": self.reason().as_str(),
-            "flag": self.flag(),
-            "retry_after_secs": retry_after_secs,
-        });
-        let mut response = axum_core::response::Response::new(body.to_string().into());
+        let (status, headers, body) = crate::respond::parts(&self);
+        let mut response = axum_core::response::Response::new(body.into());
         *response.status_mut() = status;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(secs) = retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        response.headers_mut().extend(headers);
         response
     }
 }
@@ -323,7 +300,7 @@ impl axum_core::response::IntoResponse for Rejection {
 #[cfg(feature = "axum")]
 impl From<Rejection> for http::StatusCode {
     fn from(rejection: Rejection) -> Self {
-        axum_core::response::IntoResponse::into_response(rejection).status()
+        crate::respond::status(rejection.reason())
     }
 }
 

@@ -1,0 +1,210 @@
+//! A tower [`Layer`](tower_layer::Layer) that gates whole services by flag: axum routes
+//! and routers, tonic services, any `Service<http::Request<_>>`.
+//!
+//! It runs before the inner service, and so before axum's extractors: with the flag
+//! off, `/orders/abc` and `/orders/5` answer the same 404, and a hidden route cannot be
+//! told from one that does not exist. Split by concern: the layer and its options
+//! here, the service and its flow per request in `service.rs`, the response body that
+//! holds the flow while it streams in `body.rs`.
+
+mod body;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::Response;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt as _;
+
+pub use body::{BoxError, GatedBody};
+pub use service::{Flowgate, ResponseFuture};
+
+use crate::client::{AsFlag, Client};
+use crate::labels::Labels;
+use crate::reject::Rejection;
+
+type LabelsFn = dyn Fn(&Parts) -> Labels<'static> + Send + Sync;
+type RejectBody = UnsyncBoxBody<Bytes, BoxError>;
+type RejectFn = dyn Fn(&Rejection) -> Response<RejectBody> + Send + Sync;
+
+/// Gates every request to the services it wraps by one flag, with the flag's rate and
+/// concurrency limits, before they run.
+///
+/// A flow starts per request, with labels taken from the request; when it is rejected
+/// the inner service is not called and the request gets the rejection's response: a
+/// plain empty 404 when the flag is off (the router's own 404 looks the same), 429 with
+/// `Retry-After` when rate-limited, 503 (with `Retry-After` when known) when the
+/// concurrency limit and its queue are full or the source is not ready. The flow ends
+/// when the response's body ends (`Ok`; `Error` for a 5xx or an error), or cancelled
+/// when the request is dropped (the client went away), so a streamed response holds
+/// its concurrency slot until its last byte.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use flowgate::{testing::InMemorySource, tower::FlowgateLayer};
+///
+/// let client = InMemorySource::new().enable("Orders").into_client();
+/// let app: Router = Router::new()
+///     .route("/orders/{id}", get(|| async { "an order" }))
+///     // Only the routes above; a 404 before the path is parsed when `Orders` is off.
+///     .route_layer(
+///         FlowgateLayer::new("Orders")
+///             .client(client)
+///             .label_from_header("userId", "x-user-id"),
+///     );
+/// ```
+///
+/// It also goes on a `MethodRouter` (`get(handler).layer(...)`), a whole router
+/// (`Router::layer`, which also gates its fallback), or a nested router; on tonic, on a
+/// service (`tower::ServiceBuilder::new().layer(...).service(svc)`). Without
+/// [`client`](Self::client) it decides with [`global()`](crate::global) at each request.
+#[derive(Clone)]
+pub struct FlowgateLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    flag: Arc<str>,
+    client: Option<Client>,
+    timeout: Duration,
+    headers: Vec<(String, http::HeaderName)>,
+    labels: Option<Arc<LabelsFn>>,
+    reject: Option<Arc<RejectFn>>,
+}
+
+impl FlowgateLayer {
+    /// A layer gating by `flag` (a name, or a typed handle of [`flags!`](crate::flags)),
+    /// deciding with `global()`, waiting up to 200 ms for a decision (as the attribute
+    /// does).
+    pub fn new(flag: impl AsFlag) -> Self {
+        Self {
+            config: Arc::new(Config {
+                flag: flag.flag_name().into(),
+                client: None,
+                timeout: Duration::from_millis(200),
+                headers: Vec::new(),
+                labels: None,
+                reject: None,
+            }),
+        }
+    }
+
+    fn change(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        // A layer being built is not shared yet; a clone of one is copied once here.
+        change(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// The client that decides (default: [`global()`](crate::global) at each request).
+    #[must_use]
+    pub fn client(self, client: Client) -> Self {
+        self.change(|c| c.client = Some(client))
+    }
+
+    /// The longest a request waits for a decision: for the source's first state, and
+    /// in the flag's concurrency queue (default 200 ms).
+    #[must_use]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.change(|c| c.timeout = timeout)
+    }
+
+    /// The label `label` from the request's `header`, when the request has it (a
+    /// header that is not text is left out).
+    ///
+    /// # Panics
+    /// When `header` is not a valid header name: a mistake in the code, seen at start.
+    #[must_use]
+    pub fn label_from_header(self, label: &str, header: &str) -> Self {
+        let name = http::HeaderName::from_bytes(header.as_bytes())
+            .unwrap_or_else(|_| panic!("`{header}` is not a valid header name"));
+        self.change(|c| c.headers.push((label.to_owned(), name)))
+    }
+
+    /// Labels computed from the request's parts (method, URI, headers, extensions such
+    /// as a user set by auth middleware or axum's `ConnectInfo`); they win over the
+    /// headers' labels of the same name.
+    #[must_use]
+    pub fn labels(
+        self,
+        labels: impl Fn(&Parts) -> Labels<'static> + Send + Sync + 'static,
+    ) -> Self {
+        self.change(|c| c.labels = Some(Arc::new(labels)))
+    }
+
+    /// The response a rejected request gets, in place of the default (see the type's
+    /// documentation): any `http::Response` whose body gives `Bytes`, so an axum
+    /// `IntoResponse` value's `.into_response()` too.
+    #[must_use]
+    pub fn on_reject<B>(
+        self,
+        respond: impl Fn(&Rejection) -> Response<B> + Send + Sync + 'static,
+    ) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let respond = move |rejection: &Rejection| {
+            respond(rejection).map(|body| body.map_err(Into::into).boxed_unsync())
+        };
+        self.change(|c| c.reject = Some(Arc::new(respond)))
+    }
+}
+
+impl Config {
+    fn labels(&self, parts: &Parts) -> Labels<'static> {
+        let mut labels = Labels::new();
+        for (label, header) in &self.headers {
+            if let Some(value) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
+                labels.insert(label.clone(), value.to_owned());
+            }
+        }
+        if let Some(computed) = &self.labels {
+            for (key, value) in &computed(parts) {
+                labels.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        labels
+    }
+
+    fn reject<B>(&self, rejection: &Rejection) -> Response<GatedBody<B>> {
+        let response = match &self.reject {
+            Some(respond) => respond(rejection),
+            None => default_response(rejection),
+        };
+        response.map(GatedBody::rejected)
+    }
+}
+
+/// A rejection's default response (see [`FlowgateLayer`]).
+fn default_response(rejection: &Rejection) -> Response<RejectBody> {
+    let (status, headers, body) = crate::respond::parts(rejection);
+    let body = http_body_util::Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().extend(headers);
+    response
+}
+
+impl<S> tower_layer::Layer<S> for FlowgateLayer {
+    type Service = Flowgate<S>;
+
+    fn layer(&self, inner: S) -> Flowgate<S> {
+        Flowgate::new(inner, Arc::clone(&self.config))
+    }
+}
+
+impl std::fmt::Debug for FlowgateLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowgateLayer")
+            .field("flag", &self.config.flag)
+            .field("timeout", &self.config.timeout)
+            .field("client", &self.config.client.is_some())
+            .finish_non_exhaustive()
+    }
+}
