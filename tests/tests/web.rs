@@ -370,3 +370,66 @@ async fn on_reject_renders_any_response() {
     assert_eq!(response.status().as_u16(), 403);
     assert_eq!(response.text().await.unwrap(), "no: flag_disabled");
 }
+
+#[flowgate::feature_gate("Search", client = client)]
+async fn deep_search(client: &Client) -> Result<&'static str, flowgate::Rejection> {
+    Ok("found")
+}
+
+#[flowgate::feature_gate("Search", client = client, labels(userId = "always-the-same"))]
+async fn search_as_one_user(client: &Client) -> Result<&'static str, flowgate::Rejection> {
+    Ok("found")
+}
+
+/// The layer's labels are ambient in the handler: a gate deep inside, given no labels,
+/// decides on the request's user; a gate's own labels win over them.
+#[tokio::test]
+async fn request_labels_reach_a_gate_deep_in_the_handler() {
+    let client = Client::from_toml_str(
+        "[flags.Search]\nrollout = 50\nstickiness = \"userId\"\n\n[flags.Orders]\nenabled = true\n",
+    )
+    .unwrap();
+    let handler_client = client.clone();
+    let app = Router::new()
+        .route(
+            "/search",
+            get(move || {
+                let client = handler_client.clone();
+                async move {
+                    let deep = deep_search(&client).await.is_ok();
+                    let fixed = search_as_one_user(&client).await.is_ok();
+                    format!("{deep} {fixed}")
+                }
+            }),
+        )
+        .route_layer(
+            FlowgateLayer::new("Orders")
+                .client(client.clone())
+                .label_from_header("userId", "x-user-id"),
+        );
+    let base = serve(app).await;
+    let http = reqwest::Client::new();
+    let fixed = client.is_enabled("Search", &labels! { "userId" => "always-the-same" });
+    let mut seen = [0; 2];
+    for user in 0..60 {
+        let id = format!("user-{user}");
+        let body = http
+            .get(format!("{base}/search"))
+            .header("x-user-id", &id)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let expected = client.is_enabled("Search", &labels! { "userId" => id.as_str() });
+        assert_eq!(body, format!("{expected} {fixed}"), "{id}");
+        seen[usize::from(expected)] += 1;
+    }
+    assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
+    assert_eq!(
+        deep_search(&client).await.is_ok(),
+        client.is_enabled("Search", &labels! {}),
+        "outside a request, no user"
+    );
+}

@@ -199,10 +199,10 @@ impl Client {
     /// [`flags!`](crate::flags) (`flags::NewCheckout`), which a typo cannot name and
     /// which remembers where its flag is, as a gated function does.
     pub fn is_enabled(&self, flag: impl AsFlag, labels: &Labels<'_>) -> bool {
-        let evaluation = match flag.__call_site() {
+        let evaluation = crate::labels::with_ambient(labels, |labels| match flag.__call_site() {
             Some(site) => self.inner.source.evaluate_at(site.flag, &site.slot, labels),
             None => self.inner.source.evaluate(flag.flag_name(), labels),
-        };
+        });
         let flag = flag.flag_name();
         match evaluation {
             Evaluation::Enabled => true,
@@ -215,9 +215,7 @@ impl Client {
     /// [`is_enabled`](Client::is_enabled), with the same evaluation.
     pub fn variant(&self, flag: impl AsFlag, labels: &Labels<'_>) -> Variant {
         let flag = flag.flag_name();
-        self.inner
-            .source
-            .variant(flag, labels)
+        crate::labels::with_ambient(labels, |labels| self.inner.source.variant(flag, labels))
             .unwrap_or_else(|| Variant::disabled(self.is_enabled(flag, labels)))
     }
 

@@ -41,6 +41,8 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
+        let ambient = crate::labels::with_ambient_owned(labels);
+        let labels = ambient.as_deref().unwrap_or(labels);
         let (stats, pending) = self.evaluate_by_name(flag.flag_name(), labels);
         self.start_flow_with(None, stats, pending, labels, timeout)
             .await
@@ -55,8 +57,10 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
-        let (stats, pending) = self.evaluate_by_name(flag.flag_name(), labels);
-        self.start_flow_blocking_with(None, stats, pending, labels, timeout)
+        crate::labels::with_ambient(labels, |labels| {
+            let (stats, pending) = self.evaluate_by_name(flag.flag_name(), labels);
+            self.start_flow_blocking_with(None, stats, pending, labels, timeout)
+        })
     }
 
     /// A flow started by name: its flag's counters and its evaluation.
@@ -83,7 +87,9 @@ impl Client {
         site: &'static CallSite,
         labels: &Labels<'_>,
     ) -> Result<Flow, Evaluation> {
-        let evaluation = self.inner.source.evaluate_at(site.flag, &site.slot, labels);
+        let evaluation = crate::labels::with_ambient(labels, |labels| {
+            self.inner.source.evaluate_at(site.flag, &site.slot, labels)
+        });
         match evaluation {
             Evaluation::Enabled if self.admits_freely(site) => {
                 Ok(Flow::accepted(site.stats(self), None))
@@ -102,12 +108,32 @@ impl Client {
         evaluation: Evaluation,
     ) -> impl Future<Output = Flow> + 'a {
         let pending = Pending::evaluated(evaluation);
-        self.start_flow_with(Some(site), site.stats(self), pending, labels, timeout)
+        // Kept while the flow waits; a box, so that a gated future without ambient
+        // labels reserves one word for them.
+        let ambient = crate::labels::with_ambient_owned(labels);
+        async move {
+            let labels = ambient.as_deref().unwrap_or(labels);
+            self.start_flow_with(Some(site), site.stats(self), pending, labels, timeout)
+                .await
+        }
     }
 
     /// A sync gated call's start.
     #[inline]
     pub(crate) fn start_flow_blocking_at(
+        &self,
+        site: &'static CallSite,
+        labels: &Labels<'_>,
+        timeout: Duration,
+    ) -> Flow {
+        crate::labels::with_ambient(labels, |labels| {
+            self.start_flow_blocking_on(site, labels, timeout)
+        })
+    }
+
+    /// [`start_flow_blocking_at`](Self::start_flow_blocking_at) on the labels to decide on.
+    #[inline]
+    fn start_flow_blocking_on(
         &self,
         site: &'static CallSite,
         labels: &Labels<'_>,

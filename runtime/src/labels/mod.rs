@@ -4,6 +4,7 @@
 //! borrowed or written in place (`value.rs`), names carrying a one-word fingerprint
 //! that makes a rule's lookup one compare per label (`name.rs`).
 
+mod ambient;
 mod entries;
 mod name;
 #[doc(hidden)]
@@ -14,6 +15,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+pub(crate) use ambient::{owned as with_ambient_owned, with as with_ambient};
+pub use ambient::{scope, sync_scope};
 use entries::Storage;
 pub use name::LabelKey;
 use name::Name;

@@ -33,7 +33,9 @@ type RejectFn = dyn Fn(&Rejection) -> Response<RejectBody> + Send + Sync;
 /// Gates every request to the services it wraps by one flag, with the flag's rate and
 /// concurrency limits, before they run.
 ///
-/// A flow starts per request, with labels taken from the request; when it is rejected
+/// A flow starts per request, with labels taken from the request, which are then
+/// ambient in the inner service (see [`labels::scope`](crate::labels::scope)): a gate
+/// or `is_enabled` deep in the handler decides on them too. When the flow is rejected
 /// the inner service is not called and the request gets the rejection's response: a
 /// plain empty 404 when the flag is off (the router's own 404 looks the same), 429 with
 /// `Retry-After` when rate-limited, 503 (with `Retry-After` when known) when the

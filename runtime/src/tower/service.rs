@@ -79,8 +79,16 @@ where
                 flow.end();
                 return Ok(config.reject(&rejection));
             }
-            // Dropped here (the client went away): the flow ends cancelled.
-            match inner.call(request).await {
+            // The request's labels are ambient in the inner service: every gate and
+            // `is_enabled` in the handler decides on them too (its own labels win).
+            let called = inner.call(request);
+            let called = if labels.is_empty() {
+                called.await
+            } else {
+                crate::labels::scope(labels, called).await
+            };
+            // Dropped before here (the client went away): the flow ends cancelled.
+            match called {
                 Ok(response) => {
                     if response.status().is_server_error() {
                         flow.set_status(FlowStatus::Error);

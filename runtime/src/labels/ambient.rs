@@ -1,0 +1,133 @@
+//! Ambient labels: labels put in a task's scope (by the tower layer, from the request,
+//! or by [`scope`]) that every decision inside the task adds to its own, so a gate deep
+//! in a handler decides on the request's `userId` without being passed it.
+//!
+//! **Trick.** A decision asks [`current`] first: a process-wide count of live scopes is
+//! read (one relaxed load of a word written only when a scope starts or ends), and only
+//! while some scope is live is the task-local looked up. **Benefit.** Services that
+//! never use ambient labels pay one load per decision. **Cost.** Inside a scope, a
+//! decision merges the labels: the ambient ones first, the call's own replacing those of
+//! the same name (explicit labels win); on the stack up to four labels in all, else one
+//! allocation. A gate that has to wait (for its source, or in a concurrency queue) keeps
+//! an owned copy of the merge while it waits.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::Labels;
+
+/// Scopes live anywhere in the process: while none is, decisions read only this.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+tokio::task_local! {
+    static AMBIENT: Arc<Labels<'static>>;
+}
+
+/// Runs `future` with `labels` ambient: every gate, `is_enabled`, `variant` and
+/// `start_flow` inside it (on any client) decides on its own labels plus these, its
+/// own winning where both name a label. Nested scopes add to the outer one's labels.
+/// Tasks `future` spawns do not inherit them.
+///
+/// ```
+/// use flowgate::{labels, Client};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), flowgate::ConfigError> {
+/// let client = Client::from_toml_str(
+///     "[flags.Beta]\nconstraints = [{ label = \"plan\", operator = \"IN\", values = [\"beta\"] }]\n",
+/// )?;
+/// let deep_in_a_handler = |client: Client| async move { client.is_enabled("Beta", &labels! {}) };
+/// let on = flowgate::labels::scope(labels! { "plan" => "beta" }.into_owned(), deep_in_a_handler(client.clone())).await;
+/// assert!(on);
+/// assert!(!deep_in_a_handler(client).await, "outside the scope, no plan");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn scope<F: Future>(labels: Labels<'static>, future: F) -> F::Output {
+    let labels = match AMBIENT.try_with(Arc::clone) {
+        Ok(outer) => Arc::new(merge(&labels, &outer).into_owned()),
+        Err(_) => Arc::new(labels),
+    };
+    let _live = Live::count();
+    AMBIENT.scope(labels, future).await
+}
+
+/// Runs `work` with `labels` ambient, on this thread, outside any async task: the
+/// blocking counterpart of [`scope`].
+pub fn sync_scope<R>(labels: Labels<'static>, work: impl FnOnce() -> R) -> R {
+    let labels = match AMBIENT.try_with(Arc::clone) {
+        Ok(outer) => Arc::new(merge(&labels, &outer).into_owned()),
+        Err(_) => Arc::new(labels),
+    };
+    let _live = Live::count();
+    AMBIENT.sync_scope(labels, work)
+}
+
+/// The ambient labels of the calling task, if it is in a scope.
+#[inline]
+pub(crate) fn current() -> Option<Arc<Labels<'static>>> {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    lookup()
+}
+
+#[cold]
+fn lookup() -> Option<Arc<Labels<'static>>> {
+    AMBIENT.try_with(Arc::clone).ok()
+}
+
+/// `ambient`'s labels, then `own`'s (replacing those of the same name), borrowed.
+pub(crate) fn merge<'a>(own: &'a Labels<'_>, ambient: &'a Labels<'_>) -> Labels<'a> {
+    let mut merged = Labels::new();
+    for (key, value) in ambient.iter().chain(own.iter()) {
+        merged.insert(key, value);
+    }
+    merged
+}
+
+/// Runs `decide` on `labels` with the ambient labels added, if the task has any.
+#[inline]
+pub(crate) fn with<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'_>) -> R) -> R {
+    match current() {
+        None => decide(labels),
+        Some(ambient) => with_ambient(labels, &ambient, decide),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn with_ambient<R>(
+    labels: &Labels<'_>,
+    ambient: &Labels<'static>,
+    decide: impl FnOnce(&Labels<'_>) -> R,
+) -> R {
+    if labels.is_empty() {
+        return decide(ambient);
+    }
+    decide(&merge(labels, ambient))
+}
+
+/// `labels` with the ambient ones added, owned, when the task has any: for a decision
+/// that waits, and so must keep them.
+pub(crate) fn owned(labels: &Labels<'_>) -> Option<Box<Labels<'static>>> {
+    let ambient = current()?;
+    Some(Box::new(merge(labels, &ambient).into_owned()))
+}
+
+/// One live scope, counted in [`LIVE`] while it lasts.
+struct Live;
+
+impl Live {
+    fn count() -> Self {
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
