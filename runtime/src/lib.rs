@@ -36,7 +36,10 @@
 //! - [`engine`]: the embedded engine, rules from `flowgate.toml` (the default source).
 //! - `unleash` (feature `unleash`): Unleash as a source.
 //! - [`source`]: the [`source::DecisionSource`] trait, to write your own.
-//! - [`testing`]: an in-memory source set from code.
+//! - [`testing`]: an in-memory source set from code; with the `testing` feature, flag
+//!   overrides local to one test.
+//! - `tower` (feature `tower`): `FlowgateLayer`, to gate routes, routers and services.
+//! - [`labels`]: label values, and ambient labels ([`labels::scope`]).
 //! - [`metrics`]: the counters [`Client::metrics`] returns.
 //!
 //! # Cargo features
@@ -48,6 +51,9 @@
 //! | `quanta` | yes | a faster clock for rate limits (`quanta`) |
 //! | `unleash` | no | Unleash as a decision source (`reqwest`, `rustls`) |
 //! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503) |
+//! | `tower` | no | `tower::FlowgateLayer`: gate routes, routers and services by flag |
+//! | `tonic` | no | `tower`, and gRPC answers to rejections (`tonic::Status`) |
+//! | `testing` | no | flag overrides local to one test (`testing::override_flags`, `#[flowgate::test]`); for `[dev-dependencies]` |
 //!
 //! With `default-features = false`, flowgate decides from a rules text or file read
 //! once, with no HTTP stack and no file watcher.

@@ -97,6 +97,11 @@ where
                 match &polled {
                     Poll::Ready(None) => end(flow, None),
                     Poll::Ready(Some(Err(_))) => end(flow, Some(FlowStatus::Error)),
+                    Poll::Ready(Some(Ok(frame)))
+                        if frame.trailers_ref().is_some_and(grpc_failed) =>
+                    {
+                        end(flow, Some(FlowStatus::Error));
+                    }
                     Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => end(flow, None),
                     Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
                 }
@@ -118,6 +123,14 @@ where
             Kind::Rejected { body } => body.size_hint(),
         }
     }
+}
+
+/// Whether gRPC metadata (a trailers-only response's headers, or trailers) says the call
+/// failed: a `grpc-status` other than `0`. Other protocols have no such field.
+pub(super) fn grpc_failed(trailers: &http::HeaderMap) -> bool {
+    trailers
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() != b"0")
 }
 
 /// Ends the flow, once, with `status` if given (else the status it has).

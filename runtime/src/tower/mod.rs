@@ -8,6 +8,8 @@
 //! holds the flow while it streams in `body.rs`.
 
 mod body;
+#[cfg(feature = "tonic")]
+mod grpc;
 mod service;
 
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub(crate) struct Config {
     headers: Vec<(String, http::HeaderName)>,
     labels: Option<Arc<LabelsFn>>,
     reject: Option<Arc<RejectFn>>,
+    /// Rejections answered as gRPC statuses (`grpc()`).
+    grpc: bool,
 }
 
 impl FlowgateLayer {
@@ -91,6 +95,7 @@ impl FlowgateLayer {
                 headers: Vec::new(),
                 labels: None,
                 reject: None,
+                grpc: false,
             }),
         }
     }
@@ -156,6 +161,27 @@ impl FlowgateLayer {
     }
 }
 
+#[cfg(feature = "tonic")]
+impl FlowgateLayer {
+    /// For a tonic server (or any gRPC service): a rejection answers as a gRPC status
+    /// (`NOT_FOUND`; `RESOURCE_EXHAUSTED` or `UNAVAILABLE` with `google.rpc.RetryInfo`
+    /// when a retry time is known; see `From<Rejection> for tonic::Status`), and a
+    /// call that ends with a `grpc-status` other than `OK` ends its flow as an error.
+    ///
+    /// ```
+    /// use flowgate::{testing::InMemorySource, tower::FlowgateLayer};
+    ///
+    /// let client = InMemorySource::new().enable("Health").into_client();
+    /// let layer = FlowgateLayer::new("Health").client(client).grpc();
+    /// // tonic::transport::Server::builder().layer(layer).add_service(...)
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn grpc(self) -> Self {
+        self.change(|c| c.grpc = true)
+    }
+}
+
 impl Config {
     fn labels(&self, parts: &Parts) -> Labels<'static> {
         let mut labels = Labels::new();
@@ -172,9 +198,18 @@ impl Config {
         labels
     }
 
+    /// Whether response metadata says the call failed (gRPC only: `grpc-status`).
+    pub(crate) fn failed(&self, metadata: &http::HeaderMap) -> bool {
+        self.grpc && body::grpc_failed(metadata)
+    }
+
     fn reject<B>(&self, rejection: &Rejection) -> Response<GatedBody<B>> {
         let response = match &self.reject {
             Some(respond) => respond(rejection),
+            #[cfg(feature = "tonic")]
+            None if self.grpc => tonic::Status::from(rejection.clone())
+                .into_http::<http_body_util::Empty<Bytes>>()
+                .map(|body| body.map_err(|never| match never {}).boxed_unsync()),
             None => default_response(rejection),
         };
         response.map(GatedBody::rejected)

@@ -90,7 +90,7 @@ where
             // Dropped before here (the client went away): the flow ends cancelled.
             match called {
                 Ok(response) => {
-                    if response.status().is_server_error() {
+                    if response.status().is_server_error() || config.failed(response.headers()) {
                         flow.set_status(FlowStatus::Error);
                     }
                     let (parts, body) = response.into_parts();

@@ -1,0 +1,117 @@
+//! The tower layer on a real tonic server, called by a real tonic client (the gRPC
+//! health service of `tonic-health`, over HTTP/2 on 127.0.0.1): a gated service answers
+//! while its flag is on, a gRPC `NOT_FOUND` while it is off, `RESOURCE_EXHAUSTED` with
+//! `google.rpc.RetryInfo` when rate-limited; the flows are counted.
+
+use std::time::Duration;
+
+use flowgate::testing::InMemorySource;
+use flowgate::tower::FlowgateLayer;
+use flowgate::{Client, RejectReason, Rejection};
+use tonic::transport::{Channel, Server};
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_types::StatusExt as _;
+
+/// Serves the health service behind `layer` on an ephemeral port; a client of it.
+async fn serve(layer: FlowgateLayer) -> HealthClient<Channel> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _reporter = reporter;
+        Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(tokio_stream(listener))
+            .await
+    });
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel)
+}
+
+/// The listener's connections as the stream tonic takes.
+fn tokio_stream(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| stream);
+        Some((accepted, listener))
+    })
+}
+
+fn check() -> HealthCheckRequest {
+    HealthCheckRequest {
+        service: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_gated_grpc_service_answers_not_found_while_its_flag_is_off() {
+    let source = InMemorySource::new().enable("Health");
+    let client = source.clone().into_client();
+    let mut health = serve(FlowgateLayer::new("Health").client(client.clone()).grpc()).await;
+    assert!(health.check(check()).await.is_ok());
+
+    source.set("Health", false);
+    let status = health.check(check()).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(
+        !status.message().contains("Health"),
+        "the flag is not named"
+    );
+
+    let counts = client.metrics().flag("Health");
+    assert_eq!(
+        (counts.accepted, counts.ok, counts.rejected),
+        (1, 1, 1),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_call_is_resource_exhausted_with_retry_info() {
+    let client = Client::from_toml_str(
+        "[flags.Health]\nrate_limit = { limit = 1, per = \"1h\", burst = 1 }\n",
+    )
+    .unwrap();
+    let mut health = serve(FlowgateLayer::new("Health").client(client).grpc()).await;
+    assert!(health.check(check()).await.is_ok());
+    let status = health.check(check()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let retry = status.get_details_retry_info().expect("retry info");
+    assert!(retry.retry_delay.is_some_and(|d| d > Duration::ZERO));
+}
+
+/// The conversion on its own, for handlers that return `Result<_, tonic::Status>`.
+#[test]
+fn rejections_map_to_grpc_codes() {
+    let cases = [
+        (RejectReason::FlagDisabled, Code::NotFound),
+        (RejectReason::UnknownFlag, Code::NotFound),
+        (RejectReason::RateLimited, Code::ResourceExhausted),
+        (RejectReason::ConcurrencyLimited, Code::Unavailable),
+        (RejectReason::QueueTimeout, Code::Unavailable),
+        (RejectReason::NotReady, Code::Unavailable),
+    ];
+    for (reason, code) in cases {
+        let status = tonic::Status::from(
+            Rejection::new("Secret", reason).with_retry_after(Duration::from_millis(1_500)),
+        );
+        assert_eq!(status.code(), code, "{reason:?}");
+        assert!(!status.message().contains("Secret"));
+        assert_eq!(
+            status.get_details_retry_info().is_some(),
+            code != Code::NotFound,
+            "{reason:?}"
+        );
+    }
+}
