@@ -50,7 +50,7 @@
 //! | `regex` | yes | the `REGEX` constraint operator (`regex`) |
 //! | `quanta` | yes | a faster clock for rate limits (`quanta`) |
 //! | `unleash` | no | Unleash as a decision source (`reqwest`, `rustls`) |
-//! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503) |
+//! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503); `extract::Flag` |
 //! | `tower` | no | `tower::FlowgateLayer`: gate routes, routers and services by flag |
 //! | `tonic` | no | `tower`, and gRPC answers to rejections (`tonic::Status`) |
 //! | `testing` | no | flag overrides local to one test (`testing::override_flags`, `#[flowgate::test]`); for `[dev-dependencies]` |
@@ -63,6 +63,8 @@
 
 mod client;
 pub mod engine;
+#[cfg(feature = "axum")]
+pub mod extract;
 mod flow;
 pub mod labels;
 mod limits;

@@ -433,3 +433,54 @@ async fn request_labels_reach_a_gate_deep_in_the_handler() {
         "outside a request, no user"
     );
 }
+
+flowgate::flags!();
+
+/// A handler that branches: `Flag<F>` holds the flag's answer for the request's
+/// labels, from the layer's client (or an `Extension<Client>`).
+#[tokio::test]
+async fn a_handler_branches_on_a_flag_extractor() {
+    use flowgate::extract::Flag;
+
+    let client = Client::from_toml_str(
+        "[flags.Search]\nrollout = 50\nstickiness = \"userId\"\n\n[flags.Orders]\nenabled = true\n",
+    )
+    .unwrap();
+    async fn page(search: Flag<flags::Search>) -> &'static str {
+        if search.is_enabled() {
+            "with search"
+        } else {
+            "without"
+        }
+    }
+    let layered = Router::new().route("/", get(page)).route_layer(
+        FlowgateLayer::new(flags::Orders)
+            .client(client.clone())
+            .label_from_header("userId", "x-user-id"),
+    );
+    let base = serve(layered).await;
+    let http = reqwest::Client::new();
+    for user in 0..30 {
+        let id = format!("user-{user}");
+        let body = http
+            .get(format!("{base}/"))
+            .header("x-user-id", &id)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let on = client.is_enabled(flags::Search, &labels! { "userId" => id.as_str() });
+        assert_eq!(body, if on { "with search" } else { "without" }, "{id}");
+    }
+
+    let source = InMemorySource::new().enable("Search");
+    let plain = Router::new()
+        .route("/", get(page))
+        .layer(axum::Extension(source.clone().into_client()));
+    let base = serve(plain).await;
+    assert_eq!(get_text(&format!("{base}/")).await.1, "with search");
+    source.set("Search", false);
+    assert_eq!(get_text(&format!("{base}/")).await.1, "without");
+}

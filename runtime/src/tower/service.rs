@@ -70,7 +70,15 @@ where
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let labels = config.labels(&parts);
-            let request = Request::from_parts(parts, body);
+            #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
+            let mut request = Request::from_parts(parts, body);
+            // For the handler's `Flag<F>` extractors: the layer's client.
+            #[cfg(feature = "axum")]
+            if let Some(client) = &config.client {
+                request
+                    .extensions_mut()
+                    .insert(crate::extract::RequestClient(client.clone()));
+            }
             let client = config.client.as_ref().unwrap_or_else(|| crate::global());
             let mut flow = client
                 .start_flow(&*config.flag, &labels, config.timeout)

@@ -1,0 +1,90 @@
+//! An axum extractor for handlers that branch on a flag instead of being gated by it:
+//! `Flag<flags::Beta>` in a handler's arguments holds the flag's answer and variant for
+//! this request.
+//!
+//! It decides with the client a [`FlowgateLayer`](crate::tower::FlowgateLayer) set on
+//! the route (or an `axum::Extension<flowgate::Client>`), else `global()`, on the
+//! request's ambient labels: those the layer took from the request, or of any
+//! [`labels::scope`](crate::labels::scope). It starts no flow and never waits, as
+//! [`Client::variant`] does not.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+
+use axum_core::extract::FromRequestParts;
+use http::request::Parts;
+
+use crate::client::{AsFlag, Client};
+use crate::labels::Labels;
+use crate::variant::Variant;
+
+/// A flag's answer for this request, as a handler argument: `F` is a typed flag handle
+/// of [`flags!`](crate::flags), so the flag is checked against `flowgate.toml` at
+/// compile time.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use flowgate::extract::Flag;
+///
+/// flowgate::flags!();
+///
+/// async fn home(beta: Flag<flags::AwesomeFeature>) -> &'static str {
+///     if beta.is_enabled() { "the new home" } else { "the home" }
+/// }
+///
+/// let app: Router = Router::new().route("/", get(home));
+/// ```
+pub struct Flag<F> {
+    variant: Variant,
+    flag: PhantomData<fn() -> F>,
+}
+
+impl<F> Flag<F> {
+    /// Whether the flag is on for this request.
+    pub fn is_enabled(&self) -> bool {
+        self.variant.feature_enabled()
+    }
+
+    /// The flag's variant for this request (a `disabled` one when it has none).
+    pub fn variant(&self) -> &Variant {
+        &self.variant
+    }
+
+    /// The variant, owned.
+    pub fn into_variant(self) -> Variant {
+        self.variant
+    }
+}
+
+impl<F: AsFlag + Default> fmt::Debug for Flag<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flag")
+            .field("flag", &F::default().flag_name())
+            .field("variant", &self.variant)
+            .finish()
+    }
+}
+
+/// The client the layer put on the request, for extractors.
+#[derive(Clone)]
+pub(crate) struct RequestClient(pub(crate) Client);
+
+impl<S, F> FromRequestParts<S> for Flag<F>
+where
+    S: Send + Sync,
+    F: AsFlag + Default + Send,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let layer = parts.extensions.get::<RequestClient>().map(|c| &c.0);
+        let client = layer
+            .or_else(|| parts.extensions.get::<Client>())
+            .unwrap_or_else(|| crate::global());
+        Ok(Self {
+            variant: client.variant(F::default(), &Labels::new()),
+            flag: PhantomData,
+        })
+    }
+}
