@@ -436,23 +436,22 @@ async fn request_labels_reach_a_gate_deep_in_the_handler() {
 
 flowgate::flags!();
 
+async fn page(search: flowgate::extract::Flag<flags::Search>) -> &'static str {
+    if search.is_enabled() {
+        "with search"
+    } else {
+        "without"
+    }
+}
+
 /// A handler that branches: `Flag<F>` holds the flag's answer for the request's
 /// labels, from the layer's client (or an `Extension<Client>`).
 #[tokio::test]
 async fn a_handler_branches_on_a_flag_extractor() {
-    use flowgate::extract::Flag;
-
     let client = Client::from_toml_str(
         "[flags.Search]\nrollout = 50\nstickiness = \"userId\"\n\n[flags.Orders]\nenabled = true\n",
     )
     .unwrap();
-    async fn page(search: Flag<flags::Search>) -> &'static str {
-        if search.is_enabled() {
-            "with search"
-        } else {
-            "without"
-        }
-    }
     let layered = Router::new().route("/", get(page)).route_layer(
         FlowgateLayer::new(flags::Orders)
             .client(client.clone())
