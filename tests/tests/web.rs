@@ -483,3 +483,61 @@ async fn a_handler_branches_on_a_flag_extractor() {
     source.set("Search", false);
     assert_eq!(get_text(&format!("{base}/")).await.1, "without");
 }
+
+/// Labels from the query (percent-decoded) and from a closure over the request's
+/// parts, for generated values a client would send, odd characters included: the gate
+/// decides on exactly the value sent.
+#[tokio::test]
+async fn labels_from_the_query_and_a_closure_are_the_values_sent() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let record = Arc::clone(&seen);
+    let client = InMemorySource::new()
+        .rule("Orders", move |labels| {
+            let pairs = [
+                ("user", labels.get("userId").unwrap_or("-").to_owned()),
+                ("method", labels.get("method").unwrap_or("-").to_owned()),
+            ];
+            let mut record = record.lock().unwrap();
+            for (k, v) in pairs {
+                record.push((k.to_owned(), v));
+            }
+            true
+        })
+        .into_client();
+    let app = Router::new()
+        .route("/q", get(|| async { "ok" }))
+        .route_layer(
+            FlowgateLayer::new("Orders")
+                .client(client)
+                .label_from_query("userId", "user")
+                .labels(|parts| {
+                    flowgate::Labels::new().with("method", parts.method.as_str().to_owned())
+                }),
+        );
+    let base = serve(app).await;
+    let http = reqwest::Client::new();
+    let mut rng = fastrand::Rng::with_seed(15);
+    let alphabet: Vec<char> = "aZ09 &=+%/?#é漢-_.~\u{1F600}".chars().collect();
+    for _ in 0..200 {
+        let value: String = (0..rng.usize(1..12))
+            .map(|_| alphabet[rng.usize(..alphabet.len())])
+            .collect();
+        seen.lock().unwrap().clear();
+        let response = http
+            .get(format!("{base}/q"))
+            .query(&[("other", "x"), ("user", value.as_str()), ("user", "second")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                ("user".to_owned(), value.clone()),
+                ("method".to_owned(), "GET".to_owned())
+            ],
+            "{value:?}"
+        );
+    }
+}

@@ -76,6 +76,7 @@ pub(crate) struct Config {
     client: Option<Client>,
     timeout: Duration,
     headers: Vec<(String, http::HeaderName)>,
+    queries: Vec<(String, String)>,
     labels: Option<Arc<LabelsFn>>,
     reject: Option<Arc<RejectFn>>,
     /// Rejections answered as gRPC statuses (`grpc()`).
@@ -93,6 +94,7 @@ impl FlowgateLayer {
                 client: None,
                 timeout: Duration::from_millis(200),
                 headers: Vec::new(),
+                queries: Vec::new(),
                 labels: None,
                 reject: None,
                 grpc: false,
@@ -131,9 +133,33 @@ impl FlowgateLayer {
         self.change(|c| c.headers.push((label.to_owned(), name)))
     }
 
+    /// The label `label` from the query parameter `param` (percent-decoded; the first
+    /// one when it is repeated), when the request has it.
+    #[must_use]
+    pub fn label_from_query(self, label: &str, param: &str) -> Self {
+        let pair = (label.to_owned(), param.to_owned());
+        self.change(|c| c.queries.push(pair))
+    }
+
     /// Labels computed from the request's parts (method, URI, headers, extensions such
-    /// as a user set by auth middleware or axum's `ConnectInfo`); they win over the
-    /// headers' labels of the same name.
+    /// as a user set by auth middleware, or axum's `ConnectInfo` for `remoteAddress`);
+    /// they win over the headers' and query's labels of the same name.
+    ///
+    /// ```
+    /// use flowgate::{tower::FlowgateLayer, Labels};
+    ///
+    /// /// What an auth middleware put on the request.
+    /// #[derive(Clone)]
+    /// struct User { id: u64 }
+    ///
+    /// let layer = FlowgateLayer::new("Orders").labels(|parts| {
+    ///     let mut labels = Labels::new();
+    ///     if let Some(user) = parts.extensions.get::<User>() {
+    ///         labels.insert("userId", user.id);
+    ///     }
+    ///     labels
+    /// });
+    /// ```
     #[must_use]
     pub fn labels(
         self,
@@ -188,6 +214,15 @@ impl Config {
         for (label, header) in &self.headers {
             if let Some(value) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
                 labels.insert(label.clone(), value.to_owned());
+            }
+        }
+        if let (false, Some(query)) = (self.queries.is_empty(), parts.uri.query()) {
+            for (label, param) in &self.queries {
+                let value = form_urlencoded::parse(query.as_bytes())
+                    .find_map(|(name, value)| (name == param.as_str()).then_some(value));
+                if let Some(value) = value {
+                    labels.insert(label.clone(), value.into_owned());
+                }
             }
         }
         if let Some(computed) = &self.labels {
