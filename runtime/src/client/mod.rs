@@ -199,15 +199,25 @@ impl Client {
     /// [`flags!`](crate::flags) (`flags::NewCheckout`), which a typo cannot name and
     /// which remembers where its flag is, as a gated function does.
     pub fn is_enabled(&self, flag: impl AsFlag, labels: &Labels<'_>) -> bool {
-        let evaluation = crate::labels::with_ambient(labels, |labels| match flag.__call_site() {
-            Some(site) => self.inner.source.evaluate_at(site.flag, &site.slot, labels),
-            None => self.inner.source.evaluate(flag.flag_name(), labels),
-        });
+        let evaluation = if crate::labels::ambient_live() {
+            crate::labels::with_ambient_cold(labels, |labels| self.evaluate(&flag, labels))
+        } else {
+            self.evaluate(&flag, labels)
+        };
         let flag = flag.flag_name();
         match evaluation {
             Evaluation::Enabled => true,
             Evaluation::Disabled => false,
             Evaluation::Undecided(_) => self.fallback_for(flag, None) == Fallback::Accept,
+        }
+    }
+
+    /// `flag`'s evaluation, at its call site when it has one.
+    #[inline]
+    fn evaluate(&self, flag: &impl AsFlag, labels: &Labels<'_>) -> Evaluation {
+        match flag.__call_site() {
+            Some(site) => self.inner.source.evaluate_at(site.flag, &site.slot, labels),
+            None => self.inner.source.evaluate(flag.flag_name(), labels),
         }
     }
 

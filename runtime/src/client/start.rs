@@ -126,7 +126,21 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
-        crate::labels::with_ambient(labels, |labels| {
+        if crate::labels::ambient_live() {
+            return self.start_flow_blocking_ambient(site, labels, timeout);
+        }
+        self.start_flow_blocking_on(site, labels, timeout)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_flow_blocking_ambient(
+        &self,
+        site: &'static CallSite,
+        labels: &Labels<'_>,
+        timeout: Duration,
+    ) -> Flow {
+        crate::labels::with_ambient_cold(labels, |labels| {
             self.start_flow_blocking_on(site, labels, timeout)
         })
     }

@@ -74,6 +74,7 @@ pub(crate) fn current() -> Option<Arc<Labels<'static>>> {
 }
 
 #[cold]
+#[inline(never)]
 fn lookup() -> Option<Arc<Labels<'static>>> {
     AMBIENT.try_with(Arc::clone).ok()
 }
@@ -88,25 +89,35 @@ pub(crate) fn merge<'a>(own: &'a Labels<'_>, ambient: &'a Labels<'_>) -> Labels<
 }
 
 /// Runs `decide` on `labels` with the ambient labels added, if the task has any.
-#[inline]
-pub(crate) fn with<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'_>) -> R) -> R {
-    match current() {
-        None => decide(labels),
-        Some(ambient) => with_ambient(labels, &ambient, decide),
-    }
+///
+/// Whether any scope is live in the process: one relaxed load, for the hot path.
+#[inline(always)]
+pub(crate) fn live() -> bool {
+    LIVE.load(Ordering::Relaxed) != 0
 }
 
+/// Runs `decide` on `labels` with the ambient labels added: [`live`] and, when it is,
+/// [`with_ambient`].
+#[inline(always)]
+pub(crate) fn with<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'_>) -> R) -> R {
+    if LIVE.load(Ordering::Relaxed) != 0 {
+        return with_ambient(labels, decide);
+    }
+    decide(labels)
+}
+
+/// The out-of-line half of [`with`], for a caller that checked [`live`] itself.
 #[cold]
 #[inline(never)]
-fn with_ambient<R>(
-    labels: &Labels<'_>,
-    ambient: &Labels<'static>,
-    decide: impl FnOnce(&Labels<'_>) -> R,
-) -> R {
+pub(crate) fn with_ambient<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'_>) -> R) -> R {
+    let Some(ambient) = lookup() else {
+        return decide(labels);
+    };
     if labels.is_empty() {
-        return decide(ambient);
+        return decide(&ambient);
     }
-    decide(&merge(labels, ambient))
+    let merged = merge(labels, &ambient);
+    decide(&merged)
 }
 
 /// `labels` with the ambient ones added, owned, when the task has any: for a decision

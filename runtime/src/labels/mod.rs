@@ -15,7 +15,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-pub(crate) use ambient::{owned as with_ambient_owned, with as with_ambient};
+pub(crate) use ambient::{
+    live as ambient_live, owned as with_ambient_owned, with as with_ambient,
+    with_ambient as with_ambient_cold,
+};
 pub use ambient::{scope, sync_scope};
 use entries::Storage;
 pub use name::LabelKey;
