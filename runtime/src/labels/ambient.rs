@@ -91,14 +91,14 @@ pub(crate) fn merge<'a>(own: &'a Labels<'_>, ambient: &'a Labels<'_>) -> Labels<
 /// Runs `decide` on `labels` with the ambient labels added, if the task has any.
 ///
 /// Whether any scope is live in the process: one relaxed load, for the hot path.
-#[inline(always)]
+#[inline]
 pub(crate) fn live() -> bool {
     LIVE.load(Ordering::Relaxed) != 0
 }
 
 /// Runs `decide` on `labels` with the ambient labels added: [`live`] and, when it is,
 /// [`with_ambient`].
-#[inline(always)]
+#[inline]
 pub(crate) fn with<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'_>) -> R) -> R {
     if LIVE.load(Ordering::Relaxed) != 0 {
         return with_ambient(labels, decide);
