@@ -541,3 +541,49 @@ async fn labels_from_the_query_and_a_closure_are_the_values_sent() {
         );
     }
 }
+
+/// Path parameters (decoded) and the peer's address, on a routed request.
+#[tokio::test]
+async fn labels_from_path_parameters_and_the_peer_address() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let record = Arc::clone(&seen);
+    let client = InMemorySource::new()
+        .rule("Orders", move |labels| {
+            record.lock().unwrap().push((
+                labels.get("orderId").unwrap_or("-").to_owned(),
+                labels.get("remoteAddress").unwrap_or("-").to_owned(),
+            ));
+            true
+        })
+        .into_client();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "ok" }))
+        .route_layer(
+            FlowgateLayer::new("Orders")
+                .client(client)
+                .label_from_path("orderId", "id")
+                .remote_address(),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    for (path, id) in [
+        ("/orders/5", "5"),
+        ("/orders/a%20b", "a b"),
+        ("/orders/%C3%A9", "é"),
+    ] {
+        seen.lock().unwrap().clear();
+        assert_eq!(get_text(&format!("{base}{path}")).await.0, StatusCode::OK);
+        assert_eq!(
+            seen.lock().unwrap().clone(),
+            [(id.to_owned(), "127.0.0.1".to_owned())],
+            "{path}"
+        );
+    }
+}

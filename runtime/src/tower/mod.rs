@@ -7,6 +7,8 @@
 //! here, the service and its flow per request in `service.rs`, the response body that
 //! holds the flow while it streams in `body.rs`.
 
+#[cfg(feature = "axum")]
+mod axum_labels;
 mod body;
 #[cfg(feature = "tonic")]
 mod grpc;
@@ -77,6 +79,10 @@ pub(crate) struct Config {
     timeout: Duration,
     headers: Vec<(String, http::HeaderName)>,
     queries: Vec<(String, String)>,
+    /// Path parameters (axum's, once routed): label and parameter names.
+    paths: Vec<(String, String)>,
+    /// Whether the peer's address is the `remoteAddress` label (axum's `ConnectInfo`).
+    remote_address: bool,
     labels: Option<Arc<LabelsFn>>,
     reject: Option<Arc<RejectFn>>,
     /// Rejections answered as gRPC statuses (`grpc()`).
@@ -95,6 +101,8 @@ impl FlowgateLayer {
                 timeout: Duration::from_millis(200),
                 headers: Vec::new(),
                 queries: Vec::new(),
+                paths: Vec::new(),
+                remote_address: false,
                 labels: None,
                 reject: None,
                 grpc: false,
@@ -139,6 +147,26 @@ impl FlowgateLayer {
     pub fn label_from_query(self, label: &str, param: &str) -> Self {
         let pair = (label.to_owned(), param.to_owned());
         self.change(|c| c.queries.push(pair))
+    }
+
+    /// The label `label` from the path parameter `param` of the route (`{id}` of
+    /// `/orders/{id}`), decoded, with the `axum` feature. Path parameters exist once
+    /// axum has routed the request: use the layer on a route (`route_layer`, or a
+    /// `MethodRouter`'s `layer`), not on a whole router.
+    #[cfg(feature = "axum")]
+    #[must_use]
+    pub fn label_from_path(self, label: &str, param: &str) -> Self {
+        let pair = (label.to_owned(), param.to_owned());
+        self.change(|c| c.paths.push(pair))
+    }
+
+    /// The peer's IP address as the `remoteAddress` label (what Unleash's
+    /// `remoteAddress` strategy matches), with the `axum` feature, from axum's
+    /// `ConnectInfo<SocketAddr>`: serve with `into_make_service_with_connect_info`.
+    #[cfg(feature = "axum")]
+    #[must_use]
+    pub fn remote_address(self) -> Self {
+        self.change(|c| c.remote_address = true)
     }
 
     /// Labels computed from the request's parts (method, URI, headers, extensions such
@@ -209,8 +237,10 @@ impl FlowgateLayer {
 }
 
 impl Config {
-    fn labels(&self, parts: &Parts) -> Labels<'static> {
+    fn labels(&self, parts: &mut Parts) -> Labels<'static> {
         let mut labels = Labels::new();
+        #[cfg(feature = "axum")]
+        axum_labels::add(self, parts, &mut labels);
         for (label, header) in &self.headers {
             if let Some(value) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
                 labels.insert(label.clone(), value.to_owned());

@@ -68,8 +68,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let labels = config.labels(&parts);
+            let (mut parts, body) = request.into_parts();
+            let labels = config.labels(&mut parts);
             #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
             let mut request = Request::from_parts(parts, body);
             // For the handler's `Flag<F>` extractors: the layer's client.
