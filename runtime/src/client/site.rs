@@ -24,7 +24,8 @@ use crate::reject::Fallback;
 #[derive(Debug)]
 pub struct CallSite {
     pub(crate) flag: &'static str,
-    pub(crate) fallback: Fallback,
+    /// The gate's fallback; `None`: the client's for the flag (a layer's default).
+    pub(crate) fallback: Option<Fallback>,
     pub(crate) slot: FlagSlot,
     pub(crate) limits: LimitSlot,
     kept: [OnceLock<(u64, &'static FlagStats)>; KEPT_CLIENTS],
@@ -36,6 +37,11 @@ pub(crate) const KEPT_CLIENTS: usize = 4;
 impl CallSite {
     #[doc(hidden)]
     pub const fn new(flag: &'static str, fallback: Fallback) -> Self {
+        Self::with_fallback(flag, Some(fallback))
+    }
+
+    /// A call site whose fallback is `fallback`, or the client's for the flag.
+    pub(crate) const fn with_fallback(flag: &'static str, fallback: Option<Fallback>) -> Self {
         Self {
             flag,
             fallback,

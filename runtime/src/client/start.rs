@@ -258,7 +258,7 @@ impl Client {
         pending: Pending,
         labels: &Labels<'_>,
     ) -> Step {
-        let fallback = site.map(|site| site.fallback);
+        let fallback = site.and_then(|site| site.fallback);
         let (decision, success) = self.decide(&stats, pending.evaluation, fallback);
         if !decision.is_accepted() {
             return Step::Done(Flow::new(stats, decision, success, None, None));

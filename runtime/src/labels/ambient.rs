@@ -2,23 +2,31 @@
 //! or by [`scope`]) that every decision inside the task adds to its own, so a gate deep
 //! in a handler decides on the request's `userId` without being passed it.
 //!
-//! **Trick.** A decision asks [`current`] first: a process-wide count of live scopes is
-//! read (one relaxed load of a word written only when a scope starts or ends), and only
-//! while some scope is live is the task-local looked up. **Benefit.** Services that
-//! never use ambient labels pay one load per decision. **Cost.** Inside a scope, a
+//! **Trick.** A decision reads a process-wide flag first (one relaxed load of a word
+//! written once, by the first scope the process makes, and never again: a count of
+//! live scopes would be a write to one shared cache line per request), and only once
+//! some scope was made is the task-local looked up. **Benefit.** Services that never
+//! use ambient labels pay one load per decision; those that do, one task-local lookup. **Cost.** Inside a scope, a
 //! decision merges the labels: the ambient ones first, the call's own replacing those of
 //! the same name (explicit labels win); on the stack up to four labels in all, else one
 //! allocation. A gate that has to wait (for its source, or in a concurrency queue) keeps
 //! an owned copy of the merge while it waits.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::Labels;
 
-/// Scopes live anywhere in the process: while none is, decisions read only this.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Whether the process ever made a scope: until it does, decisions read only this.
+static USED: AtomicBool = AtomicBool::new(false);
+
+/// Marks the process as using ambient labels (a write the first time only).
+fn mark_used() {
+    if !USED.load(Ordering::Relaxed) {
+        USED.store(true, Ordering::Relaxed);
+    }
+}
 
 tokio::task_local! {
     static AMBIENT: Arc<Labels<'static>>;
@@ -49,7 +57,7 @@ pub async fn scope<F: Future>(labels: Labels<'static>, future: F) -> F::Output {
         Ok(outer) => Arc::new(merge(&labels, &outer).into_owned()),
         Err(_) => Arc::new(labels),
     };
-    let _live = Live::count();
+    mark_used();
     AMBIENT.scope(labels, future).await
 }
 
@@ -60,14 +68,14 @@ pub fn sync_scope<R>(labels: Labels<'static>, work: impl FnOnce() -> R) -> R {
         Ok(outer) => Arc::new(merge(&labels, &outer).into_owned()),
         Err(_) => Arc::new(labels),
     };
-    let _live = Live::count();
+    mark_used();
     AMBIENT.sync_scope(labels, work)
 }
 
 /// The ambient labels of the calling task, if it is in a scope.
 #[inline]
 pub(crate) fn current() -> Option<Arc<Labels<'static>>> {
-    if LIVE.load(Ordering::Relaxed) == 0 {
+    if !live() {
         return None;
     }
     lookup()
@@ -90,17 +98,17 @@ pub(crate) fn merge<'a>(own: &'a Labels<'_>, ambient: &'a Labels<'_>) -> Labels<
 
 /// Runs `decide` on `labels` with the ambient labels added, if the task has any.
 ///
-/// Whether any scope is live in the process: one relaxed load, for the hot path.
+/// Whether the process ever made a scope: one relaxed load, for the hot path.
 #[inline]
 pub(crate) fn live() -> bool {
-    LIVE.load(Ordering::Relaxed) != 0
+    USED.load(Ordering::Relaxed)
 }
 
 /// Runs `decide` on `labels` with the ambient labels added: [`live`] and, when it is,
 /// [`with_ambient`].
 #[inline]
 pub(crate) fn with<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'_>) -> R) -> R {
-    if LIVE.load(Ordering::Relaxed) != 0 {
+    if live() {
         return with_ambient(labels, decide);
     }
     decide(labels)
@@ -125,20 +133,4 @@ pub(crate) fn with_ambient<R>(labels: &Labels<'_>, decide: impl FnOnce(&Labels<'
 pub(crate) fn owned(labels: &Labels<'_>) -> Option<Box<Labels<'static>>> {
     let ambient = current()?;
     Some(Box::new(merge(labels, &ambient).into_owned()))
-}
-
-/// One live scope, counted in [`LIVE`] while it lasts.
-struct Live;
-
-impl Live {
-    fn count() -> Self {
-        LIVE.fetch_add(1, Ordering::SeqCst);
-        Live
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::SeqCst);
-    }
 }

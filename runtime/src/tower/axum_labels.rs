@@ -34,7 +34,7 @@ pub(super) fn add(config: &Config, parts: &mut Parts, labels: &mut Labels<'stati
     };
     for (label, param) in &config.paths {
         if let Some((_, value)) = params.iter().find(|(name, _)| name == param) {
-            labels.insert(label.clone(), value.to_owned());
+            labels.insert(*label, value.to_owned());
         }
     }
 }

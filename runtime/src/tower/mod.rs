@@ -13,6 +13,7 @@ mod body;
 #[cfg(feature = "tonic")]
 mod grpc;
 mod service;
+mod sites;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,13 +75,15 @@ pub struct FlowgateLayer {
 
 #[derive(Clone)]
 pub(crate) struct Config {
-    flag: Arc<str>,
+    flag: &'static str,
+    /// Where the layer's flows start, as a gated function's do.
+    site: &'static crate::client::CallSite,
     client: Option<Client>,
     timeout: Duration,
-    headers: Vec<(String, http::HeaderName)>,
-    queries: Vec<(String, String)>,
+    headers: Vec<(&'static str, http::HeaderName)>,
+    queries: Vec<(&'static str, String)>,
     /// Path parameters (axum's, once routed): label and parameter names.
-    paths: Vec<(String, String)>,
+    paths: Vec<(&'static str, String)>,
     /// Whether the peer's address is the `remoteAddress` label (axum's `ConnectInfo`).
     remote_address: bool,
     labels: Option<Arc<LabelsFn>>,
@@ -94,9 +97,11 @@ impl FlowgateLayer {
     /// deciding with `global()`, waiting up to 200 ms for a decision (as the attribute
     /// does).
     pub fn new(flag: impl AsFlag) -> Self {
+        let flag = sites::name(flag.flag_name());
         Self {
             config: Arc::new(Config {
-                flag: flag.flag_name().into(),
+                flag,
+                site: sites::site(flag, None),
                 client: None,
                 timeout: Duration::from_millis(200),
                 headers: Vec::new(),
@@ -122,6 +127,15 @@ impl FlowgateLayer {
         self.change(|c| c.client = Some(client))
     }
 
+    /// What a request gets when no decision can be made in time (no source, not ready,
+    /// unknown flag): by default the client's fallback for the flag (its rules file's
+    /// `fallback`, else reject), as a call by name gets.
+    #[must_use]
+    pub fn fallback(self, fallback: crate::reject::Fallback) -> Self {
+        let site = sites::site(self.config.flag, Some(fallback));
+        self.change(|c| c.site = site)
+    }
+
     /// The longest a request waits for a decision: for the source's first state, and
     /// in the flag's concurrency queue (default 200 ms).
     #[must_use]
@@ -138,14 +152,15 @@ impl FlowgateLayer {
     pub fn label_from_header(self, label: &str, header: &str) -> Self {
         let name = http::HeaderName::from_bytes(header.as_bytes())
             .unwrap_or_else(|_| panic!("`{header}` is not a valid header name"));
-        self.change(|c| c.headers.push((label.to_owned(), name)))
+        let label = sites::name(label);
+        self.change(|c| c.headers.push((label, name)))
     }
 
     /// The label `label` from the query parameter `param` (percent-decoded; the first
     /// one when it is repeated), when the request has it.
     #[must_use]
     pub fn label_from_query(self, label: &str, param: &str) -> Self {
-        let pair = (label.to_owned(), param.to_owned());
+        let pair = (sites::name(label), param.to_owned());
         self.change(|c| c.queries.push(pair))
     }
 
@@ -156,7 +171,7 @@ impl FlowgateLayer {
     #[cfg(feature = "axum")]
     #[must_use]
     pub fn label_from_path(self, label: &str, param: &str) -> Self {
-        let pair = (label.to_owned(), param.to_owned());
+        let pair = (sites::name(label), param.to_owned());
         self.change(|c| c.paths.push(pair))
     }
 
@@ -243,7 +258,7 @@ impl Config {
         axum_labels::add(self, parts, &mut labels);
         for (label, header) in &self.headers {
             if let Some(value) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
-                labels.insert(label.clone(), value.to_owned());
+                labels.insert(*label, value.to_owned());
             }
         }
         if let (false, Some(query)) = (self.queries.is_empty(), parts.uri.query()) {
@@ -251,7 +266,7 @@ impl Config {
                 let value = form_urlencoded::parse(query.as_bytes())
                     .find_map(|(name, value)| (name == param.as_str()).then_some(value));
                 if let Some(value) = value {
-                    labels.insert(label.clone(), value.into_owned());
+                    labels.insert(*label, value.into_owned());
                 }
             }
         }

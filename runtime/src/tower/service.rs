@@ -80,9 +80,15 @@ where
                     .insert(crate::extract::RequestClient(client.clone()));
             }
             let client = config.client.as_ref().unwrap_or_else(|| crate::global());
-            let mut flow = client
-                .start_flow(&*config.flag, &labels, config.timeout)
-                .await;
+            // Through the layer's call site, as a gated function starts its flows.
+            let mut flow = match client.try_start_flow_at(config.site, &labels) {
+                Ok(flow) => flow,
+                Err(evaluation) => {
+                    client
+                        .start_flow_at(config.site, &labels, config.timeout, evaluation)
+                        .await
+                }
+            };
             if let Some(rejection) = flow.rejection().cloned() {
                 flow.end();
                 return Ok(config.reject(&rejection));
