@@ -3,6 +3,8 @@
 //! built per call), side by side in one run. The gate decides a flag that evaluates
 //! (a 50% rollout by the `userId` header, a fresh user per request: half answer 404), so it times what a
 //! service does, not a remembered answer; `gated-constant` is the best case, labelled.
+//! `noop-layer` is axum's own cost of any layer on a route (a tower layer that does
+//! nothing), so that flowgate's share is the difference from it.
 //!
 //! `cargo bench -p flowgate-benches --bench layer`
 
@@ -51,11 +53,17 @@ fn main() {
             .label_from_header("userId", "x-user-id"),
     );
     let constant = hello().route_layer(FlowgateLayer::new("Constant").client(client));
+    // What any layer costs in axum (its route is boxed and cloned per request), to
+    // tell it from flowgate's own share.
+    let noop = hello().route_layer(tower::util::MapRequestLayer::new(
+        |request: Request<Body>| request,
+    ));
 
     let mut group = criterion.benchmark_group("layer");
     let mut user = 0_u64;
     for (name, app) in [
         ("ungated", ungated),
+        ("noop-layer", noop),
         ("gated-rollout", gated),
         ("gated-constant (best case)", constant),
     ] {

@@ -252,6 +252,11 @@ impl FlowgateLayer {
 }
 
 impl Config {
+    /// The client that decides: the layer's, else `global()`.
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap_or_else(|| crate::global())
+    }
+
     fn labels(&self, parts: &mut Parts) -> Labels<'static> {
         let mut labels = Labels::new();
         #[cfg(feature = "axum")]

@@ -1,9 +1,10 @@
 //! The gated service: a flow per request, started before the inner service is called.
 //!
-//! The response future is boxed: it awaits the flow's start (which may wait for the
-//! source or a concurrency slot, up to the timeout) and then the inner service, and a
-//! named future type for both would be a hand-written state machine for one allocation
-//! a request, beside the several a web framework makes for each.
+//! A request decided at once (most) calls the inner service at once; one whose flow
+//! must wait (for the source, or in the concurrency queue) awaits its start first. The
+//! response future is boxed: a named future type for these paths would be a
+//! hand-written state machine for one allocation a request, beside the several a web
+//! framework makes for each.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use tower_service::Service;
 
 use super::body::{BoxError, GatedBody};
 use super::Config;
-use crate::flow::FlowStatus;
+use crate::flow::{Flow, FlowStatus};
 
 /// A service gated by a flag: see [`FlowgateLayer`](super::FlowgateLayer).
 #[derive(Clone)]
@@ -63,59 +64,91 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        // The service that was made ready is the one called (tower's usual swap).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            let labels = config.labels(&mut parts);
-            #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
-            let mut request = Request::from_parts(parts, body);
-            // For the handler's `Flag<F>` extractors: the layer's client.
-            #[cfg(feature = "axum")]
-            if let Some(client) = &config.client {
-                request
-                    .extensions_mut()
-                    .insert(crate::extract::RequestClient(client.clone()));
+        let (mut parts, body) = request.into_parts();
+        let labels = config.labels(&mut parts);
+        #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
+        let mut request = Request::from_parts(parts, body);
+        // For the handler's `Flag<F>` extractors: the layer's client.
+        #[cfg(feature = "axum")]
+        if let Some(client) = &config.client {
+            request
+                .extensions_mut()
+                .insert(crate::extract::RequestClient(client.clone()));
+        }
+        // Most requests are decided at once, here, through the layer's call site (as a
+        // gated function's flows start): the inner service made ready is called now,
+        // with no clone of it. Only a flow that must wait (for the source, or in the
+        // concurrency queue) takes a clone along, as tower's contract asks.
+        let started = config.client().try_start_flow_at(config.site, &labels);
+        match started {
+            Ok(flow) if flow.rejection().is_some() => {
+                let response = rejected(&config, flow);
+                Box::pin(std::future::ready(Ok(response)))
             }
-            let client = config.client.as_ref().unwrap_or_else(|| crate::global());
-            // Through the layer's call site, as a gated function starts its flows.
-            let mut flow = match client.try_start_flow_at(config.site, &labels) {
-                Ok(flow) => flow,
-                Err(evaluation) => {
-                    client
+            Ok(flow) => {
+                let called = self.inner.call(request);
+                Box::pin(respond(config, flow, labels, called))
+            }
+            Err(evaluation) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let flow = config
+                        .client()
                         .start_flow_at(config.site, &labels, config.timeout, evaluation)
-                        .await
-                }
-            };
-            if let Some(rejection) = flow.rejection().cloned() {
-                flow.end();
-                return Ok(config.reject(&rejection));
-            }
-            // The request's labels are ambient in the inner service: every gate and
-            // `is_enabled` in the handler decides on them too (its own labels win).
-            let called = inner.call(request);
-            let called = if labels.is_empty() {
-                called.await
-            } else {
-                crate::labels::scope(labels, called).await
-            };
-            // Dropped before here (the client went away): the flow ends cancelled.
-            match called {
-                Ok(response) => {
-                    if response.status().is_server_error() || config.failed(response.headers()) {
-                        flow.set_status(FlowStatus::Error);
+                        .await;
+                    if flow.rejection().is_some() {
+                        return Ok(rejected(&config, flow));
                     }
-                    let (parts, body) = response.into_parts();
-                    Ok(Response::from_parts(parts, GatedBody::served(body, flow)))
-                }
-                Err(error) => {
-                    flow.set_status(FlowStatus::Error);
-                    flow.end();
-                    Err(error)
-                }
+                    let called = inner.call(request);
+                    respond(config, flow, labels, called).await
+                })
             }
-        })
+        }
+    }
+}
+
+/// A rejected flow's response, the flow ended.
+fn rejected<B>(config: &Config, flow: Flow) -> Response<GatedBody<B>> {
+    let rejection = flow.rejection().cloned();
+    flow.end();
+    match rejection {
+        Some(rejection) => config.reject(&rejection),
+        None => unreachable!("called for rejected flows only"),
+    }
+}
+
+/// The inner service's response, with the flow in its body: the request's labels are
+/// ambient while the inner service works (every gate and `is_enabled` in the handler
+/// decides on them too; its own labels win). Dropped before it ends (the client went
+/// away), the flow ends cancelled.
+async fn respond<B, E>(
+    config: Arc<Config>,
+    mut flow: Flow,
+    labels: crate::labels::Labels<'static>,
+    called: impl Future<Output = Result<Response<B>, E>>,
+) -> Result<Response<GatedBody<B>>, E>
+where
+    B: Body,
+{
+    let called = if labels.is_empty() {
+        called.await
+    } else {
+        crate::labels::scope(labels, called).await
+    };
+    match called {
+        Ok(response) => {
+            if response.status().is_server_error() || config.failed(response.headers()) {
+                flow.set_status(FlowStatus::Error);
+            }
+            let (parts, body) = response.into_parts();
+            Ok(Response::from_parts(parts, GatedBody::served(body, flow)))
+        }
+        Err(error) => {
+            flow.set_status(FlowStatus::Error);
+            flow.end();
+            Err(error)
+        }
     }
 }
