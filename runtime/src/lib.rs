@@ -39,7 +39,7 @@
 //! - [`testing`]: an in-memory source set from code; with the `testing` feature, flag
 //!   overrides local to one test.
 //! - `tower` (feature `tower`): `FlowgateLayer`, to gate routes, routers and services.
-//! - [`labels`]: label values, and ambient labels ([`labels::scope`]).
+//! - [`labels`](mod@labels): label values, and ambient labels ([`labels::scope`]).
 //! - [`metrics`]: the counters [`Client::metrics`] returns.
 //!
 //! # Cargo features
@@ -70,6 +70,8 @@ pub mod labels;
 mod limits;
 mod memo;
 pub mod metrics;
+#[cfg(feature = "testing")]
+mod overrides;
 mod policy;
 mod published;
 mod reject;

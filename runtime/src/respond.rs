@@ -1,5 +1,5 @@
 //! The HTTP answer to a rejection, shared by the tower layer and axum's
-//! `IntoResponse for Rejection`: a status by reason, `Retry-After` when a retry can
+//! `IntoResponse for Rejection` (which lives here, beside the answer it gives): a status by reason, `Retry-After` when a retry can
 //! succeed, and a body that never names the flag (a hidden route must look like one
 //! that does not exist).
 
@@ -52,4 +52,41 @@ pub(crate) fn parts(
         "retry_after_secs": retry,
     });
     (status, headers, body.to_string())
+}
+
+/// With the `axum` feature, a rejection answers the request: 404 when the flag is off
+/// for the call (or cannot be decided and falls back to reject), 429 with `Retry-After`
+/// when rate limited, 503 (with `Retry-After` when known) when the concurrency limit or
+/// its queue turned the flow away or the source was not ready.
+///
+/// The body never names the flag, so a gated route cannot be told from a missing one:
+/// a 404 is empty, as a router's own; a 429 or 503 is JSON
+/// `{"error", "reason", "retry_after_secs"}`. For another body, use `on_reject`.
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for Rejection {
+    fn into_response(self) -> axum_core::response::Response {
+        let (status, headers, body) = parts(&self);
+        let mut response = axum_core::response::Response::new(body.into());
+        *response.status_mut() = status;
+        response.headers_mut().extend(headers);
+        response
+    }
+}
+
+/// A rejection's status code alone, as its response has it (404, 429, 503): lets axum
+/// handlers returning `Result<T, StatusCode>` go without `on_reject`.
+#[cfg(feature = "axum")]
+impl From<Rejection> for http::StatusCode {
+    fn from(rejection: Rejection) -> Self {
+        status(rejection.reason())
+    }
+}
+
+/// A rejection's response (see its `IntoResponse`): lets handlers returning
+/// `Result<T, Response>` go without `on_reject`.
+#[cfg(feature = "axum")]
+impl From<Rejection> for axum_core::response::Response {
+    fn from(rejection: Rejection) -> Self {
+        axum_core::response::IntoResponse::into_response(rejection)
+    }
 }

@@ -11,7 +11,7 @@
 //! any source.
 //!
 //! Every decision passes here, so this is also where a test's flag overrides win over
-//! the source (`testing` feature only; see `testing/overrides.rs`).
+//! the source (`testing` feature only; see `overrides.rs`).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ impl Source {
         labels: &Labels<'_>,
     ) -> Evaluation {
         #[cfg(feature = "testing")]
-        if let Some(on) = crate::testing::overridden(flag) {
+        if let Some(on) = crate::overrides::overridden(flag) {
             return Evaluation::from(on);
         }
         match &self.rules {
@@ -113,7 +113,7 @@ impl Source {
     #[inline]
     pub(crate) fn evaluate(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         #[cfg(feature = "testing")]
-        if let Some(on) = crate::testing::overridden(flag) {
+        if let Some(on) = crate::overrides::overridden(flag) {
             return Evaluation::from(on);
         }
         self.boxed.evaluate(flag, labels)
@@ -123,7 +123,7 @@ impl Source {
     /// `disabled` variant with the override's `enabled`.
     pub(crate) fn variant(&self, flag: &str, labels: &Labels<'_>) -> Option<Variant> {
         #[cfg(feature = "testing")]
-        if crate::testing::overridden(flag).is_some() {
+        if crate::overrides::overridden(flag).is_some() {
             return None;
         }
         self.boxed.variant(flag, labels)

@@ -14,6 +14,4 @@ mod overrides;
 
 pub use in_memory::InMemorySource;
 #[cfg(feature = "testing")]
-pub(crate) use overrides::overridden;
-#[cfg(feature = "testing")]
 pub use overrides::{override_flags, scope, OverrideGuard};

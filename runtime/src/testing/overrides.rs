@@ -1,7 +1,7 @@
 //! Flag overrides local to one test: a thread's ([`override_flags`], a guard) or a
 //! task's ([`scope`], a future), winning over whatever source the client asks.
 //!
-//! **Trick.** Every client decision asks [`overridden`] first, and it is compiled in only
+//! **Trick.** Every client decision asks `overrides::overridden` first, and it is compiled in only
 //! with the `testing` feature, which users enable in `[dev-dependencies]` alone: a
 //! release build does not contain it at all. With the feature on, a process-wide count
 //! of live overrides is read first (one relaxed load of a word that changes only when
@@ -16,65 +16,14 @@
 //! `#[tokio::test]`), which run on the test's thread. Tasks spawned on a multi-thread
 //! runtime's workers see neither; wrap their futures in [`scope`].
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::client::AsFlag;
 
-/// Overrides live anywhere in the process (guards and scopes): while none is, a
-/// decision reads this and nothing else.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-/// Names the guards, so that one dropped out of order removes its own overrides.
-static NEXT_GUARD: AtomicU64 = AtomicU64::new(0);
-
-/// Flags and their values, the first match winning.
-type List = Arc<[(Box<str>, bool)]>;
-
-thread_local! {
-    /// The thread's guards, oldest first.
-    static THREAD: RefCell<Vec<(u64, List)>> = const { RefCell::new(Vec::new()) };
-}
-
-tokio::task_local! {
-    /// The task's overrides, innermost scope's first.
-    static TASK: List;
-}
-
-/// Whether `flag` is overridden for the calling task or thread, and to what.
-#[inline]
-pub(crate) fn overridden(flag: &str) -> Option<bool> {
-    if LIVE.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    look_up(flag)
-}
-
-#[cold]
-fn look_up(flag: &str) -> Option<bool> {
-    let in_task = TASK.try_with(|list| find(list, flag)).ok().flatten();
-    in_task.or_else(|| {
-        THREAD
-            .try_with(|guards| {
-                guards
-                    .borrow()
-                    .iter()
-                    .rev()
-                    .find_map(|(_, list)| find(list, flag))
-            })
-            .ok()
-            .flatten()
-    })
-}
-
-fn find(list: &[(Box<str>, bool)], flag: &str) -> Option<bool> {
-    list.iter()
-        .find(|(name, _)| &**name == flag)
-        .map(|(_, on)| *on)
-}
+use crate::overrides::{List, LIVE, NEXT_GUARD, TASK, THREAD};
 
 fn list<F: AsFlag>(flags: impl IntoIterator<Item = (F, bool)>) -> Vec<(Box<str>, bool)> {
     let mut list: Vec<(Box<str>, bool)> = Vec::new();
@@ -190,6 +139,7 @@ impl Drop for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::overrides::overridden;
 
     #[test]
     fn guards_nest_and_drop_in_any_order() {

@@ -83,8 +83,10 @@ pub(crate) struct Config {
     headers: Vec<(&'static str, http::HeaderName)>,
     queries: Vec<(&'static str, String)>,
     /// Path parameters (axum's, once routed): label and parameter names.
+    #[cfg(feature = "axum")]
     paths: Vec<(&'static str, String)>,
     /// Whether the peer's address is the `remoteAddress` label (axum's `ConnectInfo`).
+    #[cfg(feature = "axum")]
     remote_address: bool,
     labels: Option<Arc<LabelsFn>>,
     reject: Option<Arc<RejectFn>>,
@@ -106,7 +108,9 @@ impl FlowgateLayer {
                 timeout: Duration::from_millis(200),
                 headers: Vec::new(),
                 queries: Vec::new(),
+                #[cfg(feature = "axum")]
                 paths: Vec::new(),
+                #[cfg(feature = "axum")]
                 remote_address: false,
                 labels: None,
                 reject: None,
