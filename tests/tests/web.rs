@@ -31,6 +31,13 @@ async fn get_text(url: &str) -> (StatusCode, String) {
     (status, response.text().await.unwrap())
 }
 
+/// `GET url` as the user `id` (its `x-user-id` header): status and body.
+async fn as_user(http: &reqwest::Client, url: &str, id: &str) -> (u16, String) {
+    let response = http.get(url).header("x-user-id", id).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
 #[derive(serde::Deserialize)]
 struct Order {
     #[allow(dead_code)]
@@ -330,14 +337,7 @@ async fn labels_from_the_request_decide_a_rollout_per_user() {
     let mut seen = [0; 2];
     for user in 0..60 {
         let id = format!("user-{user}");
-        let status = http
-            .get(format!("{base}/search"))
-            .header("x-user-id", &id)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
+        let status = as_user(&http, &format!("{base}/search"), &id).await.0;
         let expected = client.is_enabled("Search", &labels! { "userId" => id.as_str() });
         assert_eq!(status == 200, expected, "{id}: {status}");
         seen[usize::from(expected)] += 1;
@@ -413,15 +413,7 @@ async fn request_labels_reach_a_gate_deep_in_the_handler() {
     let mut seen = [0; 2];
     for user in 0..60 {
         let id = format!("user-{user}");
-        let body = http
-            .get(format!("{base}/search"))
-            .header("x-user-id", &id)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = as_user(&http, &format!("{base}/search"), &id).await.1;
         let expected = client.is_enabled("Search", &labels! { "userId" => id.as_str() });
         assert_eq!(body, format!("{expected} {fixed}"), "{id}");
         seen[usize::from(expected)] += 1;
@@ -461,15 +453,7 @@ async fn a_handler_branches_on_a_flag_extractor() {
     let http = reqwest::Client::new();
     for user in 0..30 {
         let id = format!("user-{user}");
-        let body = http
-            .get(format!("{base}/"))
-            .header("x-user-id", &id)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = as_user(&http, &format!("{base}/"), &id).await.1;
         let on = client.is_enabled(flags::Search, &labels! { "userId" => id.as_str() });
         assert_eq!(body, if on { "with search" } else { "without" }, "{id}");
     }
