@@ -115,3 +115,45 @@ fn rejections_map_to_grpc_codes() {
         );
     }
 }
+
+/// One service of a server, one method of it: the health service's `Check` is gated,
+/// its `Watch` is not, and the layer wraps the service itself (its name kept).
+#[tokio::test]
+async fn one_method_of_one_service_is_gated() {
+    use tower_layer::Layer as _;
+
+    let source = InMemorySource::new().disable("Health");
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let gated = FlowgateLayer::new("Health")
+        .client(source.clone().into_client())
+        .grpc()
+        .only_paths(["/grpc.health.v1.Health/Check"])
+        .layer(health);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _reporter = reporter;
+        Server::builder()
+            .add_service(gated)
+            .serve_with_incoming(tokio_stream(listener))
+            .await
+    });
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let status = health.check(check()).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let mut watch = health.watch(check()).await.unwrap().into_inner();
+    assert!(
+        watch.message().await.unwrap().is_some(),
+        "Watch is not gated"
+    );
+    source.set("Health", true);
+    assert!(health.check(check()).await.is_ok());
+}

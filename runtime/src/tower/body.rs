@@ -58,6 +58,13 @@ impl<B: Body> GatedBody<B> {
 }
 
 impl<B> GatedBody<B> {
+    /// The body of a request the layer does not gate: no flow.
+    pub(crate) fn ungated(inner: B) -> Self {
+        Self {
+            kind: Kind::Served { inner, flow: None },
+        }
+    }
+
     /// A rejection's body.
     pub(crate) fn rejected(body: UnsyncBoxBody<Bytes, BoxError>) -> Self {
         Self {

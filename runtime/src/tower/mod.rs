@@ -92,6 +92,8 @@ pub(crate) struct Config {
     reject: Option<Arc<RejectFn>>,
     /// Rejections answered as gRPC statuses (`grpc()`).
     grpc: bool,
+    /// Only requests to these paths are gated (`only_paths`); empty: all.
+    only: Vec<Box<str>>,
 }
 
 impl FlowgateLayer {
@@ -115,6 +117,7 @@ impl FlowgateLayer {
                 labels: None,
                 reject: None,
                 grpc: false,
+                only: Vec::new(),
             }),
         }
     }
@@ -138,6 +141,15 @@ impl FlowgateLayer {
     pub fn fallback(self, fallback: crate::reject::Fallback) -> Self {
         let site = sites::site(self.config.flag, Some(fallback));
         self.change(|c| c.site = site)
+    }
+
+    /// Gates only the requests to these paths (exact matches), and passes the others
+    /// through as they are: for gRPC, the methods of a service to gate
+    /// (`/grpc.health.v1.Health/Check`); for HTTP, prefer `route_layer` on the routes.
+    #[must_use]
+    pub fn only_paths<P: Into<Box<str>>>(self, paths: impl IntoIterator<Item = P>) -> Self {
+        let paths: Vec<Box<str>> = paths.into_iter().map(Into::into).collect();
+        self.change(|c| c.only = paths)
     }
 
     /// The longest a request waits for a decision: for the source's first state, and
@@ -256,6 +268,11 @@ impl FlowgateLayer {
 }
 
 impl Config {
+    /// Whether a request to `path` is gated (see `only_paths`).
+    fn gates(&self, path: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| &**p == path)
+    }
+
     /// The client that decides: the layer's, else `global()`.
     fn client(&self) -> &Client {
         self.client.as_ref().unwrap_or_else(|| crate::global())

@@ -64,6 +64,14 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        if !self.config.gates(request.uri().path()) {
+            let called = self.inner.call(request);
+            return Box::pin(async move {
+                let response = called.await?;
+                let (parts, body) = response.into_parts();
+                Ok(Response::from_parts(parts, GatedBody::ungated(body)))
+            });
+        }
         let config = Arc::clone(&self.config);
         let (mut parts, body) = request.into_parts();
         let labels = config.labels(&mut parts);
