@@ -1,6 +1,6 @@
 //! Flags set from code, for tests: a source of flags held in memory
 //! ([`InMemorySource`]), and, with the `testing` feature, overrides local to one test
-//! that win over any source, `global()` included ([`override_flags`], [`scope`],
+//! that win over any source, `global()` included (`override_flags`, `scope`,
 //! `#[flowgate::test]`).
 //!
 //! Two tools because tests need two things: a client of their own whose flags they set
