@@ -540,13 +540,24 @@ async fn labels_from_path_parameters_and_the_peer_address() {
             true
         })
         .into_client();
+    // `Router::layer` puts the layer around each route: the parameters are there too.
     let app = Router::new()
         .route("/orders/{id}", get(|| async { "ok" }))
         .route_layer(
             FlowgateLayer::new("Orders")
-                .client(client)
+                .client(client.clone())
                 .label_from_path("orderId", "id")
                 .remote_address(),
+        )
+        .merge(
+            Router::new()
+                .route("/items/{id}", get(|| async { "ok" }))
+                .layer(
+                    FlowgateLayer::new("Orders")
+                        .client(client)
+                        .label_from_path("orderId", "id")
+                        .remote_address(),
+                ),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -561,6 +572,7 @@ async fn labels_from_path_parameters_and_the_peer_address() {
         ("/orders/5", "5"),
         ("/orders/a%20b", "a b"),
         ("/orders/%C3%A9", "é"),
+        ("/items/7", "7"),
     ] {
         seen.lock().unwrap().clear();
         assert_eq!(get_text(&format!("{base}{path}")).await.0, StatusCode::OK);

@@ -182,8 +182,10 @@ impl FlowgateLayer {
 
     /// The label `label` from the path parameter `param` of the route (`{id}` of
     /// `/orders/{id}`), decoded, with the `axum` feature. Path parameters exist once
-    /// axum has routed the request: use the layer on a route (`route_layer`, or a
-    /// `MethodRouter`'s `layer`), not on a whole router.
+    /// axum has routed the request, so inside a router: `route_layer`, `Router::layer`
+    /// (axum puts it around each route) or a `MethodRouter`'s `layer`; not a layer
+    /// around the router from outside (`ServiceBuilder` over the whole app), which
+    /// runs before routing.
     #[cfg(feature = "axum")]
     #[must_use]
     pub fn label_from_path(self, label: &str, param: &str) -> Self {
