@@ -14,22 +14,28 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_types::StatusExt as _;
 
-/// Serves the health service behind `layer` on an ephemeral port; a client of it.
-async fn serve(layer: FlowgateLayer) -> HealthClient<Channel> {
+/// The health service, saying it serves; keep the reporter while it is called.
+async fn health() -> (
+    tonic_health::server::HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
+    (reporter, health)
+}
+
+/// Runs the server `serve` makes of a listener's connections, on an ephemeral port; a
+/// client of it.
+async fn start<F, Fut>(serve: F) -> HealthClient<Channel>
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _reporter = reporter;
-        Server::builder()
-            .layer(layer)
-            .add_service(health)
-            .serve_with_incoming(tokio_stream(listener))
-            .await
-    });
+    tokio::spawn(serve(tokio_stream(listener)));
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
@@ -38,14 +44,30 @@ async fn serve(layer: FlowgateLayer) -> HealthClient<Channel> {
     HealthClient::new(channel)
 }
 
+/// The health service behind `layer`, served; a client of it (and the reporter).
+async fn serve(
+    layer: FlowgateLayer,
+) -> (HealthClient<Channel>, tonic_health::server::HealthReporter) {
+    let (reporter, health) = health().await;
+    let client = start(|incoming| {
+        Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(incoming)
+    })
+    .await;
+    (client, reporter)
+}
+
+type Incoming =
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send>>;
+
 /// The listener's connections as the stream tonic takes.
-fn tokio_stream(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    futures::stream::unfold(listener, |listener| async move {
+fn tokio_stream(listener: tokio::net::TcpListener) -> Incoming {
+    Box::pin(futures::stream::unfold(listener, |listener| async move {
         let accepted = listener.accept().await.map(|(stream, _)| stream);
         Some((accepted, listener))
-    })
+    }))
 }
 
 fn check() -> HealthCheckRequest {
@@ -58,7 +80,8 @@ fn check() -> HealthCheckRequest {
 async fn a_gated_grpc_service_answers_not_found_while_its_flag_is_off() {
     let source = InMemorySource::new().enable("Health");
     let client = source.clone().into_client();
-    let mut health = serve(FlowgateLayer::new("Health").client(client.clone()).grpc()).await;
+    let (mut health, _reporter) =
+        serve(FlowgateLayer::new("Health").client(client.clone()).grpc()).await;
     assert!(health.check(check()).await.is_ok());
 
     source.set("Health", false);
@@ -83,7 +106,7 @@ async fn a_rate_limited_call_is_resource_exhausted_with_retry_info() {
         "[flags.Health]\nrate_limit = { limit = 1, per = \"1h\", burst = 1 }\n",
     )
     .unwrap();
-    let mut health = serve(FlowgateLayer::new("Health").client(client).grpc()).await;
+    let (mut health, _reporter) = serve(FlowgateLayer::new("Health").client(client).grpc()).await;
     assert!(health.check(check()).await.is_ok());
     let status = health.check(check()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
@@ -123,30 +146,18 @@ async fn one_method_of_one_service_is_gated() {
     use tower_layer::Layer as _;
 
     let source = InMemorySource::new().disable("Health");
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    let (_reporter, health) = health().await;
     let gated = FlowgateLayer::new("Health")
         .client(source.clone().into_client())
         .grpc()
         .only_paths(["/grpc.health.v1.Health/Check"])
         .layer(health);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _reporter = reporter;
+    let mut health = start(|incoming| {
         Server::builder()
             .add_service(gated)
-            .serve_with_incoming(tokio_stream(listener))
-            .await
-    });
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = HealthClient::new(channel);
+            .serve_with_incoming(incoming)
+    })
+    .await;
     let status = health.check(check()).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let mut watch = health.watch(check()).await.unwrap().into_inner();
