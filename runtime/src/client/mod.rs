@@ -199,11 +199,7 @@ impl Client {
     /// [`flags!`](crate::flags) (`flags::NewCheckout`), which a typo cannot name and
     /// which remembers where its flag is, as a gated function does.
     pub fn is_enabled(&self, flag: impl AsFlag, labels: &Labels<'_>) -> bool {
-        let evaluation = if crate::labels::ambient_live() {
-            crate::labels::with_ambient_cold(labels, |labels| self.evaluate(&flag, labels))
-        } else {
-            self.evaluate(&flag, labels)
-        };
+        let evaluation = crate::labels::with_ambient(labels, |labels| self.evaluate(&flag, labels));
         let flag = flag.flag_name();
         match evaluation {
             Evaluation::Enabled => true,

@@ -15,6 +15,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+// `ambient_live` and `with_ambient_cold` serve the one caller that returns a `Flow`:
+// through `with`'s closure it counted 17 more instructions (a blocking gate: 218 vs 201).
 pub(crate) use ambient::{
     live as ambient_live, owned as with_ambient_owned, with as with_ambient,
     with_ambient as with_ambient_cold,
