@@ -95,6 +95,11 @@ pub const CASES: &[Case] = &[
     case("gate-rate-limit", "gated call with a rate limit (always-on flag, no labels)"),
     case("governor", "governor's check alone"),
     case("gate-concurrency-limit", "gated call with a concurrency limit"),
+    case("layer/ungated", "an axum route answering hello, a request with a fresh x-user-id built per call, body read to the end"),
+    case("layer/noop-layer", "the same behind a tower layer that does nothing: axum's own cost of any layer"),
+    case("layer/gated-rollout", "the same behind FlowgateLayer on a 50% rollout by the x-user-id header (half answer 404)"),
+    best("layer/gated-constant", "the same behind FlowgateLayer on an always-on flag, no labels"),
+    case("layer/gated-off", "the same behind FlowgateLayer on a flag that is off: every request answered 404"),
     case("semaphore", "tokio::sync::Semaphore try-acquire and release alone"),
 ];
 
@@ -313,6 +318,13 @@ pub fn build(name: &str) -> Option<Box<dyn FnMut(u64)>> {
                 }
                 _ => return None,
             }
+        }
+        ("layer", kind) => {
+            let client = crate::layer::client();
+            let router = crate::layer::router(kind, &client)?;
+            Box::new(move |i| {
+                black_box(crate::layer::call(&router, crate::layer::request(i)));
+            })
         }
         ("ungated", _) => Box::new(|i| {
             black_box(work(i));

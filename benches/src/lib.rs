@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use flowgate::{feature_gate, labels, Client};
 
 pub mod cases;
+pub mod layer;
 pub mod service;
 
 // ---- the data set -----------------------------------------------------------------

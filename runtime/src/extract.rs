@@ -66,9 +66,35 @@ impl<F: AsFlag + Default> fmt::Debug for Flag<F> {
     }
 }
 
-/// The client the layer put on the request, for extractors.
-#[derive(Clone)]
-pub(crate) struct RequestClient(pub(crate) Client);
+#[cfg(feature = "tower")]
+tokio::task_local! {
+    /// The client of the innermost `FlowgateLayer` that has one, in the request's task.
+    static LAYER_CLIENT: Option<Client>;
+}
+
+/// A future run with a layer's client for the extractors inside it: what
+/// [`with_client`] returns, a type the layer's response future can name.
+#[cfg(feature = "tower")]
+pub(crate) type WithClient<F> = tokio::task::futures::TaskLocalFuture<Option<Client>, F>;
+
+/// Runs `future` with `client` for the extractors in it.
+///
+/// A task-local rather than a request extension: an extension costs an allocation and
+/// a map insertion per request, measured at about 300 instructions of the layer's
+/// 2 500 (`cargo bench -p flowgate-benches --bench instructions`, `layer/*`); this is a
+/// swap of one word at each poll.
+#[cfg(feature = "tower")]
+pub(crate) fn with_client<F: std::future::Future>(client: Client, future: F) -> WithClient<F> {
+    LAYER_CLIENT.scope(Some(client), future)
+}
+
+/// The client of the layer around the calling task, if any.
+fn layer_client() -> Option<Client> {
+    #[cfg(feature = "tower")]
+    return LAYER_CLIENT.try_with(Clone::clone).ok().flatten();
+    #[cfg(not(feature = "tower"))]
+    None
+}
 
 impl<S, F> FromRequestParts<S> for Flag<F>
 where
@@ -78,8 +104,9 @@ where
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        let layer = parts.extensions.get::<RequestClient>().map(|c| &c.0);
+        let layer = layer_client();
         let client = layer
+            .as_ref()
             .or_else(|| parts.extensions.get::<Client>())
             .unwrap_or_else(|| crate::global());
         Ok(Self {

@@ -65,6 +65,27 @@ async fn scopes_nest_and_spawned_tasks_do_not_inherit() {
     assert!(!spawned);
 }
 
+/// A scope with no labels adds nothing and hides nothing: inside another scope, the
+/// outer labels still reach decisions.
+#[tokio::test]
+async fn an_empty_scope_keeps_the_outer_labels() {
+    let client = echo(map(&[("userId", "9")]));
+    let inside = scope(labels! { "userId" => 9 }.into_owned(), async {
+        scope(Labels::new(), async {
+            tokio::task::yield_now().await;
+            client.is_enabled("Echo", &Labels::new())
+        })
+        .await
+    })
+    .await;
+    assert!(inside);
+    let alone = scope(Labels::new(), async {
+        client.is_enabled("Echo", &Labels::new())
+    })
+    .await;
+    assert!(!alone, "no scope around: no labels");
+}
+
 #[test]
 fn sync_scope_works_outside_a_runtime() {
     let client = echo(map(&[("userId", "3")]));

@@ -468,6 +468,55 @@ async fn a_handler_branches_on_a_flag_extractor() {
     assert_eq!(get_text(&format!("{base}/")).await.1, "without");
 }
 
+/// Layers nest as users stack them: an outer `Router::layer` takes the user from a
+/// header, an inner `route_layer` gates with no labels of its own. The handler's
+/// `Flag<F>` still decides on the outer layer's user, with the innermost client set
+/// (an inner layer with another client wins; one without a client keeps the outer's).
+#[tokio::test]
+async fn nested_layers_keep_the_outer_labels_and_the_innermost_client() {
+    let outer = Client::from_toml_str(
+        "[flags.Search]\nrollout = 50\nstickiness = \"userId\"\n\n[flags.Orders]\nenabled = true\n",
+    )
+    .unwrap();
+    let inner = InMemorySource::new()
+        .enable("Orders")
+        .enable("Search")
+        .into_client();
+    let app = |inner_client: Option<Client>| {
+        let gate = FlowgateLayer::new("Orders");
+        let gate = match inner_client {
+            Some(client) => gate.client(client),
+            None => gate.client(outer.clone()),
+        };
+        Router::new().route("/", get(page)).route_layer(gate).layer(
+            FlowgateLayer::new("Orders")
+                .client(outer.clone())
+                .label_from_header("userId", "x-user-id"),
+        )
+    };
+    let same = serve(app(None)).await;
+    let other = serve(app(Some(inner))).await;
+    let http = reqwest::Client::new();
+    let (mut with, mut without) = (0, 0);
+    for user in 0..40 {
+        let id = format!("nested-{user}");
+        let on = outer.is_enabled("Search", &labels! { "userId" => id.as_str() });
+        let body = as_user(&http, &format!("{same}/"), &id).await.1;
+        assert_eq!(body, if on { "with search" } else { "without" }, "{id}");
+        if on {
+            with += 1
+        } else {
+            without += 1
+        }
+        let body = as_user(&http, &format!("{other}/"), &id).await.1;
+        assert_eq!(
+            body, "with search",
+            "the inner layer's client decides: {id}"
+        );
+    }
+    assert!(with > 0 && without > 0, "a 50% rollout splits 40 users");
+}
+
 /// Labels from the query (percent-decoded) and from a closure over the request's
 /// parts, for generated values a client would send, odd characters included: the gate
 /// decides on exactly the value sent.

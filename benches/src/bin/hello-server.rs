@@ -1,38 +1,21 @@
 //! A hello-world axum server for timing the tower layer over real HTTP (with `wrk`, in
-//! `scripts/bench-layer-http.sh`): `/hello` ungated, `/gated` behind `FlowgateLayer` on
-//! a flag that evaluates (a 100% rollout by the `userId` header, taken per request),
-//! `/gated-off` behind a flag that is off (every request answered 404 by the layer).
+//! `scripts/bench-layer-http.sh`): `/hello` behind the layer of `KIND`, one of the
+//! routers of `flowgate_benches::layer` (`ungated`, `noop-layer`, `gated-rollout`,
+//! `gated-constant`, `gated-off`), the same the in-process benchmarks call.
 //!
-//! `hello-server PORT`; serves on 127.0.0.1 only, one worker thread, until killed.
+//! `hello-server KIND PORT`; serves on 127.0.0.1 only, one worker thread, until killed.
 
-use axum::routing::get;
-use axum::Router;
-use flowgate::tower::FlowgateLayer;
-use flowgate::Client;
+use flowgate_benches::layer::{client, router};
 
 fn main() {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    let client = Client::from_toml_str(
-        "[flags.Hello]\nrollout = 100\nstickiness = \"userId\"\n\n[flags.Off]\nenabled = false\n",
-    )
-    .expect("rules");
-    let app = Router::new()
-        .route("/hello", get(|| async { "hello" }))
-        .route(
-            "/gated",
-            get(|| async { "hello" }).layer(
-                FlowgateLayer::new("Hello")
-                    .client(client.clone())
-                    .label_from_header("userId", "x-user-id"),
-            ),
-        )
-        .route(
-            "/gated-off",
-            get(|| async { "hello" }).layer(FlowgateLayer::new("Off").client(client)),
-        );
+    let mut args = std::env::args().skip(1);
+    let kind = args.next().unwrap_or_else(|| "ungated".to_owned());
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let client = client();
+    let Some(app) = router(&kind, &client) else {
+        eprintln!("hello-server: no router {kind:?}");
+        std::process::exit(2);
+    };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -29,8 +29,13 @@ fn mark_used() {
 }
 
 tokio::task_local! {
-    static AMBIENT: Arc<Labels<'static>>;
+    /// `None` in a scope that adds nothing (a layer with no labels to take).
+    static AMBIENT: Option<Arc<Labels<'static>>>;
 }
+
+/// A future run with ambient labels: what [`scoped`] returns, a type callers can name
+/// (the tower layer's response future holds one).
+pub(crate) type Scoped<F> = tokio::task::futures::TaskLocalFuture<Option<Arc<Labels<'static>>>, F>;
 
 /// Runs `future` with `labels` ambient: every gate, `is_enabled`, `variant` and
 /// `start_flow` inside it (on any client) decides on its own labels plus these, its
@@ -53,23 +58,32 @@ tokio::task_local! {
 /// # }
 /// ```
 pub async fn scope<F: Future>(labels: Labels<'static>, future: F) -> F::Output {
-    let labels = match AMBIENT.try_with(Arc::clone) {
-        Ok(outer) => Arc::new(merge(&labels, &outer).into_owned()),
-        Err(_) => Arc::new(labels),
-    };
-    mark_used();
-    AMBIENT.scope(labels, future).await
+    scoped(labels, future).await
+}
+
+/// [`scope`] as a future of a type that can be named. Empty `labels` allocate nothing
+/// and mark nothing: inside another scope the future keeps that scope's labels.
+pub(crate) fn scoped<F: Future>(labels: Labels<'static>, future: F) -> Scoped<F> {
+    AMBIENT.scope(combined(labels), future)
 }
 
 /// Runs `work` with `labels` ambient, on this thread, outside any async task: the
 /// blocking counterpart of [`scope`].
 pub fn sync_scope<R>(labels: Labels<'static>, work: impl FnOnce() -> R) -> R {
-    let labels = match AMBIENT.try_with(Arc::clone) {
-        Ok(outer) => Arc::new(merge(&labels, &outer).into_owned()),
-        Err(_) => Arc::new(labels),
-    };
+    AMBIENT.sync_scope(combined(labels), work)
+}
+
+/// The value of a new scope: `labels` added to the enclosing scope's.
+fn combined(labels: Labels<'static>) -> Option<Arc<Labels<'static>>> {
+    let outer = current();
+    if labels.is_empty() {
+        return outer;
+    }
     mark_used();
-    AMBIENT.sync_scope(labels, work)
+    Some(match outer {
+        Some(outer) => Arc::new(merge(&labels, &outer).into_owned()),
+        None => Arc::new(labels),
+    })
 }
 
 /// The ambient labels of the calling task, if it is in a scope.
@@ -84,7 +98,7 @@ pub(crate) fn current() -> Option<Arc<Labels<'static>>> {
 #[cold]
 #[inline(never)]
 fn lookup() -> Option<Arc<Labels<'static>>> {
-    AMBIENT.try_with(Arc::clone).ok()
+    AMBIENT.try_with(Clone::clone).ok().flatten()
 }
 
 /// `ambient`'s labels, then `own`'s (replacing those of the same name), borrowed.

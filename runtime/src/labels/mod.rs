@@ -22,6 +22,8 @@ pub(crate) use ambient::{
     with_ambient as with_ambient_cold,
 };
 pub use ambient::{scope, sync_scope};
+#[cfg(feature = "tower")]
+pub(crate) use ambient::{scoped, Scoped};
 use entries::Storage;
 pub use name::LabelKey;
 use name::Name;

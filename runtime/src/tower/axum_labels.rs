@@ -17,13 +17,21 @@ use http::request::Parts;
 use super::Config;
 use crate::labels::Labels;
 
-/// Adds the path parameters and the peer's address the layer asks for.
-pub(super) fn add(config: &Config, parts: &mut Parts, labels: &mut Labels<'static>) {
+/// Adds the peer's address, if the layer asks for it.
+pub(super) fn add_remote_address(
+    config: &Config,
+    extensions: &http::Extensions,
+    labels: &mut Labels<'static>,
+) {
     if config.remote_address {
-        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
             labels.insert("remoteAddress", peer.ip().to_string());
         }
     }
+}
+
+/// Adds the path parameters the layer asks for.
+pub(super) fn add_paths(config: &Config, parts: &mut Parts, labels: &mut Labels<'static>) {
     if config.paths.is_empty() {
         return;
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::Response;
+use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt as _;
 
@@ -280,16 +280,63 @@ impl Config {
         self.client.as_ref().unwrap_or_else(|| crate::global())
     }
 
-    fn labels(&self, parts: &mut Parts) -> Labels<'static> {
+    /// The request's labels, as the layer's options take them: the peer's address,
+    /// path parameters, headers, query parameters, then the closure (a later one
+    /// replacing an earlier one of the same name). The request is split into its parts
+    /// only for the last two: the others read it where it is.
+    #[inline]
+    fn labels<B>(&self, request: Request<B>) -> (Request<B>, Labels<'static>) {
+        if self.needs_parts() {
+            return self.labels_of_parts(request);
+        }
         let mut labels = Labels::new();
         #[cfg(feature = "axum")]
-        axum_labels::add(self, parts, &mut labels);
+        axum_labels::add_remote_address(self, request.extensions(), &mut labels);
+        self.add_from_request(request.headers(), request.uri(), &mut labels);
+        (request, labels)
+    }
+
+    #[cold]
+    fn labels_of_parts<B>(&self, request: Request<B>) -> (Request<B>, Labels<'static>) {
+        let mut labels = Labels::new();
+        #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
+        let (mut parts, body) = request.into_parts();
+        #[cfg(feature = "axum")]
+        axum_labels::add_remote_address(self, &parts.extensions, &mut labels);
+        #[cfg(feature = "axum")]
+        axum_labels::add_paths(self, &mut parts, &mut labels);
+        self.add_from_request(&parts.headers, &parts.uri, &mut labels);
+        if let Some(computed) = &self.labels {
+            for (key, value) in &computed(&parts) {
+                labels.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        (Request::from_parts(parts, body), labels)
+    }
+
+    /// Whether a label is taken from the request's `Parts` (a path parameter, the
+    /// closure).
+    fn needs_parts(&self) -> bool {
+        #[cfg(feature = "axum")]
+        if !self.paths.is_empty() {
+            return true;
+        }
+        self.labels.is_some()
+    }
+
+    /// The labels of headers and query parameters.
+    fn add_from_request(
+        &self,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
+        labels: &mut Labels<'static>,
+    ) {
         for (label, header) in &self.headers {
-            if let Some(value) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
+            if let Some(value) = headers.get(header).and_then(|v| v.to_str().ok()) {
                 labels.insert(*label, value.to_owned());
             }
         }
-        if let (false, Some(query)) = (self.queries.is_empty(), parts.uri.query()) {
+        if let (false, Some(query)) = (self.queries.is_empty(), uri.query()) {
             for (label, param) in &self.queries {
                 let value = form_urlencoded::parse(query.as_bytes())
                     .find_map(|(name, value)| (name == param.as_str()).then_some(value));
@@ -298,17 +345,6 @@ impl Config {
                 }
             }
         }
-        if let Some(computed) = &self.labels {
-            for (key, value) in &computed(parts) {
-                labels.insert(key.to_owned(), value.to_owned());
-            }
-        }
-        labels
-    }
-
-    /// Whether response metadata says the call failed (gRPC only: `grpc-status`).
-    pub(crate) fn failed(&self, metadata: &http::HeaderMap) -> bool {
-        self.grpc && body::grpc_failed(metadata)
     }
 
     fn reject<B>(&self, rejection: &Rejection) -> Response<GatedBody<B>> {
