@@ -63,6 +63,7 @@
 
 mod client;
 pub mod engine;
+pub mod explain;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod flow;

@@ -225,6 +225,37 @@ impl Client {
             .unwrap_or_else(|| Variant::disabled(self.is_enabled(flag, labels)))
     }
 
+    /// Why `flag` is on or off for `labels` (and any ambient labels), step by step:
+    /// the strategies, constraints, rollout buckets and variant its source's evaluation
+    /// goes through. `None` when the source has no rules for the flag, is not ready, or
+    /// cannot tell (a source of your own: see [`DecisionSource::explain`]). For people
+    /// and tools (`flowgate explain`), not for the hot path: it allocates.
+    ///
+    /// ```
+    /// use flowgate::{explain::Step, labels, Client};
+    ///
+    /// let client = Client::from_toml_str(
+    ///     "[flags.Beta]\nconstraints = [{ label = \"plan\", operator = \"IN\", values = [\"beta\"] }]\n",
+    /// )?;
+    /// let why = client.explain("Beta", &labels! { "plan" => "free" }).unwrap();
+    /// assert!(!why.enabled);
+    /// assert!(why.steps.iter().any(|step| matches!(step, Step::Constraint { matched: false, .. })));
+    /// assert_eq!(why.to_string(), "Beta: off\n  strategy 1 (default: on for everyone): no match\n    constraint plan IN (1 value): `free`: no match");
+    /// # Ok::<(), flowgate::ConfigError>(())
+    /// ```
+    ///
+    /// [`DecisionSource::explain`]: crate::source::DecisionSource::explain
+    pub fn explain(
+        &self,
+        flag: impl AsFlag,
+        labels: &Labels<'_>,
+    ) -> Option<crate::explain::Explanation> {
+        let flag = flag.flag_name();
+        crate::labels::with_ambient(labels, |labels| {
+            self.inner.source.get().explain(flag, labels)
+        })
+    }
+
     /// A snapshot of the flow counters of every flag seen so far.
     pub fn metrics(&self) -> Metrics {
         let keys = self.inner.policy.limits().key_counts();

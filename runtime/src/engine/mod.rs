@@ -302,6 +302,10 @@ impl DecisionSource for Engine {
         self.shared.store.variant(flag, labels)
     }
 
+    fn explain(&self, flag: &str, labels: &Labels<'_>) -> Option<crate::explain::Explanation> {
+        self.shared.store.explain(flag, labels)
+    }
+
     fn readiness(&self) -> Option<&Readiness> {
         Some(self.shared.store.readiness())
     }

@@ -83,6 +83,11 @@ impl LabelName {
         }
     }
 
+    /// The name as written.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
     #[inline]
     pub(crate) fn lookup(&self) -> Lookup<'_> {
         Lookup {

@@ -32,6 +32,19 @@ impl Field {
             other => Field::Property(LabelName::new(other)),
         }
     }
+
+    /// The label's name, camelCase for the fields Unleash names.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Field::UserId => "userId",
+            Field::SessionId => "sessionId",
+            Field::RemoteAddress => "remoteAddress",
+            Field::Environment => "environment",
+            Field::AppName => "appName",
+            Field::CurrentTime => "currentTime",
+            Field::Property(name) => name.as_str(),
+        }
+    }
 }
 
 /// Context fields a source fills in when a call's labels do not (an Unleash client's

@@ -9,13 +9,13 @@ use std::net::IpAddr;
 
 use super::context::{Context, Field};
 use super::hash::GroupHash;
-use super::model::{Feature, Stickiness, Strategy, StrategyKind, VariantDef};
+use super::model::{Dependency, Feature, Stickiness, Strategy, StrategyKind, VariantDef};
 use super::Snapshot;
 use crate::memo::{FlagSlot, StateStamp};
 use crate::variant::Variant;
 
 /// Which strategy turned a feature on, when one did.
-enum Resolution<'a> {
+pub(super) enum Resolution<'a> {
     Off,
     On(Option<&'a Strategy>),
 }
@@ -84,20 +84,7 @@ impl Snapshot {
         match self.resolve(feature, context) {
             Resolution::Off => Variant::disabled(false),
             Resolution::On(strategy) => {
-                let chosen = match strategy.filter(|s| !s.variants.is_empty()) {
-                    Some(strategy) => choose_variant(
-                        &strategy.variants,
-                        strategy.variant_total,
-                        &strategy.variant_group,
-                        context,
-                    ),
-                    None => choose_variant(
-                        &feature.variants,
-                        feature.variant_total,
-                        &feature.variant_group,
-                        context,
-                    ),
-                };
+                let chosen = chosen_variant(feature, strategy, context).map(|(def, _)| def);
                 chosen.map_or_else(
                     || Variant::disabled(true),
                     |def| Variant::new(def.handed_out.get(|| (*def.chosen).clone()), true, true),
@@ -106,7 +93,11 @@ impl Snapshot {
         }
     }
 
-    fn resolve<'s>(&'s self, feature: &'s Feature, context: &Context<'_>) -> Resolution<'s> {
+    pub(super) fn resolve<'s>(
+        &'s self,
+        feature: &'s Feature,
+        context: &Context<'_>,
+    ) -> Resolution<'s> {
         if !feature.enabled || !self.dependencies_hold(feature, context) {
             return Resolution::Off;
         }
@@ -121,39 +112,44 @@ impl Snapshot {
     }
 
     fn dependencies_hold(&self, feature: &Feature, context: &Context<'_>) -> bool {
-        feature.dependencies.iter().all(|dependency| {
-            // Unleash allows one level of dependencies: a parent with parents of its
-            // own is never satisfied.
-            let Some(parent) = self
-                .features
-                .get(&dependency.feature)
-                .filter(|p| p.dependencies.is_empty())
-            else {
-                return false;
-            };
-            let parent_on = matches!(self.resolve(parent, context), Resolution::On(_));
-            if !dependency.enabled {
-                return !parent_on;
-            }
-            parent_on
-                && (dependency.variants.is_empty() || {
-                    let variant = self.variant_of(parent, context);
-                    dependency.variants.iter().any(|v| **v == *variant.name())
-                })
-        })
+        feature
+            .dependencies
+            .iter()
+            .all(|dependency| self.dependency_holds(dependency, context))
+    }
+
+    pub(super) fn dependency_holds(&self, dependency: &Dependency, context: &Context<'_>) -> bool {
+        // Unleash allows one level of dependencies: a parent with parents of its own is
+        // never satisfied.
+        let Some(parent) = self
+            .features
+            .get(&dependency.feature)
+            .filter(|p| p.dependencies.is_empty())
+        else {
+            return false;
+        };
+        let parent_on = matches!(self.resolve(parent, context), Resolution::On(_));
+        if !dependency.enabled {
+            return !parent_on;
+        }
+        parent_on
+            && (dependency.variants.is_empty() || {
+                let variant = self.variant_of(parent, context);
+                dependency.variants.iter().any(|v| **v == *variant.name())
+            })
     }
 }
 
 impl Strategy {
     #[inline]
-    fn is_enabled(&self, context: &Context<'_>) -> bool {
+    pub(super) fn is_enabled(&self, context: &Context<'_>) -> bool {
         self.constraints.iter().all(|c| c.matches(context)) && self.kind.is_enabled(context)
     }
 }
 
 impl StrategyKind {
     #[inline]
-    fn is_enabled(&self, context: &Context<'_>) -> bool {
+    pub(super) fn is_enabled(&self, context: &Context<'_>) -> bool {
         match self {
             StrategyKind::Default => true,
             StrategyKind::Constant(on) => *on,
@@ -165,21 +161,8 @@ impl StrategyKind {
                 if *percentage == 0 {
                     return false;
                 }
-                let bucket = match stickiness {
-                    Stickiness::Random => random_bucket(100),
-                    Stickiness::Default => match context
-                        .get(&Field::UserId)
-                        .or_else(|| context.get(&Field::SessionId))
-                    {
-                        Some(value) => group.bucket(value, 100),
-                        None => random_bucket(100),
-                    },
-                    Stickiness::Field(field) => match context.get(field) {
-                        Some(value) => group.bucket(value, 100),
-                        None => return false,
-                    },
-                };
-                bucket <= *percentage
+                rollout_bucket(stickiness, group, context)
+                    .is_some_and(|(_, bucket)| bucket <= *percentage)
             }
             StrategyKind::UserIds(ids) => context
                 .get(&Field::UserId)
@@ -192,18 +175,77 @@ impl StrategyKind {
     }
 }
 
+/// The bucket (1 to 100) a call falls in for a rollout, with the value hashed (`None`:
+/// a random bucket); `None` when the call has no value of the field the rollout sticks
+/// to, and so is not in it.
+#[inline]
+pub(super) fn rollout_bucket<'c>(
+    stickiness: &Stickiness,
+    group: &GroupHash,
+    context: &Context<'c>,
+) -> Option<(Option<&'c str>, u32)> {
+    match stickiness {
+        Stickiness::Random => Some((None, random_bucket(100))),
+        Stickiness::Default => Some(
+            match context
+                .get(&Field::UserId)
+                .or_else(|| context.get(&Field::SessionId))
+            {
+                Some(value) => (Some(value), group.bucket(value, 100)),
+                None => (None, random_bucket(100)),
+            },
+        ),
+        Stickiness::Field(field) => context
+            .get(field)
+            .map(|value| (Some(value), group.bucket(value, 100))),
+    }
+}
+
+/// How a variant was chosen.
+pub(super) enum Choice {
+    /// An override on a label.
+    Override,
+    /// By the bucket (1 to the weights' total) of a value.
+    Bucket(u32),
+    /// At random: no value to hash.
+    Random,
+}
+
+/// The variant a call of `feature` gets when `strategy` turned it on: the strategy's
+/// variants when it has some, else the feature's.
+pub(super) fn chosen_variant<'f>(
+    feature: &'f Feature,
+    strategy: Option<&'f Strategy>,
+    context: &Context<'_>,
+) -> Option<(&'f VariantDef, Choice)> {
+    match strategy.filter(|s| !s.variants.is_empty()) {
+        Some(strategy) => choose_variant(
+            &strategy.variants,
+            strategy.variant_total,
+            &strategy.variant_group,
+            context,
+        ),
+        None => choose_variant(
+            &feature.variants,
+            feature.variant_total,
+            &feature.variant_group,
+            context,
+        ),
+    }
+}
+
 fn random_bucket(normalizer: u32) -> u32 {
     fastrand::u32(1..=normalizer)
 }
 
 /// The variant of `variants` (whose weights add up to `total`, 0 when they cannot be
-/// chosen) a call gets.
+/// chosen) a call gets, and how.
 fn choose_variant<'v>(
     variants: &'v [VariantDef],
     total: u32,
     group: &GroupHash,
     context: &Context<'_>,
-) -> Option<&'v VariantDef> {
+) -> Option<(&'v VariantDef, Choice)> {
     if total == 0 {
         return None;
     }
@@ -214,7 +256,7 @@ fn choose_variant<'v>(
                 .is_some_and(|value| o.values.iter().any(|x| **x == *value))
         })
     }) {
-        return Some(overridden);
+        return Some((overridden, Choice::Override));
     }
     let stickiness = &variants[0].stickiness;
     let value = match stickiness {
@@ -225,17 +267,21 @@ fn choose_variant<'v>(
         Stickiness::Random => None,
         Stickiness::Field(field) => context.get(field),
     };
-    let target = match value {
-        Some(value) => group.bucket(value, total),
-        None => random_bucket(total),
+    let (target, choice) = match value {
+        Some(value) => {
+            let bucket = group.bucket(value, total);
+            (bucket, Choice::Bucket(bucket))
+        }
+        None => (random_bucket(total), Choice::Random),
     };
     let mut counter = 0_u32;
-    variants.iter().find(|v| {
+    let chosen = variants.iter().find(|v| {
         if v.weight == 0 {
             return false;
         }
         // Cannot overflow: the weights add up to `total`, a `u32`.
         counter += v.weight;
         counter >= target
-    })
+    })?;
+    Some((chosen, choice))
 }

@@ -6,10 +6,11 @@
 //! own format into this model and keep it in a [`RuleStore`]; they never import each
 //! other. Inside: the types ([`model`]), the context a call is read as ([`context`]),
 //! the operators ([`operators`]) and the value sets of `IN` ([`value_set`]), Unleash's bucketing hash ([`hash`]), the index by
-//! name ([`index`]), evaluation ([`eval`]), usage counts ([`tally`]) and the store.
+//! name ([`index`]), evaluation ([`eval`]) and its step-by-step account (`explain`), usage counts ([`tally`]) and the store.
 
 mod context;
 mod eval;
+mod explain;
 mod hash;
 mod index;
 mod model;

@@ -60,6 +60,52 @@ pub(crate) enum Operator {
 }
 
 impl Operator {
+    /// The operator and its comparand, short, for explanations: `IN (2 values)`,
+    /// `SEMVER_GTE 2.1.0`, `NUM_LT 5`.
+    pub(crate) fn describe(&self) -> String {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let values = |n: usize| {
+            if n == 1 {
+                "(1 value)".to_owned()
+            } else {
+                format!("({n} values)")
+            }
+        };
+        let compare = |ordering: &Ordering, or_equal: bool| match (ordering, or_equal) {
+            (Equal, _) => "EQ",
+            (Greater, false) => "GT",
+            (Greater, true) => "GTE",
+            (Less, false) => "LT",
+            (Less, true) => "LTE",
+        };
+        match self {
+            Operator::In(set) => format!("IN {}", values(set.len())),
+            Operator::NotIn(set) => format!("NOT_IN {}", values(set.len())),
+            Operator::Str {
+                kind, values: v, ..
+            } => {
+                let name = match kind {
+                    StrMatch::Contains => "STR_CONTAINS",
+                    StrMatch::StartsWith => "STR_STARTS_WITH",
+                    StrMatch::EndsWith => "STR_ENDS_WITH",
+                };
+                format!("{name} {}", values(v.len()))
+            }
+            Operator::Num(ordering, or_equal, n) => {
+                format!("NUM_{} {n}", compare(ordering, *or_equal))
+            }
+            Operator::DateAfter(t) => format!("DATE_AFTER {t}"),
+            Operator::DateBefore(t) => format!("DATE_BEFORE {t}"),
+            Operator::Semver(ordering, or_equal, v) => {
+                format!("SEMVER_{} {v}", compare(ordering, *or_equal))
+            }
+            #[cfg(feature = "regex")]
+            Operator::Regex(regex) => format!("REGEX {}", regex.as_str()),
+            Operator::InCidr(networks) => format!("IN_CIDR {}", values(networks.len())),
+            Operator::Never => "an operator that cannot match (its value did not read)".to_owned(),
+        }
+    }
+
     /// Compiles `name` against `comparand`. A comparand of another kind than the
     /// operator takes (which `flowgate_config` never gives) compiles to
     /// [`Operator::Never`], as does a pattern the regex engine refuses.

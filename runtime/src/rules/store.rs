@@ -169,6 +169,21 @@ impl RuleStore {
             .read(|snapshot, _| snapshot.variant(flag, &context))
     }
 
+    /// `flag`'s decision for `labels`, step by step; `None` when the store is not ready
+    /// or has no rules for it.
+    pub(crate) fn explain(
+        &self,
+        flag: &str,
+        labels: &Labels<'_>,
+    ) -> Option<crate::explain::Explanation> {
+        if !self.readiness.is_ready() {
+            return None;
+        }
+        let context = Context::new(labels, &self.defaults);
+        self.snapshot
+            .read(|snapshot, _| snapshot.explain(flag, &context))
+    }
+
     /// How many flags the current snapshot has.
     pub(crate) fn len(&self) -> usize {
         self.snapshot.load().features.len()

@@ -53,6 +53,11 @@ impl ValueSet {
         }
     }
 
+    /// How many values it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
     /// Whether `value` is one of the values.
     #[inline]
     pub(crate) fn contains(&self, value: &str) -> bool {

@@ -10,6 +10,7 @@
 mod readiness;
 mod serving;
 
+use crate::explain::Explanation;
 use std::fmt;
 
 pub use readiness::Readiness;
@@ -59,6 +60,15 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// The readiness signal of a source that loads its state in the background.
     /// `None` (the default) means the source is always ready.
     fn readiness(&self) -> Option<&Readiness> {
+        None
+    }
+
+    /// `flag`'s decision for `labels`, step by step (see [`Client::explain`]); `None`
+    /// (the default) when the source cannot tell how it decides.
+    ///
+    /// [`Client::explain`]: crate::Client::explain
+    fn explain(&self, flag: &str, labels: &Labels<'_>) -> Option<Explanation> {
+        let _ = (flag, labels);
         None
     }
 
@@ -159,6 +169,10 @@ macro_rules! delegate {
 
             fn readiness(&self) -> Option<&Readiness> {
                 (**self).readiness()
+            }
+
+            fn explain(&self, flag: &str, labels: &Labels<'_>) -> Option<Explanation> {
+                (**self).explain(flag, labels)
             }
 
             fn name(&self) -> &str {

@@ -253,6 +253,10 @@ impl DecisionSource for Unleash {
         self.store.variant(flag, labels)
     }
 
+    fn explain(&self, flag: &str, labels: &Labels<'_>) -> Option<crate::explain::Explanation> {
+        self.store.explain(flag, labels)
+    }
+
     fn readiness(&self) -> Option<&Readiness> {
         Some(self.store.readiness())
     }
