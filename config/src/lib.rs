@@ -64,6 +64,37 @@ pub use document::{
 pub use error::ConfigError;
 pub use operator::{Arity, Comparand, Operator};
 
+/// The name of a flag's typed handle (`flowgate::flags!()` makes one per flag): upper
+/// camel case, words split at anything that is not a letter or digit; a name starting
+/// with a digit gets `Flag` in front. Shared by the macro and the `flowgate` command.
+///
+/// ```
+/// assert_eq!(flowgate_config::handle_name("delete_survey_flag"), "DeleteSurveyFlag");
+/// assert_eq!(flowgate_config::handle_name("2fa"), "Flag2fa");
+/// ```
+#[must_use]
+pub fn handle_name(flag: &str) -> String {
+    let mut out = String::new();
+    for word in flag.split(|c: char| !c.is_alphanumeric()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || !out.is_ascii() {
+        let safe: String = out
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        out = format!("Flag{safe}");
+    }
+    if out == "Self" {
+        out.push('_');
+    }
+    out
+}
+
 /// What errors call a text that came from no file.
 pub const STRING_ORIGIN: &str = "<string>";
 

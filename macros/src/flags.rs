@@ -160,29 +160,10 @@ fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
     })
 }
 
-/// A flag name as an upper camel case type name: words split at anything that is not a
-/// letter or digit, and at `_`; each word's first letter raised. A name starting with
-/// a digit gets `Flag` in front.
+/// A flag name as an upper camel case type name: `flowgate_config::handle_name`, which
+/// the `flowgate stale` command reads sources with too.
 pub(crate) fn handle_name(flag: &str) -> String {
-    let mut out = String::new();
-    for word in flag.split(|c: char| !c.is_alphanumeric()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            out.extend(first.to_uppercase());
-            out.push_str(chars.as_str());
-        }
-    }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || !out.is_ascii() {
-        let safe: String = out
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        out = format!("Flag{safe}");
-    }
-    if out == "Self" {
-        out.push('_');
-    }
-    out
+    flowgate_config::handle_name(flag)
 }
 
 #[cfg(test)]

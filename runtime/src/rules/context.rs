@@ -82,7 +82,9 @@ impl<'a> Context<'a> {
         self.labels.find_either(names).filter(|v| !v.is_empty())
     }
 
-    #[inline]
+    /// Always inlined, as `Operator::matches` is (see there).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn get(&self, field: &Field) -> Option<&'a str> {
         match field {
             Field::UserId => self.label(USER_ID),

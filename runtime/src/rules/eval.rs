@@ -141,14 +141,17 @@ impl Snapshot {
 }
 
 impl Strategy {
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(super) fn is_enabled(&self, context: &Context<'_>) -> bool {
         self.constraints.iter().all(|c| c.matches(context)) && self.kind.is_enabled(context)
     }
 }
 
 impl StrategyKind {
-    #[inline]
+    /// Always inlined, as `rollout_bucket` is.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(super) fn is_enabled(&self, context: &Context<'_>) -> bool {
         match self {
             StrategyKind::Default => true,
@@ -178,7 +181,12 @@ impl StrategyKind {
 /// The bucket (1 to 100) a call falls in for a rollout, with the value hashed (`None`:
 /// a random bucket); `None` when the call has no value of the field the rollout sticks
 /// to, and so is not in it.
-#[inline]
+///
+/// Always inlined: `explain.rs` calls it too, and with two callers the compiler made
+/// it a call of its own on the gate's path (measured: +4.6% instructions on
+/// `labels-4`).
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub(super) fn rollout_bucket<'c>(
     stickiness: &Stickiness,
     group: &GroupHash,

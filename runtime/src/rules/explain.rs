@@ -7,8 +7,8 @@
 //! only writes down what it saw. Off the hot path: it allocates, and it counts no usage.
 
 use super::context::Context;
-use super::eval::{chosen_variant, rollout_bucket, Choice};
-use super::model::{Feature, Stickiness, Strategy, StrategyKind};
+use super::eval::{chosen_variant, rollout_bucket, Choice, Resolution};
+use super::model::{Feature, Stickiness, StrategyKind};
 use super::Snapshot;
 use crate::explain::{Explanation, Step};
 
@@ -17,7 +17,10 @@ impl Snapshot {
     pub(crate) fn explain(&self, flag: &str, context: &Context<'_>) -> Option<Explanation> {
         let feature = self.features.get(flag).filter(|f| f.has_rules)?;
         let mut steps = Vec::new();
-        let turned_on = self.explain_resolve(feature, context, &mut steps);
+        let turned_on = match self.explain_resolve(feature, context, &mut steps) {
+            Resolution::Off => None,
+            Resolution::On(strategy) => Some(strategy),
+        };
         let variant = turned_on.and_then(|strategy| {
             let (def, choice) = chosen_variant(feature, strategy, context)?;
             let name = def.chosen.name.to_string();
@@ -43,17 +46,16 @@ impl Snapshot {
         })
     }
 
-    /// `resolve`, told: `Some(the strategy that turned the feature on)` (`Some(None)`:
-    /// it has none), `None` when it is off.
+    /// `resolve`, told.
     fn explain_resolve<'s>(
         &'s self,
         feature: &'s Feature,
         context: &Context<'_>,
         steps: &mut Vec<Step>,
-    ) -> Option<Option<&'s Strategy>> {
+    ) -> Resolution<'s> {
         if !feature.enabled {
             steps.push(Step::Disabled);
-            return None;
+            return Resolution::Off;
         }
         for dependency in &feature.dependencies {
             let held = self.dependency_holds(dependency, context);
@@ -68,12 +70,12 @@ impl Snapshot {
                 held,
             });
             if !held {
-                return None;
+                return Resolution::Off;
             }
         }
         if feature.strategies.is_empty() {
             steps.push(Step::NoStrategies);
-            return Some(None);
+            return Resolution::On(None);
         }
         for (index, strategy) in feature.strategies.iter().enumerate() {
             let at = steps.len();
@@ -106,10 +108,10 @@ impl Snapshot {
                 *slot = matched;
             }
             if matched {
-                return Some(Some(strategy));
+                return Resolution::On(Some(strategy));
             }
         }
-        None
+        Resolution::Off
     }
 }
 

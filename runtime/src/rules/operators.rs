@@ -194,7 +194,11 @@ impl Operator {
 
     /// Whether the call's `field` matches. A missing label, or one that does not read as
     /// the operator's kind (a number, a date, a version, an address), matches nothing.
-    #[inline]
+    ///
+    /// Always inlined: with a second caller (`explain.rs`), the compiler stopped
+    /// inlining it into evaluation, measured at +10% instructions on `in16`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn matches(&self, field: &Field, context: &Context<'_>) -> bool {
         let value = context.get(field);
         match self {

@@ -1,0 +1,64 @@
+//! `flowgate check [FILE]`: the file read and checked by `flowgate_config::read_file`,
+//! the very function the attribute (at compile time) and the runtime (at every load)
+//! call, so that the command, the build and the service agree on what is a mistake.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::Outcome;
+
+pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
+    if !file.is_file() {
+        return Err(format!(
+            "{}: no such file (give the path: `flowgate check path/to/flowgate.toml`)",
+            file.display()
+        ));
+    }
+    match flowgate_config::read_file(file) {
+        Ok(document) => {
+            let flags = document.flags.len();
+            let with_rules = document.flags.iter().filter(|f| f.rules.is_some()).count();
+            let with_limits = document
+                .flags
+                .iter()
+                .filter(|f| !f.limits.is_empty())
+                .count();
+            if json {
+                crate::print_json(&json!({
+                    "file": file.display().to_string(),
+                    "ok": true,
+                    "flags": flags,
+                    "with_rules": with_rules,
+                    "with_limits": with_limits,
+                }));
+            } else {
+                println!(
+                    "{}: ok, {flags} flag{} ({with_rules} with rules, {with_limits} with limits)",
+                    file.display(),
+                    if flags == 1 { "" } else { "s" }
+                );
+            }
+            Ok(Outcome::Clean)
+        }
+        Err(error) => {
+            if json {
+                crate::print_json(&json!({
+                    "file": file.display().to_string(),
+                    "ok": false,
+                    "error": {
+                        "origin": error.origin(),
+                        "line": error.line(),
+                        "column": error.column(),
+                        "flag": error.flag(),
+                        "key": error.key(),
+                        "message": error.message(),
+                    },
+                }));
+            } else {
+                println!("{error}");
+            }
+            Ok(Outcome::Findings)
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `flowgate stale [--src DIR] [--file F]`: flags to clean up.
+//!
+//! - **Unused**: declared in the file, named nowhere in the sources. A flag counts as
+//!   used when a `.rs` file under `--src` has a string literal equal to its name (a
+//!   gate, `is_enabled("X")`, a layer) or an identifier equal to its typed handle
+//!   (`flags::X`, named by `flowgate_config::handle_name`, as the macro names it). The
+//!   files are read as Rust tokens (`proc-macro2`), so comments do not count; names
+//!   built at run time cannot be seen, so a flag named only that way shows as unused.
+//! - **Always on / always off**: rules that decide the same for every call (off, a 0%
+//!   rollout, or on for everyone with no constraints and no variants): the gate can go.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use proc_macro2::{TokenStream, TokenTree};
+use serde_json::json;
+
+use crate::Outcome;
+
+/// Sources larger than this are skipped (generated code), and said so.
+const MAX_SOURCE_BYTES: u64 = 8 << 20;
+
+pub(crate) fn run(src: &Path, file: &Path, json: bool) -> Result<Outcome, String> {
+    let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
+    if !src.is_dir() {
+        return Err(format!("--src {}: not a directory", src.display()));
+    }
+    let (files, seen, skipped) = scan(src)?;
+    let found = Findings::of(&document, &seen);
+    if json {
+        crate::print_json(&json!({
+            "file": file.display().to_string(),
+            "sources": files,
+            "unused": found.unused,
+            "always_on": found.always_on,
+            "always_off": found.always_off,
+            "skipped": skipped,
+        }));
+    } else {
+        for note in &skipped {
+            eprintln!("flowgate: {note}");
+        }
+        found.print(&document, file, files);
+    }
+    Ok(if found.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// Reads every `.rs` file under `src`: how many, what they name, and the files that
+/// could not be read (said, not fatal).
+fn scan(src: &Path) -> Result<(usize, Seen, Vec<String>), String> {
+    let mut files = Vec::new();
+    collect(src, &mut files).map_err(|e| format!("{}: {e}", src.display()))?;
+    let mut seen = Seen::default();
+    let mut skipped = Vec::new();
+    for path in &files {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > MAX_SOURCE_BYTES => {
+                skipped.push(format!("{}: larger than 8 MiB, skipped", path.display()));
+                continue;
+            }
+            Err(error) => {
+                skipped.push(format!("{}: {error}", path.display()));
+                continue;
+            }
+            Ok(_) => {}
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                skipped.push(format!("{}: {error}", path.display()));
+                continue;
+            }
+        };
+        match text.parse::<TokenStream>() {
+            Ok(tokens) => seen.scan(tokens),
+            Err(error) => skipped.push(format!("{}: not Rust tokens ({error})", path.display())),
+        }
+    }
+    Ok((files.len(), seen, skipped))
+}
+
+/// The stale flags, by kind, in the file's order.
+struct Findings {
+    unused: Vec<String>,
+    always_on: Vec<String>,
+    always_off: Vec<String>,
+}
+
+impl Findings {
+    fn of(document: &flowgate_config::Document, seen: &Seen) -> Self {
+        let mut found = Findings {
+            unused: Vec::new(),
+            always_on: Vec::new(),
+            always_off: Vec::new(),
+        };
+        for flag in &document.flags {
+            if !seen.strings.contains(&flag.name)
+                && !seen
+                    .idents
+                    .contains(&flowgate_config::handle_name(&flag.name))
+            {
+                found.unused.push(flag.name.clone());
+            }
+            if let Some(rules) = &flag.rules {
+                if !rules.enabled || rules.rollout == 0 {
+                    found.always_off.push(flag.name.clone());
+                } else if rules.rollout >= 100
+                    && rules.constraints.is_empty()
+                    && rules.variants.is_empty()
+                    && matches!(rules.stickiness.as_str(), "default" | "random")
+                {
+                    found.always_on.push(flag.name.clone());
+                }
+            }
+        }
+        found
+    }
+
+    fn is_empty(&self) -> bool {
+        self.unused.is_empty() && self.always_on.is_empty() && self.always_off.is_empty()
+    }
+
+    fn print(&self, document: &flowgate_config::Document, file: &Path, sources: usize) {
+        if self.is_empty() {
+            println!(
+                "{}: no stale flags ({} flags, {sources} source files)",
+                file.display(),
+                document.flags.len(),
+            );
+            return;
+        }
+        let width = document
+            .flags
+            .iter()
+            .map(|f| f.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!("{:width$}  finding", "flag");
+        for (names, why) in [
+            (&self.unused, "unused: named in no source file"),
+            (&self.always_on, "always on: no constraints, 100%"),
+            (&self.always_off, "always off: disabled or 0%"),
+        ] {
+            for name in names {
+                println!("{name:width$}  {why}");
+            }
+        }
+    }
+}
+
+/// Every `.rs` file under `dir`, skipping `target` and hidden directories; symlinks
+/// are not followed (a loop cannot trap the walk).
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if kind.is_dir() {
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            collect(&entry.path(), files)?;
+        } else if kind.is_file() && name.ends_with(".rs") {
+            files.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// What the sources name: string literals' contents and identifiers.
+#[derive(Default)]
+struct Seen {
+    strings: HashSet<String>,
+    idents: HashSet<String>,
+}
+
+impl Seen {
+    fn scan(&mut self, tokens: TokenStream) {
+        for token in tokens {
+            match token {
+                TokenTree::Group(group) => self.scan(group.stream()),
+                TokenTree::Ident(ident) => {
+                    self.idents.insert(ident.to_string());
+                }
+                TokenTree::Literal(literal) => {
+                    if let Some(text) = string_contents(&literal.to_string()) {
+                        self.strings.insert(text);
+                    }
+                }
+                TokenTree::Punct(_) => {}
+            }
+        }
+    }
+}
+
+/// The contents of a string literal's source text (`"X"`, `r"X"`, `r#"X"#`); `None`
+/// for other literals. Escapes are left as written: flag names have none.
+fn string_contents(literal: &str) -> Option<String> {
+    if let Some(raw) = literal.strip_prefix('r') {
+        let hashes = raw.len() - raw.trim_start_matches('#').len();
+        let inner = raw.get(hashes..raw.len().checked_sub(hashes)?)?;
+        return Some(inner.strip_prefix('"')?.strip_suffix('"')?.to_owned());
+    }
+    Some(literal.strip_prefix('"')?.strip_suffix('"')?.to_owned())
+}
