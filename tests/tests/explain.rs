@@ -145,7 +145,7 @@ fn explain(client: &Client, flag: &str, labels: &Labels<'_>) -> Explanation {
 
 #[test]
 fn the_steps_say_what_decided() {
-    let [file, unleash] = clients();
+    let [file, _] = clients();
 
     let why = explain(
         &file,
@@ -229,6 +229,15 @@ fn the_steps_say_what_decided() {
         "{why}"
     );
 
+    assert!(
+        file.explain("Nowhere", &Labels::new()).is_none(),
+        "no rules, no explanation"
+    );
+}
+
+#[test]
+fn unleash_states_are_explained_too() {
+    let [_, unleash] = clients();
     let why = explain(&unleash, "Users", &labels! { "userId" => "u7" });
     assert!(why.enabled);
     assert_eq!(

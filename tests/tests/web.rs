@@ -504,9 +504,9 @@ async fn nested_layers_keep_the_outer_labels_and_the_innermost_client() {
         let body = as_user(&http, &format!("{same}/"), &id).await.1;
         assert_eq!(body, if on { "with search" } else { "without" }, "{id}");
         if on {
-            with += 1
+            with += 1;
         } else {
-            without += 1
+            without += 1;
         }
         let body = as_user(&http, &format!("{other}/"), &id).await.1;
         assert_eq!(
