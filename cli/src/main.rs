@@ -8,9 +8,12 @@
 //! (an error in the file, stale flags), 2 the command could not run (a missing file,
 //! a server that does not answer, a bad argument).
 
+mod admin;
 mod check;
 mod explain;
+mod model;
 mod stale;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +55,28 @@ enum Command {
         #[arg(long, value_name = "URL")]
         unleash: Option<String>,
     },
+    /// Compare the file with an Unleash project's environment: flags only on one side,
+    /// and flags whose rules differ (by field). Exit 1 when they differ.
+    Diff {
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Create and update the file's flags on Unleash (a dry run unless --apply):
+    /// one `flexibleRollout` strategy each, enabled or not in the environment.
+    Push {
+        #[command(flatten)]
+        server: Server,
+        /// Make the changes (without it, print them).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Write the file from an Unleash project's environment, keeping the file's
+    /// descriptions, fallbacks, limits and file-only flags. Exit 1 when some flag
+    /// could not be written (said on stderr).
+    Pull {
+        #[command(flatten)]
+        server: Server,
+    },
     /// Flags declared but used by no gate, handle or call in the sources, and flags
     /// whose rules make them always on or always off (candidates for removal).
     Stale {
@@ -62,6 +87,24 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+}
+
+/// Where the Unleash side of `diff`, `push` and `pull` is.
+#[derive(clap::Args, Debug)]
+struct Server {
+    /// The Unleash server (its root URL, e.g. `http://127.0.0.1:4242`); its admin
+    /// token from `UNLEASH_ADMIN_TOKEN`.
+    #[arg(long = "unleash", value_name = "URL", env = "UNLEASH_ADMIN_URL")]
+    url: String,
+    /// The project.
+    #[arg(long, default_value = "default")]
+    project: String,
+    /// The environment whose rules are compared or copied.
+    #[arg(long, short = 'e', default_value = "development")]
+    environment: String,
+    /// The rules file (default: ./flowgate.toml).
+    #[arg(long)]
+    file: Option<PathBuf>,
 }
 
 /// What a command found: whether the run is a success for CI.
@@ -82,6 +125,28 @@ fn main() -> ExitCode {
             file,
             unleash,
         } => explain::run(&flag, &labels, file, unleash.as_deref(), cli.json),
+        Command::Diff { server } => sync::diff(
+            &server.file.clone().unwrap_or_else(default_file),
+            &server.url,
+            &server.project,
+            &server.environment,
+            cli.json,
+        ),
+        Command::Push { server, apply } => sync::push(
+            &server.file.clone().unwrap_or_else(default_file),
+            &server.url,
+            &server.project,
+            &server.environment,
+            apply,
+            cli.json,
+        ),
+        Command::Pull { server } => sync::pull(
+            &server.file.clone().unwrap_or_else(default_file),
+            &server.url,
+            &server.project,
+            &server.environment,
+            cli.json,
+        ),
         Command::Stale { src, file } => stale::run(
             &src.unwrap_or_else(|| PathBuf::from("src")),
             &file.unwrap_or_else(default_file),
