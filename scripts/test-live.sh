@@ -11,3 +11,5 @@ bash scripts/unleash-up.sh
 # The surveys app, run as a process by one of the tests.
 cargo build -p flowgate-examples --example surveys
 cargo test -p flowgate-tests --test unleash_live -- --ignored --test-threads=1
+# The command line's diff, push, pull and explain against the same server.
+cargo test -p flowgate-cli --test live -- --ignored --test-threads=1

@@ -70,6 +70,25 @@ impl Admin {
         Ok(names)
     }
 
+    /// When a client last evaluated each of the project's features, by name (`None`:
+    /// never), as Unleash's own last-seen data says.
+    pub(crate) fn last_seen(&self) -> Result<Vec<(String, Option<String>)>, String> {
+        let list = self.get(&format!("/projects/{}/features", self.project))?;
+        Ok(list["features"]
+            .as_array()
+            .map(|features| {
+                features
+                    .iter()
+                    .filter_map(|f| {
+                        let name = f["name"].as_str()?.to_owned();
+                        let seen = f["lastSeenAt"].as_str().map(str::to_owned);
+                        Some((name, seen))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// One feature, with its environments and their strategies.
     pub(crate) fn feature(&self, name: &str) -> Result<Value, String> {
         self.get(&format!("/projects/{}/features/{name}", self.project))

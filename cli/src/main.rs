@@ -86,6 +86,16 @@ enum Command {
         /// The rules file (default: ./flowgate.toml).
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Also ask this Unleash server (its root URL; admin token from
+        /// `UNLEASH_ADMIN_TOKEN`) which flags no client has evaluated lately.
+        #[arg(long = "unleash", value_name = "URL")]
+        unleash: Option<String>,
+        /// With --unleash: the project.
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// With --unleash: flags not seen by any client for this many days are stale.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
     },
 }
 
@@ -147,9 +157,16 @@ fn main() -> ExitCode {
             &server.environment,
             cli.json,
         ),
-        Command::Stale { src, file } => stale::run(
+        Command::Stale {
+            src,
+            file,
+            unleash,
+            project,
+            days,
+        } => stale::run(
             &src.unwrap_or_else(|| PathBuf::from("src")),
             &file.unwrap_or_else(default_file),
+            unleash.as_deref().map(|url| (url, project.as_str(), days)),
             cli.json,
         ),
     };

@@ -8,6 +8,8 @@
 //!   built at run time cannot be seen, so a flag named only that way shows as unused.
 //! - **Always on / always off**: rules that decide the same for every call (off, a 0%
 //!   rollout, or on for everyone with no constraints and no variants): the gate can go.
+//! - **Unseen** (with `--unleash`): flags of the file that no client evaluated in the
+//!   last `--days` days, from Unleash's own last-seen data.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,13 +22,21 @@ use crate::Outcome;
 /// Sources larger than this are skipped (generated code), and said so.
 const MAX_SOURCE_BYTES: u64 = 8 << 20;
 
-pub(crate) fn run(src: &Path, file: &Path, json: bool) -> Result<Outcome, String> {
+pub(crate) fn run(
+    src: &Path,
+    file: &Path,
+    server: Option<(&str, &str, u32)>,
+    json: bool,
+) -> Result<Outcome, String> {
     let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
     if !src.is_dir() {
         return Err(format!("--src {}: not a directory", src.display()));
     }
     let (files, seen, skipped) = scan(src)?;
-    let found = Findings::of(&document, &seen);
+    let mut found = Findings::of(&document, &seen);
+    if let Some((url, project, days)) = server {
+        found.unseen = unseen(&document, url, project, days)?;
+    }
     if json {
         crate::print_json(&json!({
             "file": file.display().to_string(),
@@ -34,6 +44,7 @@ pub(crate) fn run(src: &Path, file: &Path, json: bool) -> Result<Outcome, String
             "unused": found.unused,
             "always_on": found.always_on,
             "always_off": found.always_off,
+            "unseen": found.unseen,
             "skipped": skipped,
         }));
     } else {
@@ -88,6 +99,34 @@ struct Findings {
     unused: Vec<String>,
     always_on: Vec<String>,
     always_off: Vec<String>,
+    /// Flags the server has that no client evaluated in the window, and when one
+    /// last did (`None`: never).
+    unseen: Vec<(String, Option<String>)>,
+}
+
+/// The file's flags that Unleash says no client evaluated in the last `days` days.
+fn unseen(
+    document: &flowgate_config::Document,
+    url: &str,
+    project: &str,
+    days: u32,
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let admin = crate::admin::Admin::new(url, project)?;
+    let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(days));
+    let mut unseen = Vec::new();
+    for (name, last) in admin.last_seen()? {
+        if document.flag(&name).is_none() {
+            continue;
+        }
+        let recent = last
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|t| t >= cutoff);
+        if !recent {
+            unseen.push((name, last));
+        }
+    }
+    Ok(unseen)
 }
 
 impl Findings {
@@ -96,6 +135,7 @@ impl Findings {
             unused: Vec::new(),
             always_on: Vec::new(),
             always_off: Vec::new(),
+            unseen: Vec::new(),
         };
         for flag in &document.flags {
             if !seen.strings.contains(&flag.name)
@@ -121,7 +161,10 @@ impl Findings {
     }
 
     fn is_empty(&self) -> bool {
-        self.unused.is_empty() && self.always_on.is_empty() && self.always_off.is_empty()
+        self.unused.is_empty()
+            && self.always_on.is_empty()
+            && self.always_off.is_empty()
+            && self.unseen.is_empty()
     }
 
     fn print(&self, document: &flowgate_config::Document, file: &Path, sources: usize) {
@@ -148,6 +191,12 @@ impl Findings {
         ] {
             for name in names {
                 println!("{name:width$}  {why}");
+            }
+        }
+        for (name, last) in &self.unseen {
+            match last {
+                Some(last) => println!("{name:width$}  unseen: no client since {last}"),
+                None => println!("{name:width$}  unseen: no client ever evaluated it"),
             }
         }
     }
