@@ -211,7 +211,7 @@ fn the_steps_say_what_decided() {
         why.steps,
         vec![Step::Strategy {
             number: 1,
-            kind: "default: on for everyone".into(),
+            kind: "default".into(),
             matched: true
         }]
     );

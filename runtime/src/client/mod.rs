@@ -240,7 +240,7 @@ impl Client {
     /// let why = client.explain("Beta", &labels! { "plan" => "free" }).unwrap();
     /// assert!(!why.enabled);
     /// assert!(why.steps.iter().any(|step| matches!(step, Step::Constraint { matched: false, .. })));
-    /// assert_eq!(why.to_string(), "Beta: off\n  strategy 1 (default: on for everyone): no match\n    constraint plan IN (1 value): `free`: no match");
+    /// assert_eq!(why.to_string(), "Beta: off\n  strategy 1 (default): no match\n    constraint plan IN (1 value): `free`: no match");
     /// # Ok::<(), flowgate::ConfigError>(())
     /// ```
     ///

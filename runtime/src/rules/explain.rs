@@ -146,7 +146,7 @@ fn stickiness_name(stickiness: &Stickiness) -> &str {
 
 fn describe(kind: &StrategyKind) -> String {
     match kind {
-        StrategyKind::Default => "default: on for everyone".to_owned(),
+        StrategyKind::Default => "default".to_owned(),
         StrategyKind::Rollout {
             percentage,
             stickiness,
