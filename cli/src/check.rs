@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::Outcome;
+use crate::report::{print_json, Outcome};
 
 pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
     if !file.is_file() {
@@ -25,7 +25,7 @@ pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
                 .filter(|f| !f.limits.is_empty())
                 .count();
             if json {
-                crate::print_json(&json!({
+                print_json(&json!({
                     "file": file.display().to_string(),
                     "ok": true,
                     "flags": flags,
@@ -43,7 +43,7 @@ pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
         }
         Err(error) => {
             if json {
-                crate::print_json(&json!({
+                print_json(&json!({
                     "file": file.display().to_string(),
                     "ok": false,
                     "error": {

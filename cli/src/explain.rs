@@ -3,14 +3,14 @@
 //! evaluation gates run), with the limits the file gives the flag.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use flowgate::unleash::UnleashConfig;
 use flowgate::{Client, Labels};
 use serde_json::json;
 
-use crate::Outcome;
+use crate::report::{print_json, Outcome};
 
 /// How long `--unleash` waits for the server's first answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,7 +18,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn run(
     flag: &str,
     pairs: &[String],
-    file: Option<PathBuf>,
+    file: &Path,
     unleash: Option<&str>,
     json: bool,
 ) -> Result<Outcome, String> {
@@ -37,11 +37,10 @@ pub(crate) fn run(
     let (client, limits, source, known) = if let Some(url) = unleash {
         (unleash_client(url)?, None, url.to_owned(), Vec::new())
     } else {
-        let file = file.unwrap_or_else(crate::default_file);
-        let document = flowgate_config::read_file(&file).map_err(|e| e.to_string())?;
+        let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
         let limits = document.flag(flag).map(|f| describe_limits(&f.limits));
         let client = Client::builder()
-            .file(&file)
+            .file(file)
             .watch(false)
             .build()
             .map_err(|e| e.to_string())?;
@@ -65,7 +64,7 @@ pub(crate) fn run(
         let mut value = serde_json::to_value(&explanation).map_err(|e| e.to_string())?;
         value["source"] = json!(source);
         value["limits"] = json!(limits.flatten());
-        crate::print_json(&value);
+        print_json(&value);
     } else {
         println!("{explanation}");
         if let Some(Some(limits)) = limits {

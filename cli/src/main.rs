@@ -12,6 +12,7 @@ mod admin;
 mod check;
 mod explain;
 mod model;
+mod report;
 mod stale;
 mod sync;
 
@@ -19,6 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use report::Outcome;
 
 /// Check, explain and clean up flowgate's feature flags.
 #[derive(Parser, Debug)]
@@ -117,14 +120,6 @@ struct Server {
     file: Option<PathBuf>,
 }
 
-/// What a command found: whether the run is a success for CI.
-pub(crate) enum Outcome {
-    /// Nothing to report.
-    Clean,
-    /// Something to fix: exit 1.
-    Findings,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -134,7 +129,13 @@ fn main() -> ExitCode {
             labels,
             file,
             unleash,
-        } => explain::run(&flag, &labels, file, unleash.as_deref(), cli.json),
+        } => explain::run(
+            &flag,
+            &labels,
+            &file.unwrap_or_else(default_file),
+            unleash.as_deref(),
+            cli.json,
+        ),
         Command::Diff { server } => sync::diff(
             &server.file.clone().unwrap_or_else(default_file),
             &server.url,
@@ -182,12 +183,4 @@ fn main() -> ExitCode {
 
 fn default_file() -> PathBuf {
     PathBuf::from("flowgate.toml")
-}
-
-/// Prints `value` as pretty JSON.
-pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values print")
-    );
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use proc_macro2::{TokenStream, TokenTree};
 use serde_json::json;
 
-use crate::Outcome;
+use crate::report::{print_json, Outcome};
 
 /// Sources larger than this are skipped (generated code), and said so.
 const MAX_SOURCE_BYTES: u64 = 8 << 20;
@@ -38,7 +38,7 @@ pub(crate) fn run(
         found.unseen = unseen(&document, url, project, days)?;
     }
     if json {
-        crate::print_json(&json!({
+        print_json(&json!({
             "file": file.display().to_string(),
             "sources": files,
             "unused": found.unused,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::admin::Admin;
 use crate::model::{self, Rule};
-use crate::Outcome;
+use crate::report::{print_json, Outcome};
 
 /// Where a flag stands between the file and the server.
 #[derive(Debug, serde::Serialize)]
@@ -106,7 +106,7 @@ pub(crate) fn diff(
     let standings = standings(&ours, &theirs);
     let differ = standings.values().any(|s| !matches!(s, Standing::Same));
     if json {
-        crate::print_json(&json!({
+        print_json(&json!({
             "file": file.display().to_string(),
             "project": project,
             "environment": environment,
@@ -214,7 +214,7 @@ pub(crate) fn push(
                 json!({ "flag": name, "action": action, "failed": failed.contains(name) })
             })
             .collect();
-        crate::print_json(&json!({ "applied": apply, "actions": actions }));
+        print_json(&json!({ "applied": apply, "actions": actions }));
     } else if plan.is_empty() {
         println!(
             "{project}/{environment} already has every rule of {}",
@@ -333,7 +333,7 @@ pub(crate) fn pull(
         eprintln!("flowgate: skipped {why}");
     }
     if json {
-        crate::print_json(&json!({
+        print_json(&json!({
             "file": file.display().to_string(),
             "flags": flags.keys().collect::<Vec<_>>(),
             "skipped": skipped,
