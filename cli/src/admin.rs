@@ -34,8 +34,15 @@ impl Admin {
             .ok_or("this command needs an admin token in UNLEASH_ADMIN_TOKEN")?;
         let base = url
             .trim_end_matches('/')
+            .trim_end_matches("/api/admin")
             .trim_end_matches("/api")
             .to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "--unleash {}: give the server's URL, starting with http:// or https://",
+                redacted(&base)
+            ));
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -87,6 +94,47 @@ impl Admin {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// Fails, naming what exists, unless the project and `environment` exist: a dry
+    /// run must not promise changes to a place that is not there.
+    pub(crate) fn check_place(&self, environment: &str) -> Result<(), String> {
+        let projects = self.get("/projects")?;
+        let names: Vec<&str> = projects["projects"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|p| p["id"].as_str()).collect())
+            .unwrap_or_default();
+        if !names.contains(&self.project.as_str()) {
+            return Err(format!(
+                "no project `{}` on the server (it has: {})",
+                self.project,
+                names.join(", ")
+            ));
+        }
+        let environments = self.get("/environments")?;
+        let names: Vec<&str> = environments["environments"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+            .unwrap_or_default();
+        if !names.contains(&environment) {
+            return Err(format!(
+                "no environment `{environment}` on the server (it has: {})",
+                names.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Archives `name`, then deletes it from the archive: for a flag `push` made
+    /// half-way.
+    pub(crate) fn remove(&self, name: &str) -> Result<(), String> {
+        self.send(
+            reqwest::Method::DELETE,
+            &format!("/projects/{}/features/{name}", self.project),
+            None,
+        )?;
+        self.send(reqwest::Method::DELETE, &format!("/archive/{name}"), None)
+            .map(drop)
     }
 
     /// One feature, with its environments and their strategies.
@@ -176,6 +224,7 @@ impl Admin {
         body: Option<Value>,
     ) -> Result<Value, String> {
         let url = format!("{}/api/admin{path}", self.base);
+        let shown = redacted(&url);
         let mut request = self
             .http
             .request(method.clone(), &url)
@@ -187,29 +236,42 @@ impl Admin {
             let response = request
                 .send()
                 .await
-                .map_err(|e| format!("{method} {url}: {}", without_url(&e)))?;
+                .map_err(|e| format!("{method} {shown}: {}", without_url(&e)))?;
             let status = response.status();
             let text = response
                 .text()
                 .await
-                .map_err(|e| format!("{method} {url}: {e}"))?;
+                .map_err(|e| format!("{method} {shown}: {e}"))?;
             if !status.is_success() {
                 let message = serde_json::from_str::<Value>(&text)
                     .ok()
                     .and_then(|v| {
-                        v["message"]
+                        v["details"][0]["message"]
                             .as_str()
-                            .or(v["details"][0]["message"].as_str())
+                            .or(v["message"].as_str())
                             .map(str::to_owned)
                     })
                     .unwrap_or_else(|| text.chars().take(300).collect());
-                return Err(format!("{method} {url}: {status}: {message}"));
+                return Err(format!("{method} {shown}: {status}: {message}"));
             }
             if text.is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(&text).map_err(|e| format!("{method} {url}: not JSON: {e}"))
+            serde_json::from_str(&text).map_err(|e| {
+                format!("{method} {shown}: not JSON ({e}): is this an Unleash server?")
+            })
         })
+    }
+}
+
+/// `url` without a password it may carry (`http://user:secret@host`).
+pub(crate) fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string().trim_end_matches('/').to_owned()
+        }
+        _ => url.to_owned(),
     }
 }
 

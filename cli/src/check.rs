@@ -6,14 +6,22 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::report::{print_json, Outcome};
+use crate::report::{print_json, say, Outcome};
 
 pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
-    if !file.is_file() {
-        return Err(format!(
-            "{}: no such file (give the path: `flowgate check path/to/flowgate.toml`)",
-            file.display()
-        ));
+    // What keeps the command from reading the file at all is exit 2, not a finding.
+    if file.is_dir() {
+        return Err(format!("{}: a directory, not a rules file", file.display()));
+    }
+    if let Err(error) = std::fs::File::open(file) {
+        return Err(if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{}: no such file (give the path: `flowgate check path/to/flowgate.toml`)",
+                file.display()
+            )
+        } else {
+            format!("{}: {error}", file.display())
+        });
     }
     match flowgate_config::read_file(file) {
         Ok(document) => {
@@ -33,7 +41,7 @@ pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
                     "with_limits": with_limits,
                 }));
             } else {
-                println!(
+                say!(
                     "{}: ok, {flags} flag{} ({with_rules} with rules, {with_limits} with limits)",
                     file.display(),
                     if flags == 1 { "" } else { "s" }
@@ -56,7 +64,7 @@ pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
                     },
                 }));
             } else {
-                println!("{error}");
+                say!("{error}");
             }
             Ok(Outcome::Findings)
         }

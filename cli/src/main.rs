@@ -41,6 +41,9 @@ enum Command {
     Check {
         /// The file (default: ./flowgate.toml).
         file: Option<PathBuf>,
+        /// The file, as the other commands take it.
+        #[arg(long = "file", conflicts_with = "file")]
+        file_option: Option<PathBuf>,
     },
     /// Why a flag is on or off for some labels: the strategies, constraints, rollout
     /// bucket and variant, step by step, as the runtime decides.
@@ -79,6 +82,9 @@ enum Command {
     Pull {
         #[command(flatten)]
         server: Server,
+        /// Only the flags the file already has (else every flag of the project).
+        #[arg(long)]
+        only_known: bool,
     },
     /// Flags declared but used by no gate, handle or call in the sources, and flags
     /// whose rules make them always on or always off (candidates for removal).
@@ -123,7 +129,9 @@ struct Server {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { file } => check::run(&file.unwrap_or_else(default_file), cli.json),
+        Command::Check { file, file_option } => {
+            check::run(&file.or(file_option).unwrap_or_else(default_file), cli.json)
+        }
         Command::Explain {
             flag,
             labels,
@@ -151,11 +159,12 @@ fn main() -> ExitCode {
             apply,
             cli.json,
         ),
-        Command::Pull { server } => sync::pull(
+        Command::Pull { server, only_known } => sync::pull(
             &server.file.clone().unwrap_or_else(default_file),
             &server.url,
             &server.project,
             &server.environment,
+            only_known,
             cli.json,
         ),
         Command::Stale {
@@ -175,6 +184,9 @@ fn main() -> ExitCode {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
         Err(error) => {
+            if cli.json {
+                report::print_json(&serde_json::json!({ "error": error }));
+            }
             eprintln!("flowgate: {error}");
             ExitCode::from(2)
         }

@@ -384,3 +384,96 @@ pub(crate) fn toml_body(rule: &Rule) -> String {
 pub(crate) fn quoted(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
+
+/// Why Unleash would refuse `rule` (checked before anything is sent, so that `push`
+/// never leaves a flag half-made), or `None`.
+pub(crate) fn unleash_refuses(rule: &Rule) -> Option<String> {
+    for c in &rule.constraints {
+        if c.operator == "IN_CIDR" {
+            return Some(format!(
+                "its constraint on `{}` uses IN_CIDR, which flowgate has and Unleash does not (Unleash's `remoteAddress` strategy is the nearest)",
+                c.label
+            ));
+        }
+        if c.operator == "REGEX" && c.inverted {
+            return Some(format!(
+                "its constraint on `{}` is an inverted REGEX, which Unleash refuses (write the pattern to match what it should not)",
+                c.label
+            ));
+        }
+    }
+    for v in &rule.variants {
+        if let Some((kind, _)) = &v.payload {
+            if !matches!(kind.as_str(), "string" | "json" | "csv" | "number") {
+                return Some(format!(
+                    "variant `{}` has a payload of type `{kind}`; Unleash takes string, json, csv or number",
+                    v.name
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The rule keys of a file's flag, written back as the file has them (weights as
+/// written, overrides included): for flags `pull` keeps from the file.
+pub(crate) fn file_body(flag: &flowgate_config::Flag) -> String {
+    use std::fmt::Write as _;
+    let Some(rules) = &flag.rules else {
+        return String::new();
+    };
+    let mut rule = Rule {
+        enabled: rules.enabled,
+        rollout: rules.rollout,
+        stickiness: rules.stickiness.clone(),
+        constraints: rules.constraints.iter().map(condition_of_file).collect(),
+        variants: Vec::new(),
+    };
+    let mut out = toml_body(&rule);
+    if rules.variants.is_empty() {
+        return out;
+    }
+    rule.variants.clear();
+    out.push_str("variants = [\n");
+    for v in &rules.variants {
+        let _ = write!(
+            out,
+            "  {{ name = {}, weight = {}",
+            quoted(&v.name),
+            v.weight
+        );
+        if let Some(stickiness) = &v.stickiness {
+            let _ = write!(out, ", stickiness = {}", quoted(stickiness));
+        }
+        if let Some(payload) = &v.payload {
+            if payload.kind == "string" {
+                let _ = write!(out, ", payload = {}", quoted(&payload.value));
+            } else {
+                let _ = write!(
+                    out,
+                    ", payload = {{ type = {}, value = {} }}",
+                    quoted(&payload.kind),
+                    quoted(&payload.value)
+                );
+            }
+        }
+        if !v.overrides.is_empty() {
+            let overrides: Vec<String> = v
+                .overrides
+                .iter()
+                .map(|o| {
+                    let values: Vec<String> = o.values.iter().map(|x| quoted(x)).collect();
+                    format!(
+                        "{{ label = {}, values = [{}] }}",
+                        quoted(&o.label),
+                        values.join(", ")
+                    )
+                })
+                .collect();
+            let _ = write!(out, ", overrides = [{}]", overrides.join(", "));
+        }
+        out.push_str(" },\n");
+    }
+    out.push_str("]\n");
+    out
+}

@@ -8,9 +8,19 @@ pub(crate) enum Outcome {
     Findings,
 }
 
+/// `println!` that does not panic when stdout is gone (`flowgate stale | head -1`):
+/// what cannot be written is dropped, and the command ends with its own exit code.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values print")
     );

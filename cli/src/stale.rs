@@ -2,12 +2,14 @@
 //!
 //! - **Unused**: declared in the file, named nowhere in the sources. A flag counts as
 //!   used when a `.rs` file under `--src` has a string literal equal to its name (a
-//!   gate, `is_enabled("X")`, a layer) or an identifier equal to its typed handle
+//!   gate, `is_enabled("X")`, a layer) or its typed handle at the end of a path
 //!   (`flags::X`, named by `flowgate_config::handle_name`, as the macro names it). The
-//!   files are read as Rust tokens (`proc-macro2`), so comments do not count; names
-//!   built at run time cannot be seen, so a flag named only that way shows as unused.
+//!   files are read as Rust tokens (`proc-macro2`), so comments do not count (a file
+//!   that does not read as tokens is searched as text); names built at run time cannot
+//!   be seen, so a flag named only that way shows as unused.
 //! - **Always on / always off**: rules that decide the same for every call (off, a 0%
-//!   rollout, or on for everyone with no constraints and no variants): the gate can go.
+//!   rollout, or on for everyone with no constraints, variants or limits): the gate
+//!   can go.
 //! - **Unseen** (with `--unleash`): flags of the file that no client evaluated in the
 //!   last `--days` days, from Unleash's own last-seen data.
 
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use proc_macro2::{TokenStream, TokenTree};
 use serde_json::json;
 
-use crate::report::{print_json, Outcome};
+use crate::report::{print_json, say, Outcome};
 
 /// Sources larger than this are skipped (generated code), and said so.
 const MAX_SOURCE_BYTES: u64 = 8 << 20;
@@ -64,9 +66,16 @@ pub(crate) fn run(
 /// could not be read (said, not fatal).
 fn scan(src: &Path) -> Result<(usize, Seen, Vec<String>), String> {
     let mut files = Vec::new();
-    collect(src, &mut files).map_err(|e| format!("{}: {e}", src.display()))?;
-    let mut seen = Seen::default();
     let mut skipped = Vec::new();
+    let mut visited = HashSet::new();
+    collect(src, &mut files, &mut skipped, &mut visited);
+    if files.is_empty() {
+        return Err(format!(
+            "no .rs files under {} (give the sources with --src DIR)",
+            src.display()
+        ));
+    }
+    let mut seen = Seen::default();
     for path in &files {
         match std::fs::metadata(path) {
             Ok(meta) if meta.len() > MAX_SOURCE_BYTES => {
@@ -88,7 +97,14 @@ fn scan(src: &Path) -> Result<(usize, Seen, Vec<String>), String> {
         };
         match text.parse::<TokenStream>() {
             Ok(tokens) => seen.scan(tokens),
-            Err(error) => skipped.push(format!("{}: not Rust tokens ({error})", path.display())),
+            // Half-written code still names its flags: read its text instead.
+            Err(error) => {
+                skipped.push(format!(
+                    "{}: not Rust tokens ({error}); its text searched instead",
+                    path.display()
+                ));
+                seen.text.push(text);
+            }
         }
     }
     Ok((files.len(), seen, skipped))
@@ -138,17 +154,14 @@ impl Findings {
             unseen: Vec::new(),
         };
         for flag in &document.flags {
-            if !seen.strings.contains(&flag.name)
-                && !seen
-                    .idents
-                    .contains(&flowgate_config::handle_name(&flag.name))
-            {
+            if !seen.names(&flag.name) {
                 found.unused.push(flag.name.clone());
             }
             if let Some(rules) = &flag.rules {
                 if !rules.enabled || rules.rollout == 0 {
                     found.always_off.push(flag.name.clone());
                 } else if rules.rollout >= 100
+                    && flag.limits.is_empty()
                     && rules.constraints.is_empty()
                     && rules.variants.is_empty()
                     && matches!(rules.stickiness.as_str(), "default" | "random")
@@ -169,7 +182,7 @@ impl Findings {
 
     fn print(&self, document: &flowgate_config::Document, file: &Path, sources: usize) {
         if self.is_empty() {
-            println!(
+            say!(
                 "{}: no stale flags ({} flags, {sources} source files)",
                 file.display(),
                 document.flags.len(),
@@ -183,20 +196,21 @@ impl Findings {
             .max()
             .unwrap_or(4)
             .max(4);
-        println!("{:width$}  finding", "flag");
+        say!("{:width$}  finding", "flag");
         for (names, why) in [
             (&self.unused, "unused: named in no source file"),
             (&self.always_on, "always on: no constraints, 100%"),
             (&self.always_off, "always off: disabled or 0%"),
         ] {
             for name in names {
-                println!("{name:width$}  {why}");
+                say!("{name:width$}  {why}");
             }
         }
         for (name, last) in &self.unseen {
-            match last {
-                Some(last) => println!("{name:width$}  unseen: no client since {last}"),
-                None => println!("{name:width$}  unseen: no client ever evaluated it"),
+            if let Some(last) = last {
+                say!("{name:width$}  unseen: no client since {last}");
+            } else {
+                say!("{name:width$}  unseen: no client ever evaluated it");
             }
         }
     }
@@ -204,48 +218,98 @@ impl Findings {
 
 /// Every `.rs` file under `dir`, skipping `target` and hidden directories; symlinks
 /// are not followed (a loop cannot trap the walk).
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+fn collect(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+    skipped: &mut Vec<String>,
+    visited: &mut HashSet<PathBuf>,
+) {
+    // A directory reached twice (a symlink loop, or two links to one place) is read
+    // once.
+    match std::fs::canonicalize(dir) {
+        Ok(real) => {
+            if !visited.insert(real) {
+                return;
+            }
+        }
+        Err(error) => {
+            skipped.push(format!("{}: {error}", dir.display()));
+            return;
+        }
+    }
+    let entries = match std::fs::read_dir(dir).and_then(Iterator::collect::<Result<Vec<_>, _>>) {
+        Ok(entries) => entries,
+        Err(error) => {
+            skipped.push(format!("{}: {error}", dir.display()));
+            return;
+        }
+    };
+    let mut entries = entries;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
-        let kind = entry.file_type()?;
+        let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if kind.is_dir() {
+        // Symlinks are followed (metadata, not file_type); loops end above.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            skipped.push(format!("{}: a broken link", path.display()));
+            continue;
+        };
+        if meta.is_dir() {
             if name.starts_with('.') || name == "target" {
                 continue;
             }
-            collect(&entry.path(), files)?;
-        } else if kind.is_file() && name.ends_with(".rs") {
-            files.push(entry.path());
+            collect(&path, files, skipped, visited);
+        } else if meta.is_file() && name.ends_with(".rs") {
+            files.push(path);
         }
     }
-    Ok(())
 }
 
-/// What the sources name: string literals' contents and identifiers.
+/// What the sources name: string literals' contents, identifiers that end a path
+/// (`flags::X`, `crate::flags::X`: after `::`, so an `enum State { Killed }` does not
+/// count as the flag `Killed`), and the text of files that did not read as tokens.
 #[derive(Default)]
 struct Seen {
     strings: HashSet<String>,
-    idents: HashSet<String>,
+    paths: HashSet<String>,
+    text: Vec<String>,
 }
 
 impl Seen {
     fn scan(&mut self, tokens: TokenStream) {
+        let mut colons = 0;
         for token in tokens {
             match token {
                 TokenTree::Group(group) => self.scan(group.stream()),
                 TokenTree::Ident(ident) => {
-                    self.idents.insert(ident.to_string());
+                    if colons >= 2 {
+                        self.paths.insert(ident.to_string());
+                    }
                 }
                 TokenTree::Literal(literal) => {
                     if let Some(text) = string_contents(&literal.to_string()) {
                         self.strings.insert(text);
                     }
                 }
+                TokenTree::Punct(ref punct) if punct.as_char() == ':' => {
+                    colons += 1;
+                    continue;
+                }
                 TokenTree::Punct(_) => {}
             }
+            colons = 0;
         }
+    }
+
+    /// Whether the sources name `flag`: as a string, or its typed handle in a path.
+    fn names(&self, flag: &str) -> bool {
+        let handle = flowgate_config::handle_name(flag);
+        self.strings.contains(flag)
+            || self.paths.contains(&handle)
+            || self.text.iter().any(|text| {
+                text.contains(&format!("\"{flag}\"")) || text.contains(&format!("::{handle}"))
+            })
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::admin::Admin;
 use crate::model::{self, Rule};
-use crate::report::{print_json, Outcome};
+use crate::report::{print_json, say, Outcome};
 
 /// Where a flag stands between the file and the server.
 #[derive(Debug, serde::Serialize)]
@@ -37,14 +37,21 @@ enum Standing {
 /// hold them.
 type ServerFlags = BTreeMap<String, (serde_json::Value, Result<Rule, String>)>;
 
-/// The file's flags with rules (declared-only flags map to `None`).
-fn file_rules(
-    document: &flowgate_config::Document,
-) -> Result<BTreeMap<String, Option<Rule>>, String> {
+/// The file's flags: their rules (`None`: declared only), or why Unleash cannot hold
+/// them.
+type FileFlags = BTreeMap<String, Result<Option<Rule>, String>>;
+
+fn file_rules(document: &flowgate_config::Document) -> FileFlags {
     document
         .flags
         .iter()
-        .map(|flag| Ok((flag.name.clone(), model::from_file(flag)?)))
+        .map(|flag| {
+            let rule = model::from_file(flag).and_then(|rule| match rule {
+                Some(rule) => model::unleash_refuses(&rule).map_or(Ok(Some(rule)), Err),
+                None => Ok(None),
+            });
+            (flag.name.clone(), rule)
+        })
         .collect()
 }
 
@@ -63,19 +70,18 @@ fn server_rules(admin: &Admin, environment: &str) -> Result<ServerFlags, String>
     Ok(out)
 }
 
-fn standings(
-    file: &BTreeMap<String, Option<Rule>>,
-    server: &ServerFlags,
-) -> BTreeMap<String, Standing> {
+fn standings(file: &FileFlags, server: &ServerFlags) -> BTreeMap<String, Standing> {
     let mut out = BTreeMap::new();
     for (name, rule) in file {
         let standing = match (rule, server.get(name)) {
+            (Err(why), _) | (Ok(Some(_)), Some((_, Err(why)))) => {
+                Standing::Incomparable { why: why.clone() }
+            }
             // Declared only: its fallback decides, whether the server has the flag
             // (its rules then) or not (the fallback then, as here).
-            (None, _) => Standing::Same,
-            (Some(_), None) => Standing::OnlyInFile,
-            (Some(_), Some((_, Err(why)))) => Standing::Incomparable { why: why.clone() },
-            (Some(ours), Some((_, Ok(theirs)))) => {
+            (Ok(None), _) => Standing::Same,
+            (Ok(Some(_)), None) => Standing::OnlyInFile,
+            (Ok(Some(ours)), Some((_, Ok(theirs)))) => {
                 let fields = model::differences(ours, theirs);
                 if fields.is_empty() {
                     Standing::Same
@@ -101,7 +107,8 @@ pub(crate) fn diff(
 ) -> Result<Outcome, String> {
     let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
     let admin = Admin::new(url, project)?;
-    let ours = file_rules(&document)?;
+    admin.check_place(environment)?;
+    let ours = file_rules(&document);
     let theirs = server_rules(&admin, environment)?;
     let standings = standings(&ours, &theirs);
     let differ = standings.values().any(|s| !matches!(s, Standing::Same));
@@ -114,14 +121,14 @@ pub(crate) fn diff(
             "flags": standings,
         }));
     } else if !differ {
-        println!(
+        say!(
             "{} and {project}/{environment}: the same ({} flags)",
             file.display(),
             standings.len()
         );
     } else {
         let width = standings.keys().map(String::len).max().unwrap_or(4).max(4);
-        println!("{:width$}  {}/{}", "flag", file.display(), environment);
+        say!("{:width$}  {}/{}", "flag", file.display(), environment);
         for (name, standing) in &standings {
             let text = match standing {
                 Standing::Same => continue,
@@ -130,7 +137,7 @@ pub(crate) fn diff(
                 Standing::Differ { fields } => format!("differs: {}", fields.join(", ")),
                 Standing::Incomparable { why } => format!("cannot compare: {why}"),
             };
-            println!("{name:width$}  {text}");
+            say!("{name:width$}  {text}");
         }
     }
     Ok(if differ {
@@ -150,12 +157,20 @@ pub(crate) fn push(
 ) -> Result<Outcome, String> {
     let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
     let admin = Admin::new(url, project)?;
-    let ours = file_rules(&document)?;
+    admin.check_place(environment)?;
+    let ours = file_rules(&document);
     let theirs = server_rules(&admin, environment)?;
     let mut plan = Vec::new();
+    let mut refused = Vec::new();
     for (name, rule) in &ours {
-        let Some(rule) = rule else {
-            continue;
+        let rule = match rule {
+            Ok(Some(rule)) => rule,
+            Ok(None) => continue,
+            Err(why) => {
+                eprintln!("flowgate: {name}: not pushed: {why}");
+                refused.push(name.clone());
+                continue;
+            }
         };
         let description = document.flag(name).and_then(|f| f.description.as_deref());
         let action = match theirs.get(name) {
@@ -166,24 +181,16 @@ pub(crate) fn push(
                     .and_then(|e| e["strategies"].as_array())
                     .map_or(0, Vec::len);
                 if strategies > 1 {
-                    return Err(format!(
-                        "{name}: {strategies} strategies on the server in `{environment}`; flowgate push replaces one. Nothing was changed."
-                    ));
+                    eprintln!(
+                        "flowgate: {name}: not pushed: {strategies} strategies on the server in `{environment}`, where push replaces one (edit it on the server, or remove all but one)"
+                    );
+                    refused.push(name.clone());
+                    continue;
                 }
                 "update"
             }
         };
-        if !rule.variants.is_empty() {
-            let file_total: u64 = document
-                .flag(name)
-                .and_then(|f| f.rules.as_ref())
-                .map_or(0, |r| r.variants.iter().map(|v| u64::from(v.weight)).sum());
-            if file_total != 1000 {
-                eprintln!(
-                    "flowgate: {name}: variant weights sent as shares of 1000; Unleash buckets a user among 1000, the file among {file_total}, so a user may get another variant (make the weights add up to 1000 to keep them)"
-                );
-            }
-        }
+        warn_of_weights(&document, name);
         plan.push((
             name.clone(),
             action,
@@ -216,7 +223,7 @@ pub(crate) fn push(
             .collect();
         print_json(&json!({ "applied": apply, "actions": actions }));
     } else if plan.is_empty() {
-        println!(
+        say!(
             "{project}/{environment} already has every rule of {}",
             file.display()
         );
@@ -228,17 +235,31 @@ pub(crate) fn push(
         };
         for (name, action, _, _) in &plan {
             if failed.contains(name) {
-                println!("failed to {action} {name}");
+                say!("failed to {action} {name}");
             } else {
-                println!("{verb} {action} {name}");
+                say!("{verb} {action} {name}");
             }
         }
     }
-    Ok(if failed.is_empty() {
+    Ok(if failed.is_empty() && refused.is_empty() {
         Outcome::Clean
     } else {
         Outcome::Findings
     })
+}
+
+/// Warns when `name`'s variant weights do not add up to 1000: Unleash buckets a user
+/// among 1000, the file among the weights' total, so a user may get another variant.
+fn warn_of_weights(document: &flowgate_config::Document, name: &str) {
+    let Some(rules) = document.flag(name).and_then(|f| f.rules.as_ref()) else {
+        return;
+    };
+    let total: u64 = rules.variants.iter().map(|v| u64::from(v.weight)).sum();
+    if !rules.variants.is_empty() && total != 1000 {
+        eprintln!(
+            "flowgate: {name}: variant weights sent as shares of 1000; Unleash buckets a user among 1000, the file among {total}, so a user may get another variant (make the weights add up to 1000 to keep them)"
+        );
+    }
 }
 
 /// Creates or updates one flag on the server, then sets its switch.
@@ -253,6 +274,15 @@ fn apply_one(
     let strategy = model::strategy(name, rule);
     if action == "create" {
         admin.create(name, description)?;
+        // A flag created without its strategy would be a flag that is off, not the
+        // file's: take it away again, and say why.
+        if let Err(error) = admin.add_strategy(name, environment, strategy) {
+            return Err(match admin.remove(name) {
+                Ok(()) => format!("{error} (the flag was not left behind)"),
+                Err(also) => format!("{error}; removing the half-made flag failed too: {also}"),
+            });
+        }
+        return admin.toggle(name, environment, rule.enabled);
     }
     let feature = admin.feature(name)?;
     let id = Admin::environment(&feature, environment)
@@ -269,6 +299,7 @@ pub(crate) fn pull(
     url: &str,
     project: &str,
     environment: &str,
+    only_known: bool,
     json: bool,
 ) -> Result<Outcome, String> {
     let existing = if file.exists() {
@@ -277,6 +308,7 @@ pub(crate) fn pull(
         None
     };
     let admin = Admin::new(url, project)?;
+    admin.check_place(environment)?;
     let theirs = server_rules(&admin, environment)?;
     let mut skipped = Vec::new();
     let mut flags: BTreeMap<String, String> = BTreeMap::new();
@@ -288,6 +320,9 @@ pub(crate) fn pull(
                 continue;
             }
         };
+        if only_known && existing.as_ref().and_then(|d| d.flag(name)).is_none() {
+            continue;
+        }
         let kept = existing.as_ref().and_then(|d| d.flag(name));
         let mut table = String::new();
         let description = kept.and_then(|f| f.description.clone()).or_else(|| {
@@ -303,18 +338,17 @@ pub(crate) fn pull(
         table.push_str(&model::toml_body(rule));
         flags.insert(name.clone(), table);
     }
-    // What only the file has stays as it was.
+    // What only the file has stays as it was, and so does a flag whose server copy
+    // the file cannot hold (skipped above): losing it would break the gates naming it.
     if let Some(document) = &existing {
         for flag in &document.flags {
-            if !flags.contains_key(&flag.name) && !theirs.contains_key(&flag.name) {
+            if !flags.contains_key(&flag.name) {
                 let mut table = String::new();
                 if let Some(description) = &flag.description {
                     let _ = writeln!(table, "description = {}", model::quoted(description));
                 }
                 table.push_str(&kept_keys(Some(flag)));
-                if let Some(rule) = model::from_file(flag)? {
-                    table.push_str(&model::toml_body(&rule));
-                }
+                table.push_str(&model::file_body(flag));
                 flags.insert(flag.name.clone(), table);
             }
         }
@@ -339,7 +373,7 @@ pub(crate) fn pull(
             "skipped": skipped,
         }));
     } else {
-        println!(
+        say!(
             "{}: {} flags from {project}/{environment}",
             file.display(),
             flags.len()

@@ -212,10 +212,6 @@ fn explain_says_what_is_wrong_with_its_input() {
             "no flag `Chekout` in flowgate.toml; did you mean `Checkout`?",
         ),
         (
-            &["explain", "Declared"][..],
-            "`Declared` has no rules in flowgate.toml: its fallback decides",
-        ),
-        (
             &["explain", "Checkout", "-l", "userId"][..],
             "write a label as NAME=VALUE",
         ),
@@ -240,6 +236,109 @@ fn explain_says_what_is_wrong_with_its_input() {
             stderr(&output)
         );
     }
+}
+
+/// A flag with no rules is an answer (its fallback), not a failure; a label's spaces
+/// around `=` are not part of it; stdout closed early is no panic.
+#[test]
+fn explain_answers_for_declared_flags_and_forgives_spaces() {
+    let tree = Tree::new("explain-declared");
+    tree.write("flowgate.toml", RULES);
+    let output = tree.run(&["explain", "Declared"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "Declared: no rules in flowgate.toml; its fallback decides every call (accept: every call runs)\n"
+    );
+    let spaced = tree.run(&[
+        "--json",
+        "explain",
+        "Checkout",
+        "-l",
+        "userId = 42",
+        "-l",
+        " region=eu ",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&spaced.stdout).unwrap();
+    let rollout = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "rollout")
+        .unwrap();
+    assert_eq!(rollout["value"], "42");
+    // Random stickiness with no user: said to be a draw.
+    tree.write("flowgate.toml", "[flags.Coin]\nrollout = 50\n");
+    let output = tree.run(&["explain", "Coin"]);
+    assert!(
+        stdout(&output).contains("no value to hash, so a random bucket"),
+        "{}",
+        stdout(&output)
+    );
+    // A reader that stops early: no panic, the command's own exit code.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(["explain", "Coin"])
+        .current_dir(&tree.root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
+
+#[test]
+fn check_of_a_directory_or_unreadable_file_cannot_run() {
+    let tree = Tree::new("check-dir");
+    std::fs::create_dir_all(tree.root.join("rules.toml")).unwrap();
+    let output = tree.run(&["check", "rules.toml"]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("a directory"),
+        "{}",
+        stderr(&output)
+    );
+    let output = tree.run(&["--json", "check", "--file", "missing.toml"]);
+    assert_eq!(code(&output), 2);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(json["error"].as_str().unwrap().contains("no such file"));
+}
+
+/// Names that only look like flags do not count as uses; files that do not read as
+/// Rust still count by their text; an empty tree is an error, not "all unused".
+#[test]
+fn stale_is_not_fooled_by_look_alikes() {
+    let tree = Tree::new("stale-lookalikes");
+    tree.write(
+        "flowgate.toml",
+        "[flags.Killed]\nrollout = 50\n[flags.Half]\nrollout = 50\n[flags.Limited]\nconcurrency = { max = 2 }\n",
+    )
+    .write("src/state.rs", "enum State { Killed, Limited }")
+    .write("src/half.rs", "fn broken( { client.is_enabled(\"Half\", &l)");
+    let output = tree.run(&["--json", "stale"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["unused"],
+        serde_json::json!(["Killed", "Limited"]),
+        "{json}"
+    );
+    assert_eq!(
+        json["always_on"],
+        serde_json::json!([]),
+        "a limited flag still does flow control"
+    );
+    let empty = Tree::new("stale-empty");
+    empty.write("flowgate.toml", "[flags.A]\nrollout = 50\n");
+    std::fs::create_dir_all(empty.root.join("src")).unwrap();
+    let output = empty.run(&["stale"]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("no .rs files under src"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -90,9 +90,11 @@ pub enum Step {
         /// The label the rollout sticks to (`default`: `userId`, else `sessionId`,
         /// else random; `random`).
         stickiness: String,
-        /// The value hashed (`None`: the call has none; a random bucket, or not in).
+        /// The value hashed (`None`: the call has none).
         value: Option<String>,
-        /// The value's bucket, 1 to 100 (`None`: no value).
+        /// The call's bucket, 1 to 100: the value's, or drawn at random when there is
+        /// no value and the stickiness allows it (then the answer changes from call to
+        /// call); `None`: not in the rollout, for want of the label it sticks to.
         bucket: Option<u32>,
         /// The rollout's percentage: in when the bucket is at most this.
         percentage: u32,
@@ -182,21 +184,31 @@ impl fmt::Display for Step {
                 value,
                 bucket,
                 percentage,
-            } => match (value, bucket) {
-                (Some(value), Some(bucket)) => write!(
-                    f,
-                    "    rollout by {stickiness}: `{value}` is in bucket {bucket} of 100, {}",
-                    if bucket <= percentage {
+            } => {
+                let place = |bucket: u32| {
+                    if bucket <= *percentage {
                         format!("within {percentage}%")
                     } else {
                         format!("above {percentage}%")
                     }
-                ),
-                _ => write!(
-                    f,
-                    "    rollout by {stickiness}: no value to hash ({percentage}%)"
-                ),
-            },
+                };
+                match (value, bucket) {
+                    (Some(value), Some(bucket)) => write!(
+                        f,
+                        "    rollout by {stickiness}: `{value}` is in bucket {bucket} of 100, {}",
+                        place(*bucket)
+                    ),
+                    (None, Some(bucket)) => write!(
+                        f,
+                        "    rollout by {stickiness}: no value to hash, so a random bucket: {bucket} of 100, {} (another call may differ)",
+                        place(*bucket)
+                    ),
+                    _ => write!(
+                        f,
+                        "    rollout by {stickiness}: no `{stickiness}` label, so not in the rollout"
+                    ),
+                }
+            }
             Step::Variant {
                 name,
                 overridden,

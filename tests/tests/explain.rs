@@ -219,7 +219,7 @@ fn the_steps_say_what_decided() {
     assert!(!why.enabled);
     assert!(
         why.to_string()
-            .contains("rollout by tenant: no value to hash"),
+            .contains("rollout by tenant: no `tenant` label, so not in the rollout"),
         "{why}"
     );
     let why = explain(&file, "Inverted", &labels! { "plan" => "free" });

@@ -126,11 +126,10 @@ fn explain_kind(kind: &StrategyKind, context: &Context<'_>, steps: &mut Vec<Step
         return kind.is_enabled(context);
     };
     let bucket = rollout_bucket(stickiness, group, context);
-    let hashed = bucket.and_then(|(value, bucket)| Some((value?, bucket)));
     steps.push(Step::Rollout {
         stickiness: stickiness_name(stickiness).to_owned(),
-        value: hashed.map(|(value, _)| value.to_owned()),
-        bucket: hashed.map(|(_, bucket)| bucket),
+        value: bucket.and_then(|(value, _)| value.map(str::to_owned)),
+        bucket: bucket.map(|(_, bucket)| bucket),
         percentage: *percentage,
     });
     *percentage != 0 && bucket.is_some_and(|(_, bucket)| bucket <= *percentage)
