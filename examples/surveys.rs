@@ -12,8 +12,9 @@
 //! `"serving": "backup"` until Unleash answers again.
 //!
 //! Environment: `FLOWGATE_CONFIG` (rules file, default `examples/flowgate.toml`),
-//! `SURVEYS_DB` (`SQLite` file, default in the temporary directory), `PORT` (default: any
-//! free port).
+//! `SURVEYS_DB` (`SQLite` file, default `surveys.db` in the user's data directory, e.g.
+//! `~/.local/share/flowgate-surveys/`: never a path other users share), `PORT`
+//! (default: any free port).
 
 use std::path::PathBuf;
 
@@ -55,10 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{} (edit it: changes apply live)", rules.display()),
         ),
     };
-    let db_path = std::env::var_os("SURVEYS_DB").map_or_else(
-        || std::env::temp_dir().join("flowgate-surveys.db"),
-        PathBuf::from,
-    );
+    let db_path = match std::env::var_os("SURVEYS_DB") {
+        Some(path) => PathBuf::from(path),
+        None => default_db()?,
+    };
     let db = surveys::open_db(&db_path)?;
     let port: u16 = std::env::var("PORT")
         .ok()
@@ -76,4 +77,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     surveys::serve(listener, surveys::AppState::new(flags, db), shutdown).await?;
     Ok(())
+}
+
+/// The database in the user's data directory, created if needed.
+fn default_db() -> std::io::Result<PathBuf> {
+    let dir = dirs::data_dir()
+        .ok_or_else(|| std::io::Error::other("no data directory: set SURVEYS_DB"))?
+        .join("flowgate-surveys");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join("surveys.db"))
 }

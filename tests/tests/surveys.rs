@@ -19,7 +19,8 @@ struct App {
 }
 
 const RULES_ON: &str =
-    "[flags.delete_survey_flag]\nenabled = true\n\n[flags.AwesomeFeature]\nenabled = true\n";
+    "[flags.delete_survey_flag]\nenabled = true\n\n[flags.AwesomeFeature]\nenabled = true\n\n\
+     [flags.results_chart]\nrollout = 50\nstickiness = \"visitorId\"\n";
 const RULES_OFF: &str =
     "[flags.delete_survey_flag]\nenabled = false\n\n[flags.AwesomeFeature]\nenabled = false\n";
 
@@ -122,7 +123,7 @@ async fn create_list_and_delete_with_the_flag_on() {
     let app = App::start("on").await;
     assert_eq!(
         app.post("/surveys", "title=Lunch&question=Pizza%3F").await,
-        (StatusCode::SEE_OTHER, Some("/surveys".into()))
+        (StatusCode::SEE_OTHER, Some("/surveys/1".into()))
     );
     assert_eq!(
         app.post("/surveys", "title=Team+%3Cday%3E&question=Where%3F")
@@ -138,8 +139,8 @@ async fn create_list_and_delete_with_the_flag_on() {
         list.contains("Lunch") && list.contains("Team &lt;day&gt;"),
         "{list}"
     );
-    assert!(list.contains("href=\"/surveys/1/delete\""), "{list}");
-    assert_eq!(list.matches(">Delete</a>").count(), 2);
+    assert!(list.contains("action=\"/surveys/1/delete\""), "{list}");
+    assert_eq!(list.matches(">Delete</button>").count(), 2);
 
     let (status, location) = app.post("/surveys/1/delete", "").await;
     assert_eq!(
@@ -204,5 +205,179 @@ async fn flag_off_hides_the_buttons_and_the_route_answers_404_live() {
         app.get("/awesome").await,
         (StatusCode::ACCEPTED, "Flow was accepted".into())
     );
+    app.stop().await;
+}
+
+/// The form as a careless or hostile visitor fills it: each mistake is shown on the
+/// page, with what was typed kept (escaped), and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_shows_what_is_wrong_and_keeps_what_was_typed() {
+    let app = App::start("form").await;
+    for (form, says) in [
+        ("title=&question=Pizza%3F", "A survey needs a title."),
+        ("title=%20%20&question=x", "A survey needs a title."),
+        ("title=Lunch&question=", "A survey needs a question."),
+        ("question=only", "A survey needs a title."),
+        ("", "A survey needs a question."),
+        (
+            &format!("title={}&question=q", "x".repeat(101)),
+            "at most 100 characters",
+        ),
+        (
+            &format!("title=t&question={}", "é".repeat(201)),
+            "at most 200 characters",
+        ),
+    ] {
+        let response = app
+            .http
+            .post(format!("{}/surveys", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{form}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{form}: {page}");
+    }
+    let response = app
+        .http
+        .post(format!("{}/surveys", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("title=%3Cscript%3Ealert(1)%3C%2Fscript%3E&question=")
+        .send()
+        .await
+        .unwrap();
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("value=\"&lt;script&gt;alert(1)&lt;&#x2f;script&gt;\""),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(app.rows().is_empty());
+    app.stop().await;
+}
+
+/// Answers and results, flash messages shown once, the visitor cookie, the 404 page
+/// and the stylesheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_answer_and_see_the_results() {
+    let app = App::start("answers").await;
+    let (_, location) = app.post("/surveys", "title=Lunch&question=Pizza%3F").await;
+    assert_eq!(location.as_deref(), Some("/surveys/1"));
+    for answer in ["yes", "yes", "no", "maybe", "yes"] {
+        let (status, location) = app
+            .post("/surveys/1/answer", &format!("answer={answer}"))
+            .await;
+        assert_eq!(
+            (status, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/surveys/1"))
+        );
+    }
+    // Not an answer: nothing stored, the visitor is asked again.
+    app.post("/surveys/1/answer", "answer=perhaps").await;
+    assert_eq!(
+        app.post("/surveys/9/answer", "answer=yes").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let response = app
+        .http
+        .get(format!("{}/surveys/1", app.base))
+        .header("cookie", "flash=Thanks%20for%20answering%21; visitor=vabc")
+        .send()
+        .await
+        .unwrap();
+    let cleared = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("flash=;"));
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Thanks for answering!"), "{page}");
+    assert!(cleared, "a flash message is shown once");
+    assert!(page.contains("5 answers"), "{page}");
+    let chart = if page.contains("data-chart=\"bars\"") {
+        "bars"
+    } else {
+        "table"
+    };
+    if chart == "bars" {
+        assert!(
+            page.contains("3 (60%)") && page.contains("1 (20%)"),
+            "{page}"
+        );
+    } else {
+        assert!(page.contains("<td>yes</td><td>3</td>"), "{page}");
+    }
+
+    // A new visitor gets a cookie; each visitor keeps their chart, and visitors split.
+    let response = app
+        .http
+        .get(format!("{}/surveys/1", app.base))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with("visitor=v") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let mut charts = std::collections::BTreeMap::new();
+    for visitor in 0..40 {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let page = app
+                .http
+                .get(format!("{}/surveys/1", app.base))
+                .header("cookie", format!("visitor=v{visitor}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            seen.push(page.contains("data-chart=\"bars\""));
+        }
+        assert_eq!(seen[0], seen[1], "visitor {visitor} keeps their chart");
+        *charts.entry(seen[0]).or_insert(0) += 1;
+    }
+    assert_eq!(
+        charts.len(),
+        2,
+        "a 50% rollout splits 40 visitors: {charts:?}"
+    );
+
+    app.stop().await;
+}
+
+/// Pages that do not exist get the app's own 404 page; the stylesheet is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_pages_get_a_404_page_and_the_styles_are_served() {
+    let app = App::start("pages").await;
+    app.post("/surveys", "title=Lunch&question=Pizza%3F").await;
+    for path in [
+        "/surveys/99",
+        "/surveys/abc",
+        "/nowhere",
+        "/surveys/1/results",
+    ] {
+        let (status, page) = app.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.contains("There is no page at"), "{path}: {page}");
+    }
+    let (status, css) = app.get("/static/style.css").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(css.contains(".btn-danger"));
     app.stop().await;
 }
