@@ -685,7 +685,7 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
     assert_eq!(created.status(), 303);
     // The server's client API shows a change within a moment, and the app polls each 1 s.
     get_until(&http, &format!("{base}/surveys"), |_, page| {
-        page.contains(">Delete</a>")
+        page.contains(">Delete</button>")
     })
     .await;
     first.kill().unwrap();
@@ -697,9 +697,9 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
     assert_eq!(status, 200, "ready from the backup at once: {ready}");
     assert!(ready.contains(r#""serving":"backup""#), "{ready}");
     let (_, list) = get(&http, format!("{base}/surveys")).await;
-    // The Delete button's link: `/surveys/{id}/delete`.
+    // The Delete button's form: `/surveys/{id}/delete`.
     let id = list
-        .split("href=\"/surveys/")
+        .split("action=\"/surveys/")
         .filter_map(|rest| rest.split_once("/delete\""))
         .map(|(id, _)| id.to_owned())
         .next()
@@ -715,5 +715,82 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
     second.kill().unwrap();
     second.wait().unwrap();
     server_script("unleash-up.sh");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The tutorial's point, with the app as a process on Unleash: `delete_survey_flag`
+/// toggled through the Admin API (as the tutorial does in Unleash's UI) hides the Delete
+/// buttons and makes the delete route answer 404 within the app's refresh interval,
+/// with no restart; toggled back, both return.
+#[tokio::test]
+#[ignore = "needs a real Unleash server: run scripts/test-live.sh"]
+async fn z4_the_tutorial_toggles_delete_through_unleash() {
+    let server = Server::connect();
+    let flag = "delete_survey_flag";
+    if server
+        .admin_get(&format!("/projects/default/features/{flag}"))
+        .await
+        .is_none()
+    {
+        server.create_flag(flag, default_strategy()).await;
+    }
+    server.toggle(flag, true).await;
+    let dir = scratch("surveys-toggle");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (mut app, base) = start_surveys(&server, &dir);
+    get_until(&http, &format!("{base}/ready"), |s, _| s == 200).await;
+    let created = http
+        .post(format!("{base}/surveys"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("title=Lunch&question=Pizza%3F")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let (_, list) = get_until(&http, &format!("{base}/surveys"), |_, page| {
+        page.contains(">Delete</button>")
+    })
+    .await;
+    let id = list
+        .split("action=\"/surveys/")
+        .filter_map(|rest| rest.split_once("/delete\""))
+        .map(|(id, _)| id.to_owned())
+        .next()
+        .unwrap();
+
+    server.toggle(flag, false).await;
+    get_until(&http, &format!("{base}/surveys"), |_, page| {
+        page.contains("Lunch") && !page.contains(">Delete</button>")
+    })
+    .await;
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let response = http
+            .request(method.clone(), format!("{base}/surveys/{id}/delete"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method}");
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"], "404 Not Found: Resource not found");
+    }
+    let (_, list) = get(&http, format!("{base}/surveys")).await;
+    assert!(list.contains("Lunch"), "nothing was deleted: {list}");
+
+    server.toggle(flag, true).await;
+    get_until(&http, &format!("{base}/surveys"), |_, page| {
+        page.contains(">Delete</button>")
+    })
+    .await;
+    let deleted = http
+        .post(format!("{base}/surveys/{id}/delete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 303);
+    app.kill().unwrap();
+    app.wait().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
