@@ -60,6 +60,12 @@ fn code(output: &Output) -> i32 {
     output.status.code().expect("exited")
 }
 
+/// The command ended with `code`, and its stderr says `says`.
+fn ends(output: &Output, code: i32, says: &str) {
+    assert_eq!(self::code(output), code, "{}", stderr(output));
+    assert!(stderr(output).contains(says), "{}", stderr(output));
+}
+
 const RULES: &str = r#"[flags.Checkout]
 rollout = 37
 stickiness = "userId"
@@ -145,12 +151,10 @@ fn check_places_every_error_class() {
 #[test]
 fn check_of_a_missing_file_cannot_run() {
     let tree = Tree::new("check-missing");
-    let output = tree.run(&["check", "nowhere.toml"]);
-    assert_eq!(code(&output), 2);
-    assert!(
-        stderr(&output).contains("nowhere.toml: no such file"),
-        "{}",
-        stderr(&output)
+    ends(
+        &tree.run(&["check", "nowhere.toml"]),
+        2,
+        "nowhere.toml: no such file",
     );
 }
 
@@ -332,13 +336,7 @@ fn stale_is_not_fooled_by_look_alikes() {
     let empty = Tree::new("stale-empty");
     empty.write("flowgate.toml", "[flags.A]\nrollout = 50\n");
     std::fs::create_dir_all(empty.root.join("src")).unwrap();
-    let output = empty.run(&["stale"]);
-    assert_eq!(code(&output), 2);
-    assert!(
-        stderr(&output).contains("no .rs files under src"),
-        "{}",
-        stderr(&output)
-    );
+    ends(&empty.run(&["stale"]), 2, "no .rs files under src");
 }
 
 #[test]

@@ -649,13 +649,9 @@ async fn get_until(
     }
 }
 
-/// The surveys example as a process, as a user runs it against Unleash: with
-/// `delete_survey_flag` on, the app runs and is stopped; the server stops; the app
-/// restarted during the outage shows the Delete button and deleting works, from the
-/// default backup, and `/ready` says so.
-#[tokio::test]
-#[ignore = "needs a real Unleash server: run scripts/test-live.sh"]
-async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
+/// The server with the tutorial's `delete_survey_flag` on (made if missing), and an
+/// HTTP client that shows redirects rather than following them.
+async fn surveys_setup() -> (Server, &'static str, reqwest::Client) {
     let server = Server::connect();
     let flag = "delete_survey_flag";
     if server
@@ -666,11 +662,22 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
         server.create_flag(flag, default_strategy()).await;
     }
     server.toggle(flag, true).await;
-    let dir = scratch("surveys");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    (server, flag, http)
+}
+
+/// The surveys example as a process, as a user runs it against Unleash: with
+/// `delete_survey_flag` on, the app runs and is stopped; the server stops; the app
+/// restarted during the outage shows the Delete button and deleting works, from the
+/// default backup, and `/ready` says so.
+#[tokio::test]
+#[ignore = "needs a real Unleash server: run scripts/test-live.sh"]
+async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
+    let (server, _, http) = surveys_setup().await;
+    let dir = scratch("surveys");
 
     let (mut first, base) = start_surveys(&server, &dir);
     let (_, ready) = get_until(&http, &format!("{base}/ready"), |s, _| s == 200).await;
@@ -725,21 +732,8 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
 #[tokio::test]
 #[ignore = "needs a real Unleash server: run scripts/test-live.sh"]
 async fn z4_the_tutorial_toggles_delete_through_unleash() {
-    let server = Server::connect();
-    let flag = "delete_survey_flag";
-    if server
-        .admin_get(&format!("/projects/default/features/{flag}"))
-        .await
-        .is_none()
-    {
-        server.create_flag(flag, default_strategy()).await;
-    }
-    server.toggle(flag, true).await;
+    let (server, flag, http) = surveys_setup().await;
     let dir = scratch("surveys-toggle");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let (mut app, base) = start_surveys(&server, &dir);
     get_until(&http, &format!("{base}/ready"), |s, _| s == 200).await;
     let created = http
