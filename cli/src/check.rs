@@ -1,6 +1,8 @@
-//! `flowgate check [FILE]`: the file read and checked by `flowgate_config::read_file`,
-//! the very function the attribute (at compile time) and the runtime (at every load)
-//! call, so that the command, the build and the service agree on what is a mistake.
+//! `flowgate check [FILE]`: the file read and checked by `flowgate_config`, with the
+//! checks the attribute (at compile time) and the runtime (at every load) make, so that
+//! the command, the build and the service agree on what is a mistake. It lists every
+//! mistake in the flags' values (`read_file_all`); the build and the runtime stop at the
+//! first.
 
 use std::path::Path;
 
@@ -23,7 +25,7 @@ pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
             format!("{}: {error}", file.display())
         });
     }
-    match flowgate_config::read_file(file) {
+    match flowgate_config::read_file_all(file) {
         Ok(document) => {
             let flags = document.flags.len();
             let with_rules = document.flags.iter().filter(|f| f.rules.is_some()).count();
@@ -49,22 +51,31 @@ pub(crate) fn run(file: &Path, json: bool) -> Result<Outcome, String> {
             }
             Ok(Outcome::Clean)
         }
-        Err(error) => {
+        Err(errors) => {
             if json {
+                let errors: Vec<_> = errors
+                    .iter()
+                    .map(|error| {
+                        json!({
+                            "origin": error.origin(),
+                            "line": error.line(),
+                            "column": error.column(),
+                            "flag": error.flag(),
+                            "key": error.key(),
+                            "message": error.message(),
+                        })
+                    })
+                    .collect();
                 print_json(&json!({
                     "file": file.display().to_string(),
                     "ok": false,
-                    "error": {
-                        "origin": error.origin(),
-                        "line": error.line(),
-                        "column": error.column(),
-                        "flag": error.flag(),
-                        "key": error.key(),
-                        "message": error.message(),
-                    },
+                    "error": errors[0],
+                    "errors": errors,
                 }));
             } else {
-                say!("{error}");
+                for error in &errors {
+                    say!("{error}");
+                }
             }
             Ok(Outcome::Findings)
         }

@@ -148,6 +148,33 @@ fn check_places_every_error_class() {
     );
 }
 
+/// Several flags with mistakes: every one is listed, in the file's order.
+#[test]
+fn check_lists_every_mistake() {
+    let tree = Tree::new("check-all");
+    tree.write(
+        "flowgate.toml",
+        "[flags.Zed]\nrollout = 140\n\n[flags.Ok]\nrollout = 5\n\n[flags.Alpha]\nfallback = \"maybe\"\n",
+    );
+    let output = tree.run(&["check"]);
+    assert_eq!(code(&output), 1);
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("flowgate.toml:2:11: flag `Zed`"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("flowgate.toml:8:12: flag `Alpha`"),
+        "{out}"
+    );
+    let output = tree.run(&["--json", "check"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["errors"].as_array().unwrap().len(), 2);
+    assert_eq!(json["error"]["flag"], "Zed");
+}
+
 #[test]
 fn check_of_a_missing_file_cannot_run() {
     let tree = Tree::new("check-missing");

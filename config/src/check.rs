@@ -36,6 +36,34 @@ pub(crate) fn document(
     origin: &str,
     require_flags: bool,
 ) -> Result<Document, ConfigError> {
+    document_all(text, origin, require_flags).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// As [`document`], with every mistake of the flags' values rather than the first,
+/// sorted by line. A mistake in the file's TOML itself (its syntax, an unknown key, a
+/// wrong type) stops the reading: it is the only one. Never an empty list.
+pub(crate) fn document_all(
+    text: &str,
+    origin: &str,
+    require_flags: bool,
+) -> Result<Document, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let document = read_flags(text, origin, require_flags, &mut errors).map_err(|e| vec![e])?;
+    if errors.is_empty() {
+        return Ok(document);
+    }
+    errors.sort_by_key(|e| (e.line(), e.column()));
+    Err(errors)
+}
+
+/// The flags of `text`: the file-level mistake as the error, each flag's mistakes
+/// pushed to `errors` (the flag then left out).
+fn read_flags(
+    text: &str,
+    origin: &str,
+    require_flags: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Result<Document, ConfigError> {
     crate::nesting::check(text, origin)?;
     let raw: RawFile = toml::from_str(text).map_err(|error| syntax_error(text, origin, &error))?;
     let Some(raw_flags) = raw.flags else {
@@ -69,8 +97,10 @@ pub(crate) fn document(
         let line = lines
             .binary_search_by(|(n, _)| n.as_str().cmp(&name))
             .map_or(0, |i| lines[i].1);
-        let flag = check_flag(&at, flag, line)?;
-        flags.push(Flag { name, ..flag });
+        match check_flag(&at, flag, line) {
+            Ok(flag) => flags.push(Flag { name, ..flag }),
+            Err(error) => errors.push(error),
+        }
     }
     Ok(Document { flags })
 }

@@ -138,6 +138,31 @@ pub fn read_file(path: &Path) -> Result<Document, ConfigError> {
     check::document(&text, &origin, true)
 }
 
+/// As [`read_file`], with every mistake in the flags' values rather than the first,
+/// sorted by line (for tools: `flowgate check`). A mistake in the TOML itself (its
+/// syntax, an unknown key, a wrong type), or in reading the file, is the only one.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("flowgate-config-all-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("flowgate.toml");
+/// std::fs::write(&path, "[flags.A]\nrollout = 140\n\n[flags.B]\nrollout = 50\n\n[flags.C]\nfallback = \"maybe\"\n")?;
+/// let errors = flowgate_config::read_file_all(&path).unwrap_err();
+/// assert_eq!(errors.len(), 2);
+/// assert_eq!((errors[0].flag(), errors[0].line()), (Some("A"), 2));
+/// assert_eq!((errors[1].flag(), errors[1].line()), (Some("C"), 8));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`read_file`], all of them.
+pub fn read_file_all(path: &Path) -> Result<Document, Vec<ConfigError>> {
+    let origin = path.display().to_string();
+    let text = read_text(path, &origin).map_err(|e| vec![e])?;
+    check::document_all(&text, &origin, true)
+}
+
 /// The text of the file at `path`, within [`limits::MAX_FILE_BYTES`] and UTF-8.
 fn read_text(path: &Path, origin: &str) -> Result<String, ConfigError> {
     use std::io::Read as _;
