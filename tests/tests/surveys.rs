@@ -148,14 +148,38 @@ async fn create_list_and_delete_with_the_flag_on() {
         (StatusCode::SEE_OTHER, Some("/surveys"))
     );
     assert_eq!(app.rows(), ["Team <day>"]);
+    // A GET never deletes (a prefetcher, an `<img>` elsewhere): only POST and DELETE.
     let (status, _) = app.get("/surveys/2/delete").await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(app.rows(), ["Team <day>"]);
+    let deleted = app
+        .http
+        .delete(format!("{}/surveys/2/delete", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
     assert!(app.rows().is_empty());
 
     // Deleting what is not there is a 404 too, with the flag on.
-    let (status, body) = app.get("/surveys/99/delete").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(body.contains("Resource not found"));
+    for path in [
+        "/surveys/99/delete",
+        "/surveys/abc/delete",
+        "/surveys/+1/delete",
+    ] {
+        let response = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("Resource not found"));
+    }
     app.stop().await;
 }
 
@@ -219,6 +243,7 @@ async fn the_form_shows_what_is_wrong_and_keeps_what_was_typed() {
         ("title=Lunch&question=", "A survey needs a question."),
         ("question=only", "A survey needs a title."),
         ("", "A survey needs a question."),
+        ("title=%E2%80%8B&question=q", "A survey needs a title."),
         (
             &format!("title={}&question=q", "x".repeat(101)),
             "at most 100 characters",
@@ -262,6 +287,23 @@ async fn the_form_shows_what_is_wrong_and_keeps_what_was_typed() {
     app.stop().await;
 }
 
+/// A forged flash cookie shows nothing, and is cleared too.
+async fn forged_flash_shows_nothing(app: &App) {
+    let forged = app
+        .http
+        .get(format!("{}/surveys/1", app.base))
+        .header("cookie", "flash=You+have+won+%241000")
+        .send()
+        .await
+        .unwrap();
+    assert!(forged
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("flash=;")));
+    assert!(!forged.text().await.unwrap().contains("won"));
+}
+
 /// Answers and results, flash messages shown once, the visitor cookie, the 404 page
 /// and the stylesheet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,16 +321,20 @@ async fn visitors_answer_and_see_the_results() {
         );
     }
     // Not an answer: nothing stored, the visitor is asked again.
-    app.post("/surveys/1/answer", "answer=perhaps").await;
     assert_eq!(
-        app.post("/surveys/9/answer", "answer=yes").await.0,
-        StatusCode::NOT_FOUND
+        app.post("/surveys/1/answer", "answer=perhaps").await,
+        (StatusCode::SEE_OTHER, Some("/surveys/1".into()))
+    );
+    assert_eq!(
+        app.post("/surveys/9/answer", "answer=yes").await,
+        (StatusCode::SEE_OTHER, Some("/surveys".into())),
+        "a survey deleted meanwhile: back to the list"
     );
 
     let response = app
         .http
         .get(format!("{}/surveys/1", app.base))
-        .header("cookie", "flash=Thanks%20for%20answering%21; visitor=vabc")
+        .header("cookie", "flash=answered; visitor=vabc")
         .send()
         .await
         .unwrap();
@@ -300,6 +346,8 @@ async fn visitors_answer_and_see_the_results() {
     let page = response.text().await.unwrap();
     assert!(page.contains("Thanks for answering!"), "{page}");
     assert!(cleared, "a flash message is shown once");
+    forged_flash_shows_nothing(&app).await;
+
     assert!(page.contains("5 answers"), "{page}");
     let chart = if page.contains("data-chart=\"bars\"") {
         "bars"
@@ -371,6 +419,10 @@ async fn unknown_pages_get_a_404_page_and_the_styles_are_served() {
         "/surveys/abc",
         "/nowhere",
         "/surveys/1/results",
+        "/surveys/+1",
+        "/surveys/01",
+        "/surveys/-1",
+        "/surveys/99999999999999999999",
     ] {
         let (status, page) = app.get(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
@@ -379,5 +431,58 @@ async fn unknown_pages_get_a_404_page_and_the_styles_are_served() {
     let (status, css) = app.get("/static/style.css").await;
     assert_eq!(status, StatusCode::OK);
     assert!(css.contains(".btn-danger"));
+    app.stop().await;
+}
+
+/// A page on another site cannot create or delete surveys here: a browser says where a
+/// form comes from, and the app refuses other sites' (403). Same-site forms pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_from_other_sites_are_refused() {
+    let app = App::start("csrf").await;
+    app.post("/surveys", "title=Lunch&question=Pizza%3F").await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    for (header, value, allowed) in [
+        ("sec-fetch-site", "cross-site", false),
+        ("sec-fetch-site", "same-site", false),
+        ("sec-fetch-site", "same-origin", true),
+        ("origin", "http://evil.example", false),
+        ("origin", "null", false),
+        ("origin", &format!("http://{host}"), true),
+    ] {
+        let response = app
+            .http
+            .post(format!("{}/surveys", app.base))
+            .header(header, value)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("title=Forged&question=x")
+            .send()
+            .await
+            .unwrap();
+        let expected = if allowed {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(response.status(), expected, "{header}: {value}");
+        let response = app
+            .http
+            .post(format!("{}/surveys/1/delete", app.base))
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        if !allowed {
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{header}: {value}"
+            );
+        }
+    }
+    assert_eq!(
+        app.rows().len(),
+        2,
+        "the two same-site forms created; nothing deleted"
+    );
     app.stop().await;
 }

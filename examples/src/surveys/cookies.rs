@@ -35,25 +35,69 @@ fn valid_id(id: &str) -> bool {
     (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The one-time messages the app shows. The cookie carries only the message's name,
+/// so a forged cookie (any site on 127.0.0.1 can set one) can show nothing but these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flash {
+    /// A survey was created.
+    Created,
+    /// An answer was recorded.
+    Answered,
+    /// A survey was deleted.
+    Deleted,
+    /// The answer form came without a valid answer.
+    ChooseAnswer,
+    /// The survey is gone (deleted meanwhile).
+    Gone,
+}
+
+impl Flash {
+    const ALL: [(Flash, &'static str, &'static str); 5] = [
+        (Flash::Created, "created", "Survey created."),
+        (Flash::Answered, "answered", "Thanks for answering!"),
+        (Flash::Deleted, "deleted", "Survey deleted."),
+        (
+            Flash::ChooseAnswer,
+            "choose",
+            "Please choose yes, no or maybe.",
+        ),
+        (Flash::Gone, "gone", "That survey no longer exists."),
+    ];
+
+    fn code(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or("", |(_, code, _)| code)
+    }
+
+    /// What the page shows.
+    pub fn message(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or("", |(_, _, text)| text)
+    }
+}
+
 /// Sets a one-time message for the next page.
-pub fn set_flash(response: &mut Response, message: &str) {
-    let encoded: String = form_urlencoded::byte_serialize(message.as_bytes()).collect();
-    if let Ok(cookie) =
-        HeaderValue::from_str(&format!("flash={encoded}; Path=/; HttpOnly; SameSite=Lax"))
-    {
+pub fn set_flash(response: &mut Response, flash: Flash) {
+    let cookie = format!("flash={}; Path=/; HttpOnly; SameSite=Lax", flash.code());
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
 }
 
-/// The request's one-time message, if any; the response must then clear it
-/// ([`clear_flash`]).
-pub fn flash(headers: &HeaderMap) -> Option<String> {
-    let raw = get(headers, "flash").filter(|v| !v.is_empty())?;
-    let decoded: String = form_urlencoded::parse(format!("m={raw}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
-    // Only the app's own messages, and short: a forged cookie shows nothing odd.
-    (decoded.len() <= 200).then_some(decoded)
+/// The request's one-time message: `None` without a flash cookie, `Some(None)` with one
+/// that names no message (it is cleared all the same).
+pub fn flash(headers: &HeaderMap) -> Option<Option<Flash>> {
+    let code = get(headers, "flash").filter(|v| !v.is_empty())?;
+    Some(
+        Flash::ALL
+            .iter()
+            .find(|(_, known, _)| *known == code)
+            .map(|(flash, _, _)| *flash),
+    )
 }
 
 /// Clears the one-time message, once shown.

@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
+use cookies::Flash;
 use flowgate::tower::FlowgateLayer;
 use flowgate::{feature_gate, labels, Client};
 use rusqlite::Connection;
@@ -65,11 +66,19 @@ pub fn router(state: AppState) -> Router {
         .route("/surveys", get(list_page).post(create_survey))
         .route("/surveys/new", get(new_page))
         .route("/surveys/{id}", get(survey_page))
-        .route("/surveys/{id}/answer", axum::routing::post(answer))
+        .route(
+            "/surveys/{id}/answer",
+            // A GET here (a reload, a typed URL) goes to the survey's page.
+            get(|UrlPath(id): UrlPath<String>| async move {
+                Redirect::to(&format!("/surveys/{}", survey_id(&id).unwrap_or(0)))
+            })
+            .post(answer),
+        )
         .route(
             "/surveys/{id}/delete",
-            get(delete_survey)
-                .post(delete_survey)
+            // Not `GET`: a link prefetcher or an `<img>` on another page must not
+            // delete. A `GET` is 405 while the flag is on, and the layer's 404 while off.
+            axum::routing::post(delete_survey)
                 .delete(delete_survey)
                 // Gated before the id is parsed: `/surveys/abc/delete` and
                 // `/surveys/1/delete` answer the same 404 while the flag is off.
@@ -83,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/awesome", get(awesome))
         .route("/ready", get(ready))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(same_site_only))
         .with_state(state)
 }
 
@@ -132,8 +142,12 @@ fn page(
     mut context: serde_json::Value,
 ) -> Response {
     let flash = cookies::flash(headers);
-    context["flash"] = json!(flash);
-    context["source"] = json!(state.flags.source().name());
+    context["flash"] = json!(flash.flatten().map(Flash::message));
+    context["source"] = json!(match state.flags.source().name() {
+        "flowgate.engine" => "the rules file (the embedded engine)",
+        "unleash" => "Unleash",
+        other => other,
+    });
     let mut response = pages::render(status, template, context);
     if flash.is_some() {
         cookies::clear_flash(&mut response);
@@ -142,10 +156,22 @@ fn page(
 }
 
 /// A redirect after a form, with a message for the next page.
-fn redirect_with(to: &str, message: &str) -> Response {
+fn redirect_with(to: &str, flash: Flash) -> Response {
     let mut response = Redirect::to(to).into_response();
-    cookies::set_flash(&mut response, message);
+    cookies::set_flash(&mut response, flash);
     response
+}
+
+/// A survey id as the app writes them: digits only (`+1`, `01` and `-1` are no ids).
+fn survey_id(text: &str) -> Option<i64> {
+    if text.is_empty()
+        || text.len() > 18
+        || text.starts_with('0')
+        || !text.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    text.parse().ok()
 }
 
 async fn list_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -178,17 +204,24 @@ fn problems(survey: &NewSurvey) -> Vec<&'static str> {
     let mut problems = Vec::new();
     let title = survey.title.trim();
     let question = survey.question.trim();
-    if title.is_empty() {
+    if !visible(title) {
         problems.push("A survey needs a title.");
     } else if title.chars().count() > 100 {
         problems.push("A title has at most 100 characters.");
     }
-    if question.is_empty() {
+    if !visible(question) {
         problems.push("A survey needs a question.");
     } else if question.chars().count() > 200 {
         problems.push("A question has at most 200 characters.");
     }
     problems
+}
+
+/// Whether `text` shows anything: not only spaces and zero-width characters.
+fn visible(text: &str) -> bool {
+    text.chars().any(|c| {
+        !c.is_whitespace() && !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    })
 }
 
 async fn create_survey(
@@ -210,9 +243,8 @@ async fn create_survey(
     }
     let title = survey.title.trim().to_owned();
     let question = survey.question.trim().to_owned();
-    let message = format!("Survey “{title}” created.");
     match with_db(&state, move |db| db::create(db, &title, &question)).await {
-        Ok(id) => redirect_with(&format!("/surveys/{id}"), &message),
+        Ok(id) => redirect_with(&format!("/surveys/{id}"), Flash::Created),
         Err(response) => response,
     }
 }
@@ -223,7 +255,7 @@ async fn survey_page(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
+    let Some(id) = survey_id(&id) else {
         return not_found_page(&headers, &state, &uri);
     };
     let found = with_db(&state, move |db| {
@@ -270,15 +302,16 @@ async fn answer(
     UrlPath(id): UrlPath<String>,
     Form(form): Form<Answer>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return resource_not_found();
+    let Some(id) = survey_id(&id) else {
+        return redirect_with("/surveys", Flash::Gone);
     };
     let Some(answer) = db::ANSWERS.iter().find(|a| **a == form.answer) else {
-        return redirect_with(&format!("/surveys/{id}"), "Please choose yes, no or maybe.");
+        return redirect_with(&format!("/surveys/{id}"), Flash::ChooseAnswer);
     };
     match with_db(&state, move |db| db::answer(db, id, answer)).await {
-        Ok(true) => redirect_with(&format!("/surveys/{id}"), "Thanks for answering!"),
-        Ok(false) => resource_not_found(),
+        Ok(true) => redirect_with(&format!("/surveys/{id}"), Flash::Answered),
+        // Deleted meanwhile: a page for the browser that sent the form, not JSON.
+        Ok(false) => redirect_with("/surveys", Flash::Gone),
         Err(response) => response,
     }
 }
@@ -294,10 +327,13 @@ fn resource_not_found() -> Response {
 
 /// Deletes a survey. Only while `delete_survey_flag` is on: the route's layer (see
 /// [`router`]) answers 404 before this runs otherwise.
-async fn delete_survey(State(state): State<AppState>, UrlPath(id): UrlPath<i64>) -> Response {
+async fn delete_survey(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Response {
+    let Some(id) = survey_id(&id) else {
+        return resource_not_found();
+    };
     match with_db(&state, move |db| db::delete(db, id)).await {
         Ok(false) => resource_not_found(),
-        Ok(true) => redirect_with("/surveys", "Survey deleted."),
+        Ok(true) => redirect_with("/surveys", Flash::Deleted),
         Err(response) => response,
     }
 }
@@ -314,6 +350,40 @@ fn not_found_page(headers: &HeaderMap, state: &AppState, uri: &Uri) -> Response 
 
 async fn not_found(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     not_found_page(&headers, &state, &uri)
+}
+
+/// Refuses a form sent from another site (403): the browser says where a request
+/// comes from in `Sec-Fetch-Site` (or, older ones, `Origin`), and a page elsewhere must
+/// not create or delete surveys here. Requests without either (curl, tests) pass.
+async fn same_site_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let unsafe_method = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if unsafe_method {
+        let headers = request.headers();
+        let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let cross = match site {
+            Some(site) => !matches!(site, "same-origin" | "none"),
+            None => match (
+                headers.get("origin").and_then(|v| v.to_str().ok()),
+                headers.get("host").and_then(|v| v.to_str().ok()),
+            ) {
+                (Some(origin), Some(host)) => {
+                    origin.split_once("://").map(|(_, rest)| rest) != Some(host)
+                }
+                _ => false,
+            },
+        };
+        if cross {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({ "error": "403 Forbidden: a form from another site" })),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Readiness, for a load balancer or an operator: 200 once the flags have a state,
