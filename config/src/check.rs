@@ -290,6 +290,17 @@ fn check_rules(at: &At<'_>, raw: &mut RawFlag) -> Result<Rules, ConfigError> {
         .map(|c| check_constraint(at, c))
         .collect::<Result<Vec<_>, _>>()?;
     let variants = check_variants(at, raw.variants.take().unwrap_or_default())?;
+    if let Some(stickiness) = raw
+        .stickiness
+        .as_ref()
+        .filter(|s| s.get_ref().trim().is_empty())
+    {
+        return Err(at.error(
+            &stickiness.span(),
+            "stickiness",
+            "an empty stickiness: write \"default\" (userId, else sessionId), \"random\", or a label's name",
+        ));
+    }
     Ok(Rules {
         enabled: raw.enabled.unwrap_or(true),
         rollout,
@@ -317,6 +328,13 @@ fn check_constraint(at: &At<'_>, raw: Spanned<RawConstraint>) -> Result<Constrai
             ),
         ));
     };
+    if constraint.label.get_ref().trim().is_empty() {
+        return Err(at.error(
+            &constraint.label.span(),
+            "label",
+            "a constraint needs the name of the label it reads, e.g. `label = \"region\"`",
+        ));
+    }
     let (values, value, span, key) = match operator.arity() {
         Arity::One => {
             let Some(value) = constraint.value else {
@@ -344,6 +362,13 @@ fn check_constraint(at: &At<'_>, raw: Spanned<RawConstraint>) -> Result<Constrai
             (texts, String::new(), span, "values")
         }
     };
+    if key == "values" && values.is_empty() {
+        return Err(at.error(
+            &span,
+            key,
+            format!("{name} with no values matches nothing: list at least one, e.g. `values = [\"eu\"]`"),
+        ));
+    }
     if values.len() > limits::MAX_VALUES {
         return Err(at.error(
             &span,
@@ -514,9 +539,25 @@ fn check_rate(at: &At<'_>, rate: RawRateLimit) -> Result<RateLimit, ConfigError>
         limit,
         per,
         burst,
+        max_keys: keys_by(at, rate.by.as_ref(), rate.max_keys.as_ref())?,
         by: rate.by,
-        max_keys: max_keys(at, rate.max_keys.as_ref())?,
     })
+}
+
+/// `max_keys`, which only a limit per label value (`by`) has.
+fn keys_by(
+    at: &At<'_>,
+    by: Option<&String>,
+    value: Option<&Spanned<i64>>,
+) -> Result<usize, ConfigError> {
+    if let (None, Some(value)) = (by, value) {
+        return Err(at.error(
+            &value.span(),
+            "max_keys",
+            "`max_keys` counts the label values of a limit per value: add `by = \"label\"`, or remove it",
+        ));
+    }
+    max_keys(at, value)
 }
 
 fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, ConfigError> {
@@ -528,8 +569,8 @@ fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, Co
     Ok(Concurrency {
         max: usize::try_from(max).unwrap_or(usize::MAX),
         queue: usize::try_from(queue).unwrap_or(usize::MAX),
+        max_keys: keys_by(at, raw.by.as_ref(), raw.max_keys.as_ref())?,
         by: raw.by,
-        max_keys: max_keys(at, raw.max_keys.as_ref())?,
     })
 }
 

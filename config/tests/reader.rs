@@ -58,7 +58,14 @@ fn name(rng: &mut fastrand::Rng, index: usize) -> (String, String) {
 }
 
 fn constraint(rng: &mut fastrand::Rng) -> (String, (String, Operator, Vec<String>)) {
-    let (label_toml, label) = string(rng);
+    // A label has a name, and a list has a value: the reader refuses blank labels and
+    // empty lists (see `blank_labels_and_empty_lists_are_refused`).
+    let (label_toml, label) = loop {
+        let candidate = string(rng);
+        if !candidate.1.trim().is_empty() {
+            break candidate;
+        }
+    };
     let operator = pick(rng, &Operator::ALL);
     let single = |text: &str| (format!("value = {text:?}"), vec![text.to_owned()]);
     let (written, values) = match operator.name() {
@@ -80,7 +87,7 @@ fn constraint(rng: &mut fastrand::Rng) -> (String, (String, Operator, Vec<String
             (format!("values = [{}]", list.join(", ")), nets)
         }
         _ => {
-            let pairs: Vec<(String, String)> = (0..rng.usize(..4)).map(|_| string(rng)).collect();
+            let pairs: Vec<(String, String)> = (0..rng.usize(1..4)).map(|_| string(rng)).collect();
             let list: Vec<&str> = pairs.iter().map(|(q, _)| q.as_str()).collect();
             let values = pairs.iter().map(|(_, v)| v.clone()).collect();
             (format!("values = [{}]", list.join(", ")), values)
@@ -332,4 +339,58 @@ fn generated_files_read_exactly_and_mutated_ones_never_panic_or_slip_through() {
         }
         assert_sound(&text);
     });
+}
+
+/// What a careless editor leaves half-done is an error at its key, not a rule that
+/// silently matches nothing (or everything).
+#[test]
+fn blank_labels_and_empty_lists_are_refused() {
+    for (text, key, says) in [
+        (
+            "[flags.A]\nconstraints = [{ label = \"\", operator = \"IN\", values = [\"x\"] }]\n",
+            "label",
+            "the name of the label",
+        ),
+        (
+            "[flags.A]\nconstraints = [{ label = \"  \", operator = \"IN\", values = [\"x\"] }]\n",
+            "label",
+            "the name of the label",
+        ),
+        (
+            "[flags.A]\nconstraints = [{ label = \"r\", operator = \"IN\", values = [] }]\n",
+            "values",
+            "no values",
+        ),
+        (
+            "[flags.A]\nconstraints = [{ label = \"r\", operator = \"NOT_IN\", values = [] }]\n",
+            "values",
+            "no values",
+        ),
+        (
+            "[flags.A]\nrollout = 5\nstickiness = \"\"\n",
+            "stickiness",
+            "an empty stickiness",
+        ),
+        (
+            "[flags.A]\nconcurrency = { max = 2, max_keys = 10 }\n",
+            "max_keys",
+            "add `by",
+        ),
+        (
+            "[flags.A]\nrate_limit = { limit = 2, per = \"1s\", max_keys = 10 }\n",
+            "max_keys",
+            "add `by",
+        ),
+    ] {
+        let error = flowgate_config::parse(text, "f.toml").unwrap_err();
+        assert_eq!(error.key(), Some(key), "{text}: {error}");
+        assert_eq!(error.flag(), Some("A"), "{text}: {error}");
+        assert!(error.line() >= 2, "{text}: {error}");
+        assert!(error.message().contains(says), "{text}: {error}");
+    }
+    assert!(flowgate_config::parse(
+        "[flags.A]\nconcurrency = { max = 2, by = \"tenant\", max_keys = 10 }\n",
+        "f.toml"
+    )
+    .is_ok());
 }

@@ -223,10 +223,12 @@ fn in_and_not_in() {
             (labels! {}, true),
         ],
     );
-    check_constraint(
-        r#"{ label = "region", operator = "IN", values = [] }"#,
-        &[(labels! { "region" => "eu" }, false)],
-    );
+    // An empty list is a half-written rule: refused, not read as "matches nothing".
+    let error = Client::from_toml_str(
+        "[flags.F]\nconstraints = [{ label = \"region\", operator = \"IN\", values = [] }]\n",
+    )
+    .unwrap_err();
+    assert_eq!(error.key(), Some("values"), "{error}");
     check_constraint(
         r#"{ label = "region", operator = "IN", values = ["eu"], inverted = true }"#,
         &[(labels! { "region" => "eu" }, false), (labels! {}, true)],
