@@ -17,21 +17,14 @@
 # does not test. About 4 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in wrk valgrind; do
-    if ! command -v $tool >/dev/null; then
-        SUDO=""
-        [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-        $SUDO apt-get install -y -qq $tool >/dev/null
-    fi
-done
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 cargo build -q --release -p flowgate-benches --bin hello-server
 KINDS=(ungated noop-layer gated-rollout gated-constant gated-off)
 BASE=${PORT:-48120}
 LUA=scripts/wrk-fresh-user.lua
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
-SERVER_CPU=() WRK_CPU=()
-if [ "$(nproc)" -ge 2 ]; then SERVER_CPU=(taskset -c 0) WRK_CPU=(taskset -c 1); fi
 
 wait_for() {
     for _ in $(seq 1 600); do

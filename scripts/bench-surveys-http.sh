@@ -13,21 +13,14 @@
 # Installs wrk and valgrind from Debian when missing. Not run by CI. About 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in wrk valgrind; do
-    if ! command -v $tool >/dev/null; then
-        SUDO=""
-        [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-        $SUDO apt-get install -y -qq $tool >/dev/null
-    fi
-done
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 cargo build -q --release -p flowgate-examples --example surveys
 BIN=target/release/examples/surveys
 WORK=$(mktemp -d)
 PORT=${PORT:-48140}
 PID=""
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-SERVER_CPU=() WRK_CPU=()
-if [ "$(nproc)" -ge 2 ]; then SERVER_CPU=(taskset -c 0) WRK_CPU=(taskset -c 1); fi
 # The delete flag off, so that its route is answered by the layer.
 awk '/^\[/ { on = ($0 == "[flags.delete_survey_flag]") }
      on && /^enabled = true$/ { print "enabled = false"; next } { print }' \

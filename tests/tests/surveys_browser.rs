@@ -7,6 +7,7 @@
 //! Screenshots of the list, a survey and the 404 page are saved under
 //! `target/screenshots/` (`docs/surveys-*.png` are copies of one run's).
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,7 +24,9 @@ const RULES_OFF: &str =
     "[flags.delete_survey_flag]\nenabled = false\n\n[flags.AwesomeFeature]\nenabled = true\n\n\
      [flags.results_chart]\nrollout = 100\nstickiness = \"visitorId\"\n";
 
-/// `chromedriver` on a free 127.0.0.1 port, killed (by its PID) when dropped.
+/// `chromedriver` on a free 127.0.0.1 port, in a process group of its own, killed with
+/// the browsers it started (the group, by chromedriver's PID) when dropped: a failed
+/// test leaves no Chromium behind.
 struct Driver {
     child: Child,
     url: String,
@@ -36,6 +39,7 @@ impl Driver {
             listener.local_addr().unwrap().port()
         };
         let child = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -51,6 +55,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
