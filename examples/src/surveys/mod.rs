@@ -7,7 +7,7 @@
 //! database: the route itself is gated (by a `FlowgateLayer`, before its path is
 //! parsed), not just the button. `results_chart` shows half the visitors (by a
 //! `visitor` cookie, so each keeps their half) a bar chart of the results, the others a
-//! table. Split by concern: the database in `db.rs`, the pages in `pages.rs` (templates
+//! table: the visitor's id is an ambient label of each request, set by a middleware. Split by concern: the database in `db.rs`, the pages in `pages.rs` (templates
 //! and stylesheet beside it), the cookies in `cookies.rs`, the routes here.
 
 pub mod cookies;
@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/awesome", get(awesome))
         .route("/ready", get(ready))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(visitor))
         .layer(axum::middleware::from_fn(same_site_only))
         .with_state(state)
 }
@@ -270,18 +271,25 @@ async fn survey_page(
         Ok(None) => return not_found_page(&headers, &state, &uri),
         Err(response) => return response,
     };
-    let (visitor, new_cookie) = cookies::visitor(&headers);
-    let bars = state.flags.is_enabled(
-        flags::ResultsChart,
-        &labels! { "visitorId" => visitor.as_str() },
-    );
+    // No labels here: the visitor's id is ambient, put in the request's scope by the
+    // `visitor` middleware, and every decision in the request decides on it.
+    let bars = state.flags.is_enabled(flags::ResultsChart, &labels! {});
     let context = json!({
         "survey": survey,
         "results": results,
         "answers": db::ANSWERS,
         "chart": if bars { "bars" } else { "table" },
     });
-    let mut response = page(&headers, &state, StatusCode::OK, "survey.html", context);
+    page(&headers, &state, StatusCode::OK, "survey.html", context)
+}
+
+/// Gives each visitor an id (the `visitor` cookie, set when missing) and makes it the
+/// ambient `visitorId` label of the request ([`flowgate::labels::scope`]): the
+/// `results_chart` rollout then sticks to the visitor without a handler passing it.
+async fn visitor(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (id, new_cookie) = cookies::visitor(request.headers());
+    let labels = labels! { "visitorId" => id }.into_owned();
+    let mut response = flowgate::labels::scope(labels, next.run(request)).await;
     if let Some(cookie) = new_cookie {
         response
             .headers_mut()
