@@ -362,22 +362,26 @@ pub(crate) fn toml_body(rule: &Rule) -> String {
                 let _ = write!(out, ", stickiness = {}", quoted(&v.stickiness));
             }
             if let Some((kind, value)) = &v.payload {
-                if kind == "string" {
-                    let _ = write!(out, ", payload = {}", quoted(value));
-                } else {
-                    let _ = write!(
-                        out,
-                        ", payload = {{ type = {}, value = {} }}",
-                        quoted(kind),
-                        quoted(value)
-                    );
-                }
+                out.push_str(&payload(kind, value));
             }
             out.push_str(" },\n");
         }
         out.push_str("]\n");
     }
     out
+}
+
+/// A variant's `payload` key as the file writes it: a plain string, or `{ type, value }`.
+fn payload(kind: &str, value: &str) -> String {
+    if kind == "string" {
+        format!(", payload = {}", quoted(value))
+    } else {
+        format!(
+            ", payload = {{ type = {}, value = {} }}",
+            quoted(kind),
+            quoted(value)
+        )
+    }
 }
 
 /// A TOML basic string.
@@ -445,17 +449,8 @@ pub(crate) fn file_body(flag: &flowgate_config::Flag) -> String {
         if let Some(stickiness) = &v.stickiness {
             let _ = write!(out, ", stickiness = {}", quoted(stickiness));
         }
-        if let Some(payload) = &v.payload {
-            if payload.kind == "string" {
-                let _ = write!(out, ", payload = {}", quoted(&payload.value));
-            } else {
-                let _ = write!(
-                    out,
-                    ", payload = {{ type = {}, value = {} }}",
-                    quoted(&payload.kind),
-                    quoted(&payload.value)
-                );
-            }
+        if let Some(p) = &v.payload {
+            out.push_str(&payload(&p.kind, &p.value));
         }
         if !v.overrides.is_empty() {
             let overrides: Vec<String> = v

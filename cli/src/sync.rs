@@ -407,14 +407,7 @@ fn kept_keys(flag: Option<&flowgate_config::Flag>) -> String {
             duration(rate.per),
             rate.burst
         );
-        if let Some(by) = &rate.by {
-            let _ = write!(
-                out,
-                ", by = {}, max_keys = {}",
-                model::quoted(by),
-                rate.max_keys
-            );
-        }
+        out.push_str(&per_value(rate.by.as_deref(), rate.max_keys));
         out.push_str(" }\n");
     }
     if let Some(concurrency) = &flag.limits.concurrency {
@@ -423,17 +416,17 @@ fn kept_keys(flag: Option<&flowgate_config::Flag>) -> String {
             "concurrency = {{ max = {}, queue = {}",
             concurrency.max, concurrency.queue
         );
-        if let Some(by) = &concurrency.by {
-            let _ = write!(
-                out,
-                ", by = {}, max_keys = {}",
-                model::quoted(by),
-                concurrency.max_keys
-            );
-        }
+        out.push_str(&per_value(concurrency.by.as_deref(), concurrency.max_keys));
         out.push_str(" }\n");
     }
     out
+}
+
+/// A limit's `by` and `max_keys`, when it is one per label value.
+fn per_value(by: Option<&str>, max_keys: usize) -> String {
+    by.map_or_else(String::new, |by| {
+        format!(", by = {}, max_keys = {max_keys}", model::quoted(by))
+    })
 }
 
 /// A period as the file writes one: whole seconds when it is, else milliseconds.
