@@ -70,6 +70,22 @@ fn server_rules(admin: &Admin, environment: &str) -> Result<ServerFlags, String>
     Ok(out)
 }
 
+/// The file and the server's project environment, read as `diff` and `push` compare
+/// them (the place checked first).
+fn both_sides(
+    file: &Path,
+    url: &str,
+    project: &str,
+    environment: &str,
+) -> Result<(flowgate_config::Document, Admin, FileFlags, ServerFlags), String> {
+    let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
+    let admin = Admin::new(url, project)?;
+    admin.check_place(environment)?;
+    let ours = file_rules(&document);
+    let theirs = server_rules(&admin, environment)?;
+    Ok((document, admin, ours, theirs))
+}
+
 fn standings(file: &FileFlags, server: &ServerFlags) -> BTreeMap<String, Standing> {
     let mut out = BTreeMap::new();
     for (name, rule) in file {
@@ -105,11 +121,7 @@ pub(crate) fn diff(
     environment: &str,
     json: bool,
 ) -> Result<Outcome, String> {
-    let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
-    let admin = Admin::new(url, project)?;
-    admin.check_place(environment)?;
-    let ours = file_rules(&document);
-    let theirs = server_rules(&admin, environment)?;
+    let (_, _, ours, theirs) = both_sides(file, url, project, environment)?;
     let standings = standings(&ours, &theirs);
     let differ = standings.values().any(|s| !matches!(s, Standing::Same));
     if json {
@@ -155,11 +167,7 @@ pub(crate) fn push(
     apply: bool,
     json: bool,
 ) -> Result<Outcome, String> {
-    let document = flowgate_config::read_file(file).map_err(|e| e.to_string())?;
-    let admin = Admin::new(url, project)?;
-    admin.check_place(environment)?;
-    let ours = file_rules(&document);
-    let theirs = server_rules(&admin, environment)?;
+    let (document, admin, ours, theirs) = both_sides(file, url, project, environment)?;
     let mut plan = Vec::new();
     let mut refused = Vec::new();
     for (name, rule) in &ours {

@@ -60,6 +60,16 @@ fn code(output: &Output) -> i32 {
     output.status.code().expect("exited")
 }
 
+/// The rollout step of an explanation printed with `--json`.
+fn rollout_step(json: &serde_json::Value) -> &serde_json::Value {
+    json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "rollout")
+        .expect("a rollout step")
+}
+
 /// The command ended with `code`, and its stderr says `says`.
 fn ends(output: &Output, code: i32, says: &str) {
     assert_eq!(self::code(output), code, "{}", stderr(output));
@@ -221,12 +231,7 @@ fn explain_tells_the_decision_and_the_limits() {
             &flowgate::labels! { "userId" => id.as_str(), "region" => "eu" },
         );
         assert_eq!(json["enabled"], on, "{id}");
-        let rollout = json["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step"] == "rollout")
-            .unwrap();
+        let rollout = rollout_step(&json);
         assert_eq!(rollout["value"], id.as_str());
         assert_eq!(rollout["bucket"].as_u64().unwrap() <= 37, on);
         assert_eq!(json["limits"], "rate 100 per 1s (burst 100)");
@@ -291,12 +296,7 @@ fn explain_answers_for_declared_flags_and_forgives_spaces() {
         " region=eu ",
     ]);
     let json: serde_json::Value = serde_json::from_slice(&spaced.stdout).unwrap();
-    let rollout = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "rollout")
-        .unwrap();
+    let rollout = rollout_step(&json);
     assert_eq!(rollout["value"], "42");
     // Random stickiness with no user: said to be a draw.
     tree.write("flowgate.toml", "[flags.Coin]\nrollout = 50\n");

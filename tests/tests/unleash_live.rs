@@ -669,6 +669,33 @@ async fn surveys_setup() -> (Server, &'static str, reqwest::Client) {
     (server, flag, http)
 }
 
+/// Creates the survey "Lunch" through the app's form, and waits until its list shows a
+/// Delete button (the server's client API shows a change within a moment, and the app
+/// polls each 1 s); the list page.
+async fn create_lunch(http: &reqwest::Client, base: &str) -> String {
+    let created = http
+        .post(format!("{base}/surveys"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("title=Lunch&question=Pizza%3F")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    get_until(http, &format!("{base}/surveys"), |_, page| {
+        page.contains(">Delete</button>")
+    })
+    .await
+    .1
+}
+
+/// The id in the first Delete button's form (`/surveys/{id}/delete`) of a list page.
+fn delete_id(list: &str) -> Option<String> {
+    list.split("action=\"/surveys/")
+        .filter_map(|rest| rest.split_once("/delete\""))
+        .map(|(id, _)| id.to_owned())
+        .next()
+}
+
 /// The surveys example as a process, as a user runs it against Unleash: with
 /// `delete_survey_flag` on, the app runs and is stopped; the server stops; the app
 /// restarted during the outage shows the Delete button and deleting works, from the
@@ -682,19 +709,7 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
     let (mut first, base) = start_surveys(&server, &dir);
     let (_, ready) = get_until(&http, &format!("{base}/ready"), |s, _| s == 200).await;
     assert!(ready.contains(r#""serving":"live""#), "{ready}");
-    let created = http
-        .post(format!("{base}/surveys"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("title=Lunch&question=Pizza%3F")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 303);
-    // The server's client API shows a change within a moment, and the app polls each 1 s.
-    get_until(&http, &format!("{base}/surveys"), |_, page| {
-        page.contains(">Delete</button>")
-    })
-    .await;
+    create_lunch(&http, &base).await;
     first.kill().unwrap();
     first.wait().unwrap();
 
@@ -705,12 +720,8 @@ async fn z3_the_surveys_app_restarted_during_an_outage_still_deletes() {
     assert!(ready.contains(r#""serving":"backup""#), "{ready}");
     let (_, list) = get(&http, format!("{base}/surveys")).await;
     // The Delete button's form: `/surveys/{id}/delete`.
-    let id = list
-        .split("action=\"/surveys/")
-        .filter_map(|rest| rest.split_once("/delete\""))
-        .map(|(id, _)| id.to_owned())
-        .next()
-        .unwrap_or_else(|| panic!("no Delete button during the outage: {list}"));
+    let id =
+        delete_id(&list).unwrap_or_else(|| panic!("no Delete button during the outage: {list}"));
     let deleted = http
         .post(format!("{base}/surveys/{id}/delete"))
         .send()
@@ -736,24 +747,8 @@ async fn z4_the_tutorial_toggles_delete_through_unleash() {
     let dir = scratch("surveys-toggle");
     let (mut app, base) = start_surveys(&server, &dir);
     get_until(&http, &format!("{base}/ready"), |s, _| s == 200).await;
-    let created = http
-        .post(format!("{base}/surveys"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("title=Lunch&question=Pizza%3F")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 303);
-    let (_, list) = get_until(&http, &format!("{base}/surveys"), |_, page| {
-        page.contains(">Delete</button>")
-    })
-    .await;
-    let id = list
-        .split("action=\"/surveys/")
-        .filter_map(|rest| rest.split_once("/delete\""))
-        .map(|(id, _)| id.to_owned())
-        .next()
-        .unwrap();
+    let list = create_lunch(&http, &base).await;
+    let id = delete_id(&list).unwrap();
 
     server.toggle(flag, false).await;
     get_until(&http, &format!("{base}/surveys"), |_, page| {
