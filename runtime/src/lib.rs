@@ -67,6 +67,7 @@ pub mod explain;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod flow;
+pub mod inspect;
 pub mod labels;
 mod limits;
 mod memo;

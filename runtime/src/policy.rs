@@ -6,7 +6,7 @@
 //! reads a rules file (the engine, or a client watching a file for an Unleash source)
 //! hands each version to [`Policy::apply`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use arc_swap::ArcSwap;
@@ -22,6 +22,8 @@ pub(crate) struct Policy {
     /// name): off the gate's path.
     fallbacks: ArcSwap<FxHashMap<Box<str>, Fallback>>,
     limits: Limits,
+    /// The limits as configured, for inspection (off the gate's path).
+    specs: ArcSwap<BTreeMap<Box<str>, LimitSpec>>,
 }
 
 impl Policy {
@@ -46,6 +48,18 @@ impl Policy {
             })
             .collect();
         self.limits.apply(&limits);
+        self.specs
+            .store(std::sync::Arc::new(limits.into_iter().collect()));
+    }
+
+    /// The flags with limits, and their limits as configured.
+    pub(crate) fn limit_specs(&self) -> std::sync::Arc<BTreeMap<Box<str>, LimitSpec>> {
+        self.specs.load_full()
+    }
+
+    /// The flags with a fallback in the rules file.
+    pub(crate) fn fallbacks(&self) -> std::sync::Arc<FxHashMap<Box<str>, Fallback>> {
+        self.fallbacks.load_full()
     }
 
     /// The fallback declared for `flag`, if any.
@@ -73,6 +87,6 @@ impl fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("fallbacks", &self.fallbacks.load().len())
             .field("limits", &self.limits)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -143,6 +143,22 @@ fn bad_or_partial_bodies_never_replace_the_last_good_state() {
         client.is_enabled("Stand.in", &Labels::new()),
         "the last good state stays"
     );
+    // Inspection tells the same: the rules of the last good state, the failures
+    // counted, and (after the 304) no error outstanding.
+    let inspection = client.inspect();
+    assert_eq!(inspection.source.name, "unleash");
+    assert_eq!(inspection.source.serving, "live");
+    assert_eq!(
+        (
+            inspection.source.updates.applied,
+            inspection.source.updates.failed
+        ),
+        (1, 2)
+    );
+    assert!(inspection.source.updates.last_success.is_some());
+    assert_eq!(inspection.source.updates.last_error, None);
+    let rules = inspection.flag("Stand.in").unwrap().rules.as_ref().unwrap();
+    assert_eq!(rules.strategies[0].kind, "default");
     let sent = script.if_none_match.lock().unwrap().clone();
     assert_eq!(sent[0], None);
     assert_eq!(
@@ -252,6 +268,8 @@ fn unauthorized_stops_polling_and_decisions_go_on() {
         let stats = until(&unleash, "polling stopped", |s| s.stopped);
         assert_eq!(stats.updates, 1);
         assert!(client.is_enabled("Stand.in", &Labels::new()), "{status}");
+        let error = client.inspect().source.updates.last_error.unwrap();
+        assert!(error.contains(&status.to_string()), "{error}");
         client.shutdown();
     }
 }
@@ -311,6 +329,9 @@ fn the_token_never_shows_in_debug_output_errors_or_logs() {
     let unleash = start(&url);
     until(&unleash, "polling stopped", |s| s.stopped);
     unleash.handle().shutdown();
+    let inspection = serde_json::to_string(&Client::new(unleash.clone()).inspect()).unwrap();
+    assert!(inspection.contains("401"), "{inspection}");
+    assert!(!inspection.contains("super-secret"), "{inspection}");
     let logs = captured.0.lock().unwrap().clone();
     assert!(logs.contains("401") || logs.contains("refused"), "{logs}");
     assert!(!logs.contains("super-secret"), "{logs}");

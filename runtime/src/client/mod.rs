@@ -10,6 +10,7 @@ mod builder;
 mod dispatch;
 mod flag;
 mod global;
+mod inspect;
 mod site;
 mod start;
 

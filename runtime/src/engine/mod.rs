@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use flowgate_config::{ConfigError, Document, STRING_ORIGIN};
 
+use crate::inspect::SourceDetails;
 use crate::labels::Labels;
 use crate::policy::Policy;
 use crate::rules::{ContextDefaults, RuleStore};
@@ -70,6 +71,10 @@ pub struct ReloadState {
     pub applied: u64,
     /// The error of the last failed load, if the last load failed.
     pub last_error: Option<String>,
+    /// Loads that failed (the rules stayed as they were).
+    pub failed: u64,
+    /// When a load last replaced the rules.
+    pub last_applied: Option<std::time::SystemTime>,
 }
 
 impl Engine {
@@ -229,8 +234,12 @@ impl Engine {
             Ok(()) => {
                 state.applied += 1;
                 state.last_error = None;
+                state.last_applied = Some(std::time::SystemTime::now());
             }
-            Err(error) => state.last_error = Some(error),
+            Err(error) => {
+                state.failed += 1;
+                state.last_error = Some(error);
+            }
         }
         drop(state);
         self.shared.reloaded.notify_all();
@@ -312,6 +321,18 @@ impl DecisionSource for Engine {
 
     fn name(&self) -> &'static str {
         "flowgate.engine"
+    }
+
+    fn inspect(&self) -> Option<SourceDetails> {
+        let reloads = self.reload_state();
+        let mut details = SourceDetails::default();
+        details.updates.attempts = reloads.attempts;
+        details.updates.applied = reloads.applied;
+        details.updates.failed = reloads.failed;
+        details.updates.last_success = reloads.last_applied;
+        details.updates.last_error = reloads.last_error;
+        details.flags = self.shared.store.describe();
+        Some(details)
     }
 }
 

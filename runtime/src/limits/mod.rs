@@ -156,6 +156,30 @@ impl Limits {
             .collect()
     }
 
+    /// The flows holding and waiting for `flag`'s concurrency slots now, all label
+    /// values together; `None` when it has no concurrency limit.
+    pub(crate) fn occupancy(&self, flag: &str) -> Option<(u64, u64)> {
+        let flags = self.flags.load();
+        let limiters = flags.get(flag)?.concurrency.as_ref()?;
+        let mut counts = (
+            limiters.shared.in_flight() as u64,
+            limiters.shared.waiting() as u64,
+        );
+        if let Some(map) = &limiters.keyed {
+            for shard in &map.shards {
+                for limiter in shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .values()
+                {
+                    counts.0 += limiter.in_flight() as u64;
+                    counts.1 += limiter.waiting() as u64;
+                }
+            }
+        }
+        Some(counts)
+    }
+
     /// Whether any flag has limits: most gates can stop here.
     #[inline]
     fn any(&self) -> bool {

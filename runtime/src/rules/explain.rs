@@ -143,7 +143,7 @@ fn stickiness_name(stickiness: &Stickiness) -> &str {
     }
 }
 
-fn describe(kind: &StrategyKind) -> String {
+pub(super) fn describe(kind: &StrategyKind) -> String {
     match kind {
         StrategyKind::Default => "default".to_owned(),
         StrategyKind::Rollout {

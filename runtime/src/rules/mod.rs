@@ -13,6 +13,7 @@ mod eval;
 mod explain;
 mod hash;
 mod index;
+mod inspect;
 mod model;
 mod operators;
 mod store;

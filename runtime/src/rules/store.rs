@@ -184,6 +184,11 @@ impl RuleStore {
             .read(|snapshot, _| snapshot.explain(flag, &context))
     }
 
+    /// The flags with rules, described, sorted by name.
+    pub(crate) fn describe(&self) -> Vec<crate::inspect::FlagRules> {
+        self.snapshot.load().describe()
+    }
+
     /// How many flags the current snapshot has.
     pub(crate) fn len(&self) -> usize {
         self.snapshot.load().features.len()

@@ -11,6 +11,7 @@ mod readiness;
 mod serving;
 
 use crate::explain::Explanation;
+use crate::inspect::SourceDetails;
 use std::fmt;
 
 pub use readiness::Readiness;
@@ -69,6 +70,13 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
     /// [`Client::explain`]: crate::Client::explain
     fn explain(&self, flag: &str, labels: &Labels<'_>) -> Option<Explanation> {
         let _ = (flag, labels);
+        None
+    }
+
+    /// What the source can tell about its state and its flags' rules, for
+    /// [`Client::inspect`](crate::Client::inspect); `None` (the default) when it
+    /// cannot tell. Called rarely (a health check, a status page), never by a gate.
+    fn inspect(&self) -> Option<SourceDetails> {
         None
     }
 
@@ -173,6 +181,10 @@ macro_rules! delegate {
 
             fn explain(&self, flag: &str, labels: &Labels<'_>) -> Option<Explanation> {
                 (**self).explain(flag, labels)
+            }
+
+            fn inspect(&self) -> Option<SourceDetails> {
+                (**self).inspect()
             }
 
             fn name(&self) -> &str {

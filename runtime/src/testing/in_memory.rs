@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::client::Client;
+use crate::inspect::{FlagRules, SourceDetails, StrategyRules};
 use crate::labels::Labels;
 use crate::source::{DecisionSource, Evaluation, Readiness, Undecided};
 
@@ -164,6 +165,35 @@ impl DecisionSource for InMemorySource {
 
     fn name(&self) -> &'static str {
         "flowgate.in_memory"
+    }
+
+    /// Fixed flags as on or off for everyone; a flag set by a rule in code as on, with
+    /// one strategy `a rule in code`; a flag set to fail as off, with `an error`.
+    fn inspect(&self) -> Option<SourceDetails> {
+        let flags = self.shared.flags.load();
+        let mut described: Vec<FlagRules> = flags
+            .iter()
+            .map(|(name, entry)| match entry {
+                Entry::Fixed(enabled) => FlagRules::named(name.as_str(), *enabled),
+                Entry::Rule(_) | Entry::Error => {
+                    let mut rules = FlagRules::named(name.as_str(), true);
+                    rules.constant = None;
+                    rules.strategies.push(StrategyRules::described(
+                        if matches!(entry, Entry::Rule(_)) {
+                            "a rule in code"
+                        } else {
+                            "an error"
+                        },
+                    ));
+                    rules
+                }
+            })
+            .collect();
+        described.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Some(SourceDetails {
+            flags: described,
+            ..SourceDetails::default()
+        })
     }
 }
 

@@ -25,6 +25,7 @@ use flowgate_config::ConfigError;
 
 pub use config::{BackupLocation, Bootstrap, UnleashConfig};
 
+use crate::inspect::SourceDetails;
 use crate::labels::Labels;
 use crate::rules::{ContextDefaults, RuleStore};
 use crate::source::{DecisionSource, Evaluation, Readiness, Serving};
@@ -132,6 +133,17 @@ pub struct UnleashStats {
     /// How far polling has backed off: the next fetch waits `backoff + 1` refresh
     /// intervals (0 to 10; back to 0 after a success).
     pub backoff: u32,
+    /// When the server last sent or confirmed (`304`) a state.
+    pub last_success: Option<std::time::SystemTime>,
+    /// What went wrong with the last fetch, while the last fetch failed.
+    pub last_error: Option<String>,
+}
+
+impl UnleashStats {
+    fn succeeded(&mut self) {
+        self.last_success = Some(std::time::SystemTime::now());
+        self.last_error = None;
+    }
 }
 
 impl Unleash {
@@ -267,5 +279,17 @@ impl DecisionSource for Unleash {
 
     fn serving(&self) -> Serving {
         Unleash::serving(self)
+    }
+
+    fn inspect(&self) -> Option<SourceDetails> {
+        let stats = self.handle.stats();
+        let mut details = SourceDetails::default();
+        details.updates.attempts = stats.fetches;
+        details.updates.applied = stats.updates;
+        details.updates.failed = stats.failures;
+        details.updates.last_success = stats.last_success;
+        details.updates.last_error = stats.last_error;
+        details.flags = self.store.describe();
+        Some(details)
     }
 }

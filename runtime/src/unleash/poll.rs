@@ -183,7 +183,10 @@ impl Poller {
         let status = response.status();
         match status {
             StatusCode::NOT_MODIFIED => {
-                self.control.update(|s| s.not_modified += 1);
+                self.control.update(|s| {
+                    s.not_modified += 1;
+                    s.succeeded();
+                });
                 self.confirm_backup();
                 Fetched::Unchanged
             }
@@ -203,7 +206,10 @@ impl Poller {
                         let flags = state.len();
                         self.store.install(state.compile());
                         self.etag = etag;
-                        self.control.update(|s| s.updates += 1);
+                        self.control.update(|s| {
+                            s.updates += 1;
+                            s.succeeded();
+                        });
                         self.serve_live(flags);
                         Fetched::Updated
                     }
@@ -224,6 +230,10 @@ impl Poller {
                 self.control.update(|s| {
                     s.failures += 1;
                     s.stopped = true;
+                    s.last_error = Some(format!(
+                        "Unleash refused the client with status {}; polling stopped",
+                        status.as_u16()
+                    ));
                 });
                 Fetched::Stop
             }
@@ -248,7 +258,10 @@ impl Poller {
     /// A failed poll: counted, and logged as [`Outage`] says (once as an outage
     /// starts, then every few minutes with its length and count).
     fn failed(&mut self, what: &str, detail: &dyn std::fmt::Display) {
-        self.control.update(|s| s.failures += 1);
+        self.control.update(|s| {
+            s.failures += 1;
+            s.last_error = Some(format!("{what}: {detail}"));
+        });
         match self.outage.failed(std::time::Instant::now()) {
             Some(Say::Started) => tracing::warn!(
                 target: "flowgate",
