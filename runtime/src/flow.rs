@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::limits::Permit;
-use crate::metrics::{Ending, StatsRef};
+use crate::metrics::{Ending, Started, StatsRef};
 use crate::reject::{RejectReason, Rejection};
 
 /// How a flow ended, as set by [`Flow::set_status`].
@@ -93,6 +93,8 @@ pub struct Flow {
     ended: bool,
     /// The concurrency slot the flow holds, given back when it ends.
     permit: Option<Permit>,
+    /// When an accepted flow started, if its flag's timings are collected.
+    started: Started,
 }
 
 impl Flow {
@@ -115,6 +117,11 @@ impl Flow {
         if !span.is_disabled() {
             record_decision(&span, &decision);
         }
+        let started = if decision.is_accepted() {
+            stats.start_timer()
+        } else {
+            Started::NOT_TIMED
+        };
         Self {
             stats,
             decision,
@@ -123,6 +130,7 @@ impl Flow {
             span,
             ended: false,
             permit,
+            started,
         }
     }
 
@@ -146,6 +154,7 @@ impl Flow {
             span,
             ended: false,
             permit: None,
+            started: Started::NOT_TIMED,
         }
     }
 
@@ -160,6 +169,7 @@ impl Flow {
         if !span.is_disabled() {
             record_decision(&span, &Decision::Accepted);
         }
+        let started = stats.start_timer();
         Self {
             stats,
             decision: Decision::Accepted,
@@ -168,6 +178,7 @@ impl Flow {
             span,
             ended: false,
             permit,
+            started,
         }
     }
 
@@ -253,6 +264,9 @@ impl Flow {
         }
         if self.decision.is_accepted() {
             self.stats.record_end(ending);
+        }
+        if self.started != Started::NOT_TIMED {
+            self.stats.record_duration(self.started);
         }
         // Without a subscriber the span is disabled, and `record` would still search
         // the span's fields by name.

@@ -67,6 +67,7 @@ pub mod explain;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod flow;
+mod histogram;
 pub mod inspect;
 pub mod labels;
 mod limits;
@@ -75,6 +76,8 @@ pub mod metrics;
 #[cfg(feature = "testing")]
 mod overrides;
 mod policy;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod published;
 mod reject;
 #[cfg(any(feature = "axum", feature = "tower"))]

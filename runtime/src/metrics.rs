@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::histogram::{HistogramCounts, Timing};
+use crate::limits::clock::now_ns;
 use crate::reject::RejectReason;
 use crate::shards::{bump, shard, SHARDS};
 
@@ -53,6 +55,17 @@ pub(crate) struct FlagStats {
     name: Arc<str>,
     shards: Box<[Counters; SHARDS]>,
     queued: AtomicU64,
+    /// Durations, kept once the client's timings are collected (`histogram.rs`).
+    timing: OnceLock<Box<Timing>>,
+}
+
+/// When a timed flow or wait started, on the limits' clock; [`Started::NOT_TIMED`] for
+/// a flag whose timings nobody collects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Started(u64);
+
+impl Started {
+    pub(crate) const NOT_TIMED: Started = Started(0);
 }
 
 impl FlagStats {
@@ -61,7 +74,31 @@ impl FlagStats {
             name: Arc::from(name),
             shards: Box::default(),
             queued: AtomicU64::new(0),
+            timing: OnceLock::new(),
         }
+    }
+
+    /// Starts timing a flow or a wait, if this flag's timings are collected: one load
+    /// and a compare when they are not.
+    #[inline]
+    pub(crate) fn start_timer(&self) -> Started {
+        if self.timing.get().is_some() {
+            Started(now_ns().max(1))
+        } else {
+            Started::NOT_TIMED
+        }
+    }
+
+    /// Records how long an accepted flow ran.
+    #[cold]
+    pub(crate) fn record_duration(&self, started: Started) {
+        if let Some(timing) = self.timing.get() {
+            timing.duration.record(now_ns().saturating_sub(started.0));
+        }
+    }
+
+    fn time(&self) {
+        self.timing.get_or_init(Box::default);
     }
 
     pub(crate) fn name(&self) -> &Arc<str> {
@@ -92,10 +129,14 @@ impl FlagStats {
         }
     }
 
-    /// Counts a flow waiting for a concurrency slot until the guard is dropped.
+    /// Counts a flow waiting for a concurrency slot until the guard is dropped (and
+    /// times the wait, if timings are collected).
     pub(crate) fn queued(&self) -> QueuedGuard<'_> {
         self.queued.fetch_add(1, Ordering::Relaxed);
-        QueuedGuard(&self.queued)
+        QueuedGuard {
+            stats: self,
+            started: self.start_timer(),
+        }
     }
 
     #[inline]
@@ -177,11 +218,21 @@ impl std::ops::Deref for StatsRef {
 }
 
 /// Keeps a flow counted as queued while it waits, however the wait ends.
-pub(crate) struct QueuedGuard<'a>(&'a AtomicU64);
+pub(crate) struct QueuedGuard<'a> {
+    stats: &'a FlagStats,
+    started: Started,
+}
 
 impl Drop for QueuedGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        if self.started != Started::NOT_TIMED {
+            if let Some(timing) = self.stats.timing.get() {
+                timing
+                    .queue_wait
+                    .record(now_ns().saturating_sub(self.started.0));
+            }
+        }
     }
 }
 
@@ -189,9 +240,13 @@ impl Drop for QueuedGuard<'_> {
 ///
 /// New flags are rare (one per gated function), so insertion copies the map and swaps
 /// it in; lookups never wait for a writer.
+///
+/// Timings are off until [`time_flows`](Self::time_flows): then every flag, present
+/// and future, keeps its histograms.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     flags: ArcSwap<FxHashMap<Arc<str>, Arc<FlagStats>>>,
+    timed: AtomicBool,
 }
 
 impl Registry {
@@ -199,6 +254,45 @@ impl Registry {
         if let Some(stats) = self.flags.load().get(name) {
             return Arc::clone(stats);
         }
+        let stats = self.insert(name);
+        // SeqCst with `time_flows`: either it sees this flag in the map, or this sees
+        // its flag set.
+        if self.timed.load(Ordering::SeqCst) {
+            stats.time();
+        }
+        stats
+    }
+
+    /// Times the flows of every flag from now on, for histograms.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn time_flows(&self) {
+        self.timed.store(true, Ordering::SeqCst);
+        for stats in self.flags.load().values() {
+            stats.time();
+        }
+    }
+
+    /// The histograms of every timed flag: `(flag, flow durations, queue waits)`.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn timings(&self) -> Vec<(Arc<str>, HistogramCounts, HistogramCounts)> {
+        let mut timings: Vec<_> = self
+            .flags
+            .load()
+            .values()
+            .filter_map(|stats| {
+                let timing = stats.timing.get()?;
+                Some((
+                    Arc::clone(&stats.name),
+                    timing.duration.snapshot(),
+                    timing.queue_wait.snapshot(),
+                ))
+            })
+            .collect();
+        timings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        timings
+    }
+
+    fn insert(&self, name: &str) -> Arc<FlagStats> {
         self.flags.rcu(|current| {
             let mut next = FxHashMap::clone(current);
             if !next.contains_key(name) {

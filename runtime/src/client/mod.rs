@@ -263,6 +263,24 @@ impl Client {
         self.inner.registry.snapshot(keys)
     }
 
+    /// Times every flow from now on, for histograms.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn time_flows(&self) {
+        self.inner.registry.time_flows();
+    }
+
+    /// The histograms of every timed flag: `(flag, durations, queue waits)`.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn flow_timings(
+        &self,
+    ) -> Vec<(
+        std::sync::Arc<str>,
+        crate::histogram::HistogramCounts,
+        crate::histogram::HistogramCounts,
+    )> {
+        self.inner.registry.timings()
+    }
+
     /// The fallback set in code for `flag`, else the rules file's.
     fn declared_fallback(&self, flag: &str) -> Option<Fallback> {
         self.inner

@@ -9,7 +9,7 @@
 //! are in [`spec`], what one flow gets in [`flag`] and [`permit`], and what a call site
 //! remembers in [`slot`].
 
-mod clock;
+pub(crate) mod clock;
 mod concurrency;
 mod flag;
 mod group;
