@@ -85,6 +85,7 @@ mod respond;
 mod rules;
 mod shards;
 pub mod source;
+mod telemetry;
 pub mod testing;
 #[cfg(feature = "tower")]
 pub mod tower;

@@ -17,6 +17,7 @@ use crate::histogram::{HistogramCounts, Timing};
 use crate::limits::clock::now_ns;
 use crate::reject::RejectReason;
 use crate::shards::{bump, shard, SHARDS};
+use crate::telemetry::Telemetry;
 
 /// How a flow ended, for the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,25 +58,50 @@ pub(crate) struct FlagStats {
     queued: AtomicU64,
     /// Durations, kept once the client's timings are collected (`histogram.rs`).
     timing: OnceLock<Box<Timing>>,
+    /// What the flag's spans say about its source (read only by enabled spans).
+    telemetry: Arc<Telemetry>,
 }
 
 /// When a timed flow or wait started, on the limits' clock; [`Started::NOT_TIMED`] for
 /// a flag whose timings nobody collects.
+///
+/// **Trick.** Microseconds in 32 bits, which fit in the padding beside a flow's flags:
+/// a flow is built and moved in place, and 8 more bytes cost a gated call more than
+/// the check of whether to time it. **Cost.** Durations wrap every 71 minutes: a flow
+/// that runs longer is recorded 71 minutes short (it stays in the `+Inf` bucket unless
+/// it ran within 10 s of a multiple of 71 minutes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Started(u64);
+pub(crate) struct Started(u32);
 
 impl Started {
     pub(crate) const NOT_TIMED: Started = Started(0);
+
+    /// Now, never [`NOT_TIMED`](Self::NOT_TIMED).
+    fn now() -> Self {
+        #[allow(clippy::cast_possible_truncation)] // wraps on purpose: see above
+        let micros = (now_ns() / 1_000) as u32;
+        Started(micros.max(1))
+    }
+
+    /// Nanoseconds since `self`.
+    fn elapsed_ns(self) -> u64 {
+        u64::from(Started::now().0.wrapping_sub(self.0)) * 1_000
+    }
 }
 
 impl FlagStats {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, telemetry: Arc<Telemetry>) -> Self {
         Self {
             name: Arc::from(name),
             shards: Box::default(),
             queued: AtomicU64::new(0),
             timing: OnceLock::new(),
+            telemetry,
         }
+    }
+
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// Starts timing a flow or a wait, if this flag's timings are collected: one load
@@ -83,7 +109,7 @@ impl FlagStats {
     #[inline]
     pub(crate) fn start_timer(&self) -> Started {
         if self.timing.get().is_some() {
-            Started(now_ns().max(1))
+            Started::now()
         } else {
             Started::NOT_TIMED
         }
@@ -93,7 +119,7 @@ impl FlagStats {
     #[cold]
     pub(crate) fn record_duration(&self, started: Started) {
         if let Some(timing) = self.timing.get() {
-            timing.duration.record(now_ns().saturating_sub(started.0));
+            timing.duration.record(started.elapsed_ns());
         }
     }
 
@@ -228,9 +254,7 @@ impl Drop for QueuedGuard<'_> {
         self.stats.queued.fetch_sub(1, Ordering::Relaxed);
         if self.started != Started::NOT_TIMED {
             if let Some(timing) = self.stats.timing.get() {
-                timing
-                    .queue_wait
-                    .record(now_ns().saturating_sub(self.started.0));
+                timing.queue_wait.record(self.started.elapsed_ns());
             }
         }
     }
@@ -247,9 +271,18 @@ impl Drop for QueuedGuard<'_> {
 pub(crate) struct Registry {
     flags: ArcSwap<FxHashMap<Arc<str>, Arc<FlagStats>>>,
     timed: AtomicBool,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Registry {
+    /// A registry whose flags' spans say `telemetry`.
+    pub(crate) fn new(telemetry: Telemetry) -> Self {
+        Self {
+            telemetry: Arc::new(telemetry),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn flag(&self, name: &str) -> Arc<FlagStats> {
         if let Some(stats) = self.flags.load().get(name) {
             return Arc::clone(stats);
@@ -261,6 +294,11 @@ impl Registry {
             stats.time();
         }
         stats
+    }
+
+    /// What the client's spans and events say about its source.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// Times the flows of every flag from now on, for histograms.
@@ -296,7 +334,7 @@ impl Registry {
         self.flags.rcu(|current| {
             let mut next = FxHashMap::clone(current);
             if !next.contains_key(name) {
-                let stats = Arc::new(FlagStats::new(name));
+                let stats = Arc::new(FlagStats::new(name, Arc::clone(&self.telemetry)));
                 next.insert(Arc::clone(stats.name()), stats);
             }
             next
@@ -465,7 +503,7 @@ mod tests {
         const THREADS: usize = SHARDS + 9;
         const WAVES: usize = 3;
         const FLOWS: u64 = 2_000;
-        let stats = Arc::new(FlagStats::new("counted"));
+        let stats = Arc::new(FlagStats::new("counted", Arc::default()));
         let start = Arc::new(std::sync::Barrier::new(THREADS));
         for _ in 0..WAVES {
             let threads: Vec<_> = (0..THREADS)

@@ -1,5 +1,6 @@
 //! Every flow is a `flowgate.flow` span carrying its flag, decision, reason
-//! and status, and the gated body runs inside it.
+//! and status, and the gated body runs inside it. (The OpenTelemetry attributes, through
+//! the real SDK, are in `otel.rs`.)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -100,8 +101,13 @@ fn flows_are_spans_with_their_outcome_and_bodies_run_inside() {
     let described: Vec<_> = flows
         .values()
         .map(|fields| {
-            ["flag", "decision", "reason", "status"]
-                .map(|key| fields.get(key).map_or("-", String::as_str).to_owned())
+            [
+                "feature_flag.key",
+                "flowgate.decision",
+                "flowgate.reject_reason",
+                "flowgate.status",
+            ]
+            .map(|key| fields.get(key).map_or("-", String::as_str).to_owned())
         })
         .collect();
     assert_eq!(

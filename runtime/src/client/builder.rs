@@ -10,9 +10,11 @@ use rustc_hash::FxHashMap;
 use super::dispatch::Source;
 use super::Client;
 use crate::engine::Engine;
+use crate::metrics::Registry;
 use crate::policy::Policy;
 use crate::reject::Fallback;
 use crate::source::{DecisionSource, EmptySource};
+use crate::telemetry::Telemetry;
 
 /// Builds a [`Client`] with options.
 ///
@@ -32,6 +34,7 @@ pub struct ClientBuilder {
     watch: Option<bool>,
     limits_file: Option<PathBuf>,
     fallbacks: FxHashMap<Box<str>, Fallback>,
+    span_labels: Vec<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -102,6 +105,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Records the values of these labels in every flow's span and every evaluation's
+    /// event, as one field `flowgate.labels` (`region=eu tenant=acme`). None by default:
+    /// labels can hold personal data, and a span field per label would be unbounded.
+    ///
+    /// ```
+    /// let client = flowgate::Client::builder()
+    ///     .toml("[flags.Checkout]\nenabled = true\n")
+    ///     .span_labels(["region", "tenant"])
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), flowgate::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn span_labels<I, S>(mut self, labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.span_labels = labels.into_iter().map(|l| l.as_ref().into()).collect();
+        self
+    }
+
     /// The client; with no source set, one that decides nothing (every flag takes its
     /// fallback).
     ///
@@ -129,6 +154,12 @@ impl ClientBuilder {
         if let Some(inner) = Arc::get_mut(&mut client.inner) {
             // Always: the client was just made, and is not shared yet.
             inner.fallbacks = self.fallbacks;
+            if !self.span_labels.is_empty() {
+                let telemetry =
+                    Telemetry::new(inner.source.get().name(), inner.source.rules().cloned())
+                        .with_labels(self.span_labels);
+                inner.registry = Registry::new(telemetry);
+            }
         }
         Ok(client)
     }

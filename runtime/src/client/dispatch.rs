@@ -104,6 +104,11 @@ impl Source {
         }
     }
 
+    /// The rules of a built-in source.
+    pub(crate) fn rules(&self) -> Option<&Arc<RuleStore>> {
+        self.rules.as_ref()
+    }
+
     /// The source, for everything else.
     #[inline]
     pub(crate) fn get(&self) -> &dyn DecisionSource {

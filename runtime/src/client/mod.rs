@@ -33,6 +33,7 @@ use crate::metrics::{Metrics, Registry};
 use crate::policy::Policy;
 use crate::reject::Fallback;
 use crate::source::{DecisionSource, Evaluation, Readiness, Serving};
+use crate::telemetry::Telemetry;
 use crate::variant::Variant;
 use dispatch::Source;
 
@@ -92,13 +93,14 @@ impl Client {
     fn with_source(source: Source) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let policy = source.policy().unwrap_or_default();
+        let telemetry = Telemetry::new(source.get().name(), source.rules().cloned());
         Self {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 source,
                 policy,
                 fallbacks: FxHashMap::default(),
-                registry: Registry::default(),
+                registry: Registry::new(telemetry),
                 #[cfg(feature = "watch")]
                 limits_watch: None,
             }),
@@ -199,14 +201,48 @@ impl Client {
     /// `flag` is a name (`"NewCheckout"`, a `String`) or a typed handle from
     /// [`flags!`](crate::flags) (`flags::NewCheckout`), which a typo cannot name and
     /// which remembers where its flag is, as a gated function does.
+    #[inline]
     pub fn is_enabled(&self, flag: impl AsFlag, labels: &Labels<'_>) -> bool {
         let evaluation = crate::labels::with_ambient(labels, |labels| self.evaluate(&flag, labels));
         let flag = flag.flag_name();
-        match evaluation {
+        let on = match evaluation {
             Evaluation::Enabled => true,
             Evaluation::Disabled => false,
             Evaluation::Undecided(_) => self.fallback_for(flag, None) == Fallback::Accept,
+        };
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.evaluated(flag, labels, evaluation, on, None);
         }
+        on
+    }
+
+    /// `flag`'s evaluation, and the answer after the fallback.
+    #[inline]
+    fn enabled(&self, flag: &impl AsFlag, labels: &Labels<'_>) -> (Evaluation, bool) {
+        let evaluation = crate::labels::with_ambient(labels, |labels| self.evaluate(flag, labels));
+        let on = match evaluation {
+            Evaluation::Enabled => true,
+            Evaluation::Disabled => false,
+            Evaluation::Undecided(_) => {
+                self.fallback_for(flag.flag_name(), None) == Fallback::Accept
+            }
+        };
+        (evaluation, on)
+    }
+
+    /// An answer of `is_enabled` or `variant`, told to a subscriber that listens.
+    #[cold]
+    #[inline(never)]
+    fn evaluated(
+        &self,
+        flag: &str,
+        labels: &Labels<'_>,
+        evaluation: Evaluation,
+        on: bool,
+        variant: Option<&str>,
+    ) {
+        let telemetry = self.inner.registry.telemetry();
+        crate::telemetry::evaluation_event(telemetry, flag, labels, evaluation, on, variant);
     }
 
     /// `flag`'s evaluation, at its call site when it has one.
@@ -221,9 +257,20 @@ impl Client {
     /// The variant of `flag` for `labels`: a pure check, like
     /// [`is_enabled`](Client::is_enabled), with the same evaluation.
     pub fn variant(&self, flag: impl AsFlag, labels: &Labels<'_>) -> Variant {
-        let flag = flag.flag_name();
-        crate::labels::with_ambient(labels, |labels| self.inner.source.variant(flag, labels))
-            .unwrap_or_else(|| Variant::disabled(self.is_enabled(flag, labels)))
+        let name = flag.flag_name();
+        let chosen =
+            crate::labels::with_ambient(labels, |labels| self.inner.source.variant(name, labels));
+        let (evaluation, variant) = if let Some(variant) = chosen {
+            (Evaluation::from(variant.feature_enabled()), variant)
+        } else {
+            let (evaluation, on) = self.enabled(&flag, labels);
+            (evaluation, Variant::disabled(on))
+        };
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            let on = variant.feature_enabled();
+            self.evaluated(name, labels, evaluation, on, Some(variant.name()));
+        }
+        variant
     }
 
     /// Why `flag` is on or off for `labels` (and any ambient labels), step by step:

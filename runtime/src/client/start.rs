@@ -92,9 +92,9 @@ impl Client {
         });
         match evaluation {
             Evaluation::Enabled if self.admits_freely(site) => {
-                Ok(Flow::accepted(site.stats(self), None))
+                Ok(Flow::accepted(site.stats(self), None, labels))
             }
-            Evaluation::Disabled => Ok(Flow::disabled(site.stats(self))),
+            Evaluation::Disabled => Ok(Flow::disabled(site.stats(self), labels)),
             _ => Err(evaluation),
         }
     }
@@ -159,13 +159,13 @@ impl Client {
         let stats = site.stats(self);
         let pending = match evaluation {
             Evaluation::Enabled => match self.admit(Some(&site.limits), site.flag, labels) {
-                Admission::Admitted(permit) => return Flow::accepted(stats, permit),
+                Admission::Admitted(permit) => return Flow::accepted(stats, permit, labels),
                 admission => Pending {
                     evaluation,
                     admission: Some(admission),
                 },
             },
-            Evaluation::Disabled => return Flow::disabled(stats),
+            Evaluation::Disabled => return Flow::disabled(stats, labels),
             Evaluation::Undecided(_) => Pending::evaluated(evaluation),
         };
         self.start_flow_blocking_with(Some(site), stats, pending, labels, timeout)
@@ -261,24 +261,35 @@ impl Client {
         let fallback = site.and_then(|site| site.fallback);
         let (decision, success) = self.decide(&stats, pending.evaluation, fallback);
         if !decision.is_accepted() {
-            return Step::Done(Flow::new(stats, decision, success, None, None));
+            return Step::Done(Flow::new(stats, decision, success, None, None, labels));
         }
         let admission = pending
             .admission
             .unwrap_or_else(|| self.admit(site.map(|site| &site.limits), stats.name(), labels));
         Step::Done(match admission {
             // The flag said yes and flow control admits: the short way.
-            Admission::Admitted(permit) if success => Flow::accepted(stats, permit),
-            Admission::Admitted(permit) => Flow::new(stats, decision, success, None, permit),
+            Admission::Admitted(permit) if success => Flow::accepted(stats, permit, labels),
+            Admission::Admitted(permit) => {
+                Flow::new(stats, decision, success, None, permit, labels)
+            }
             Admission::RateLimited(retry_after) => {
                 let rejection = Rejection::of(stats.flag_name(), RejectReason::RateLimited)
                     .with_retry_after(retry_after);
-                Flow::new(stats, Decision::Rejected(rejection), success, None, None)
+                Flow::new(
+                    stats,
+                    Decision::Rejected(rejection),
+                    success,
+                    None,
+                    None,
+                    labels,
+                )
             }
             Admission::Queue(limiter) => {
+                // Created here, so that the span covers the wait.
+                let span = crate::telemetry::flow_span(stats.telemetry(), stats.name(), labels);
                 return Step::Queue(Queued {
-                    // Created here, so that the span covers the wait.
-                    span: crate::flow::flow_span(stats.name()),
+                    since: (!span.is_disabled()).then(Instant::now),
+                    span,
                     stats,
                     decision,
                     success,
@@ -367,6 +378,8 @@ struct Queued {
     decision: Decision,
     success: bool,
     span: tracing::Span,
+    /// When the wait started, if the span records it.
+    since: Option<Instant>,
     limiter: Arc<ConcurrencyLimiter>,
 }
 
@@ -390,6 +403,10 @@ impl Queued {
 
     /// The flow, once the wait for a slot is over.
     fn finish(self, waited: Result<(), Refusal>) -> Flow {
+        if let Some(since) = self.since {
+            crate::telemetry::record_queue_wait(&self.span, since.elapsed());
+        }
+        let none = Labels::new();
         let reason = match waited {
             Ok(()) => {
                 let permit = Some(Permit::taken(self.limiter));
@@ -399,13 +416,21 @@ impl Queued {
                     self.success,
                     Some(self.span),
                     permit,
+                    &none,
                 );
             }
             Err(Refusal::QueueFull) => RejectReason::ConcurrencyLimited,
             Err(Refusal::TimedOut) => RejectReason::QueueTimeout,
         };
         let rejection = Decision::Rejected(Rejection::of(self.stats.flag_name(), reason));
-        Flow::new(self.stats, rejection, self.success, Some(self.span), None)
+        Flow::new(
+            self.stats,
+            rejection,
+            self.success,
+            Some(self.span),
+            None,
+            &none,
+        )
     }
 }
 

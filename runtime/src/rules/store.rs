@@ -189,6 +189,29 @@ impl RuleStore {
         self.snapshot.load().describe()
     }
 
+    /// OpenTelemetry's reason for `flag`'s answers: `disabled` (off for everyone),
+    /// `static` (the same for every call), `split` (a rollout or variants share it out),
+    /// `targeting_match` (constraints, user ids, dependencies). `None` when the store
+    /// has no rules for it.
+    pub(crate) fn reason(&self, flag: &str) -> Option<&'static str> {
+        self.snapshot.read(|snapshot, _| {
+            let feature = snapshot.features.get(flag).filter(|f| f.has_rules)?;
+            Some(if !feature.enabled {
+                "disabled"
+            } else if feature.constant.is_some() {
+                "static"
+            } else if feature
+                .strategies
+                .iter()
+                .any(|s| matches!(s.kind, super::StrategyKind::Rollout { .. }))
+            {
+                "split"
+            } else {
+                "targeting_match"
+            })
+        })
+    }
+
     /// How many flags the current snapshot has.
     pub(crate) fn len(&self) -> usize {
         self.snapshot.load().features.len()
