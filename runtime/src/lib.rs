@@ -85,6 +85,8 @@ mod respond;
 mod rules;
 mod shards;
 pub mod source;
+#[cfg(feature = "axum")]
+pub mod status;
 mod telemetry;
 pub mod testing;
 #[cfg(feature = "tower")]

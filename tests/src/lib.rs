@@ -1,6 +1,7 @@
 //! Integration tests of flowgate: see `tests/tests/*.rs`. What several of them share is
 //! here.
 
+pub mod browser;
 pub mod stand_in;
 
 /// An Unleash API URL on 127.0.0.1 where nothing listens: the port was bound and given

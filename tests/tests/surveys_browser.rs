@@ -7,15 +7,14 @@
 //! Screenshots of the list, a survey and the 404 page are saved under
 //! `target/screenshots/` (`docs/surveys-*.png` are copies of one run's).
 
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, Locator};
 use flowgate::engine::Engine;
 use flowgate::Client;
 use flowgate_examples::surveys::{self, AppState};
+use flowgate_tests::browser::{browser, Driver};
 
 const RULES_ON: &str =
     "[flags.delete_survey_flag]\nenabled = true\n\n[flags.AwesomeFeature]\nenabled = true\n\n\
@@ -23,78 +22,6 @@ const RULES_ON: &str =
 const RULES_OFF: &str =
     "[flags.delete_survey_flag]\nenabled = false\n\n[flags.AwesomeFeature]\nenabled = true\n\n\
      [flags.results_chart]\nrollout = 100\nstickiness = \"visitorId\"\n";
-
-/// `chromedriver` on a free 127.0.0.1 port, in a process group of its own, killed with
-/// the browsers it started (the group, by chromedriver's PID) when dropped: a failed
-/// test leaves no Chromium behind.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let child = Command::new("chromedriver")
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver: run scripts/test-browser.sh, which installs it");
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Browser {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1000,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    // Two TLS back ends are linked (reqwest's and fantoccini's): name one, for the
-    // WebDriver client (whose URL is plain HTTP on 127.0.0.1 anyway).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // chromedriver takes a moment to listen: retry the connection, bounded.
-    let mut last = None;
-    for _ in 0..100 {
-        match ClientBuilder::rustls()
-            .expect("a TLS config")
-            .capabilities(capabilities.clone())
-            .connect(&driver.url)
-            .await
-        {
-            Ok(browser) => return browser,
-            Err(error) => last = Some(error),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no chromedriver session: {last:?}");
-}
 
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
