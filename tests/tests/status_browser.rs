@@ -31,6 +31,11 @@ async fn serve(app: axum::Router) -> String {
     format!("http://{address}")
 }
 
+async fn text(browser: &Browser, css: &str) -> String {
+    let element = browser.find(Locator::Css(css)).await.unwrap();
+    element.text().await.unwrap()
+}
+
 async fn attribute(browser: &Browser, css: &str, name: &str) -> Option<String> {
     browser
         .find(Locator::Css(css))
@@ -71,40 +76,16 @@ async fn the_status_page_shows_flags_and_its_chart_follows_the_flows() {
     // Mounted without a trailing slash: the page still finds its JSON.
     browser.goto(&format!("{base}/ops/flowgate")).await.unwrap();
     until(&browser, r#"tr[data-flag="Checkout"]"#).await;
-    let row = browser
-        .find(Locator::Css(r#"tr[data-flag="Checkout"]"#))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let row = text(&browser, r#"tr[data-flag="Checkout"]"#).await;
     assert!(
         row.contains("rollout 50% by default when region IN (2 values)"),
         "{row}"
     );
-    let dark = browser
-        .find(Locator::Css(r#"tr[data-flag="Dark"]"#))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let dark = text(&browser, r#"tr[data-flag="Dark"]"#).await;
     assert!(dark.contains("off"), "{dark}");
-    let slow = browser
-        .find(Locator::Css(r#"tr[data-flag="Slow"]"#))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let slow = text(&browser, r#"tr[data-flag="Slow"]"#).await;
     assert!(slow.contains("0/2 at once"), "{slow}");
-    let source = browser
-        .find(Locator::Id("source"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let source = text(&browser, "#source").await;
     assert!(
         source.contains("flowgate.engine") && source.contains("live"),
         "{source}"
