@@ -41,6 +41,12 @@
 //! - `tower` (feature `tower`): `FlowgateLayer`, to gate routes, routers and services.
 //! - [`labels`](mod@labels): label values, and ambient labels ([`labels::scope`]).
 //! - [`metrics`]: the counters [`Client::metrics`] returns.
+//! - [`inspect`]: what [`Client::inspect`] tells: flags, rules, limits, the source.
+//! - Observability: flows are `flowgate.flow` spans with OpenTelemetry's feature-flag
+//!   attributes; `prometheus` (feature `prometheus`): a Prometheus collector;
+//!   `status` (feature `axum`): a status page.
+//! - `ofrep` (feature `axum`): an OFREP server, for OpenFeature SDKs in other
+//!   languages.
 //!
 //! # Cargo features
 //!
@@ -50,7 +56,8 @@
 //! | `regex` | yes | the `REGEX` constraint operator (`regex`) |
 //! | `quanta` | yes | a faster clock for rate limits (`quanta`) |
 //! | `unleash` | no | Unleash as a decision source (`reqwest`, `rustls`) |
-//! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503); `extract::Flag` |
+//! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503); `extract::Flag`; the status page (`status`) and the OFREP server (`ofrep`) |
+//! | `prometheus` | no | a Prometheus / OpenMetrics collector (`prometheus-client`) |
 //! | `tower` | no | `tower::FlowgateLayer`: gate routes, routers and services by flag |
 //! | `tonic` | no | `tower`, and gRPC answers to rejections (`tonic::Status`) |
 //! | `testing` | no | flag overrides local to one test (`testing::override_flags`, `#[flowgate::test]`); for `[dev-dependencies]` |
@@ -73,6 +80,8 @@ pub mod labels;
 mod limits;
 mod memo;
 pub mod metrics;
+#[cfg(feature = "axum")]
+pub mod ofrep;
 #[cfg(feature = "testing")]
 mod overrides;
 mod policy;

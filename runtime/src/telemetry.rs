@@ -58,6 +58,12 @@ impl Telemetry {
         }
     }
 
+    /// Whether `flag` defines variants; `None` when the source's rules are not known.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
+        self.rules.as_ref()?.defines_variants(flag)
+    }
+
     /// Records these labels in every span and event, as `flowgate.labels`.
     pub(crate) fn with_labels(mut self, labels: Vec<Box<str>>) -> Self {
         self.labels = labels.into_boxed_slice();
@@ -65,7 +71,7 @@ impl Telemetry {
     }
 
     /// Why a flag the source decided is on or off: OpenTelemetry's reason.
-    fn reason(&self, flag: &str) -> &'static str {
+    pub(crate) fn reason(&self, flag: &str) -> &'static str {
         self.rules
             .as_ref()
             .and_then(|rules| rules.reason(flag))

@@ -230,6 +230,32 @@ impl Client {
         (evaluation, on)
     }
 
+    /// `flag`'s evaluation for `labels` (and ambient labels), before any fallback.
+    #[cfg(feature = "axum")]
+    pub(crate) fn evaluation(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
+        crate::labels::with_ambient(labels, |labels| self.inner.source.evaluate(flag, labels))
+    }
+
+    /// Whether `flag` defines variants, when the source's rules are known; else whether
+    /// the source chose a variant for nobody in particular.
+    #[cfg(feature = "axum")]
+    pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
+        self.inner
+            .registry
+            .telemetry()
+            .defines_variants(flag)
+            .or_else(|| {
+                let variant = self.inner.source.variant(flag, &Labels::new())?;
+                Some(variant.enabled())
+            })
+    }
+
+    /// OpenTelemetry's reason for `flag`'s answers (`static`, `split`, ...).
+    #[cfg(feature = "axum")]
+    pub(crate) fn telemetry_reason(&self, flag: &str) -> &'static str {
+        self.inner.registry.telemetry().reason(flag)
+    }
+
     /// An answer of `is_enabled` or `variant`, told to a subscriber that listens.
     #[cold]
     #[inline(never)]

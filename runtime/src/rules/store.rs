@@ -212,6 +212,18 @@ impl RuleStore {
         })
     }
 
+    /// Whether `flag` has variants (its own or a strategy's); `None` without rules for it.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
+        self.snapshot.read(|snapshot, _| {
+            let feature = snapshot.features.get(flag).filter(|f| f.has_rules)?;
+            Some(
+                !feature.variants.is_empty()
+                    || feature.strategies.iter().any(|s| !s.variants.is_empty()),
+            )
+        })
+    }
+
     /// How many flags the current snapshot has.
     pub(crate) fn len(&self) -> usize {
         self.snapshot.load().features.len()
