@@ -13,7 +13,7 @@ run() {
 }
 
 run --no-default-features
-for feature in watch regex quanta unleash axum tower tonic testing prometheus; do
+for feature in watch regex quanta unleash axum tower tonic testing prometheus openfeature; do
     run --no-default-features --features "$feature"
 done
 run --all-features

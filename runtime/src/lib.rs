@@ -46,7 +46,7 @@
 //!   attributes; `prometheus` (feature `prometheus`): a Prometheus collector;
 //!   `status` (feature `axum`): a status page.
 //! - `ofrep` (feature `axum`): an OFREP server, for OpenFeature SDKs in other
-//!   languages.
+//!   languages; `openfeature` (feature `openfeature`): OpenFeature both ways.
 //!
 //! # Cargo features
 //!
@@ -58,6 +58,7 @@
 //! | `unleash` | no | Unleash as a decision source (`reqwest`, `rustls`) |
 //! | `axum` | no | [`Rejection`] answers axum requests (404, 429, 503); `extract::Flag`; the status page (`status`) and the OFREP server (`ofrep`) |
 //! | `prometheus` | no | a Prometheus / OpenMetrics collector (`prometheus-client`) |
+//! | `openfeature` | no | OpenFeature both ways: a provider over a `Client`, a source over a provider (`open-feature`) |
 //! | `tower` | no | `tower::FlowgateLayer`: gate routes, routers and services by flag |
 //! | `tonic` | no | `tower`, and gRPC answers to rejections (`tonic::Status`) |
 //! | `testing` | no | flag overrides local to one test (`testing::override_flags`, `#[flowgate::test]`); for `[dev-dependencies]` |
@@ -82,6 +83,8 @@ mod memo;
 pub mod metrics;
 #[cfg(feature = "axum")]
 pub mod ofrep;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
 #[cfg(feature = "testing")]
 mod overrides;
 mod policy;

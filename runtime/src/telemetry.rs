@@ -59,7 +59,7 @@ impl Telemetry {
     }
 
     /// Whether `flag` defines variants; `None` when the source's rules are not known.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "axum", feature = "openfeature")), allow(dead_code))]
     pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
         self.rules.as_ref()?.defines_variants(flag)
     }

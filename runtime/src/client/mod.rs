@@ -231,14 +231,14 @@ impl Client {
     }
 
     /// `flag`'s evaluation for `labels` (and ambient labels), before any fallback.
-    #[cfg(feature = "axum")]
+    #[cfg(any(feature = "axum", feature = "openfeature"))]
     pub(crate) fn evaluation(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
         crate::labels::with_ambient(labels, |labels| self.inner.source.evaluate(flag, labels))
     }
 
     /// Whether `flag` defines variants, when the source's rules are known; else whether
     /// the source chose a variant for nobody in particular.
-    #[cfg(feature = "axum")]
+    #[cfg(any(feature = "axum", feature = "openfeature"))]
     pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
         self.inner
             .registry
@@ -251,7 +251,7 @@ impl Client {
     }
 
     /// OpenTelemetry's reason for `flag`'s answers (`static`, `split`, ...).
-    #[cfg(feature = "axum")]
+    #[cfg(any(feature = "axum", feature = "openfeature"))]
     pub(crate) fn telemetry_reason(&self, flag: &str) -> &'static str {
         self.inner.registry.telemetry().reason(flag)
     }

@@ -213,7 +213,7 @@ impl RuleStore {
     }
 
     /// Whether `flag` has variants (its own or a strategy's); `None` without rules for it.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "axum", feature = "openfeature")), allow(dead_code))]
     pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
         self.snapshot.read(|snapshot, _| {
             let feature = snapshot.features.get(flag).filter(|f| f.has_rules)?;
