@@ -6,11 +6,10 @@
 
 use std::fmt;
 
-use crate::labels::Labels;
 use crate::limits::Permit;
 use crate::metrics::{Ending, Started, StatsRef};
 use crate::reject::{RejectReason, Rejection};
-use crate::telemetry::{flow_span, record_decision};
+use crate::telemetry::{flow_span, record_decision, Told};
 
 /// How a flow ended, as set by [`Flow::set_status`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -110,16 +109,16 @@ impl Flow {
         success: bool,
         span: Option<tracing::Span>,
         permit: Option<Permit>,
-        labels: &Labels<'_>,
+        told: Told<'_>,
     ) -> Self {
-        let span = span.unwrap_or_else(|| flow_span(stats.telemetry(), stats.name(), labels));
+        let span = span.unwrap_or_else(|| flow_span(told.telemetry, stats.name(), told.labels));
         match &decision {
             Decision::Accepted => stats.record_accepted(!success),
             Decision::Rejected(rejection) => stats.record_rejected(rejection.reason(), !success),
         }
         if !span.is_disabled() {
             let rejected = decision.rejection().map(Rejection::reason);
-            record_decision(&span, stats.telemetry(), stats.name(), rejected, !success);
+            record_decision(&span, told.telemetry, stats.name(), rejected, !success);
         }
         let started = if decision.is_accepted() {
             stats.start_timer()
@@ -142,14 +141,14 @@ impl Flow {
     /// rejection. Always inlined, as [`accepted`](Self::accepted) is.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub(crate) fn disabled(stats: StatsRef, labels: &Labels<'_>) -> Self {
+    pub(crate) fn disabled(stats: StatsRef, told: Told<'_>) -> Self {
         stats.record_rejected(RejectReason::FlagDisabled, false);
         let decision =
             Decision::Rejected(Rejection::of(stats.flag_name(), RejectReason::FlagDisabled));
-        let span = flow_span(stats.telemetry(), stats.name(), labels);
+        let span = flow_span(told.telemetry, stats.name(), told.labels);
         if !span.is_disabled() {
             let rejected = Some(RejectReason::FlagDisabled);
-            record_decision(&span, stats.telemetry(), stats.name(), rejected, false);
+            record_decision(&span, told.telemetry, stats.name(), rejected, false);
         }
         Self {
             stats,
@@ -168,11 +167,11 @@ impl Flow {
     /// copy of about a hundred bytes and the stalls after it, a third of a gated call).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub(crate) fn accepted(stats: StatsRef, permit: Option<Permit>, labels: &Labels<'_>) -> Self {
+    pub(crate) fn accepted(stats: StatsRef, permit: Option<Permit>, told: Told<'_>) -> Self {
         stats.record_accepted(false);
-        let span = flow_span(stats.telemetry(), stats.name(), labels);
+        let span = flow_span(told.telemetry, stats.name(), told.labels);
         if !span.is_disabled() {
-            record_decision(&span, stats.telemetry(), stats.name(), None, false);
+            record_decision(&span, told.telemetry, stats.name(), None, false);
         }
         let started = stats.start_timer();
         Self {

@@ -140,7 +140,7 @@ pub struct FlagState {
     pub rules: Option<FlagRules>,
     /// The fallback declared for it, in code or in the file (`"accept"` or `"reject"`
     /// in JSON).
-    pub fallback: Option<crate::Fallback>,
+    pub fallback: Option<crate::reject::Fallback>,
     /// Its rate and concurrency limits, if it has any.
     pub limits: Option<LimitState>,
     /// Its flow counts so far.

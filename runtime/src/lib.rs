@@ -70,6 +70,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod clock;
 pub mod engine;
 pub mod explain;
 #[cfg(feature = "axum")]

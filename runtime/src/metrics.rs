@@ -13,11 +13,10 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::clock::now_ns;
 use crate::histogram::{HistogramCounts, Timing};
-use crate::limits::clock::now_ns;
 use crate::reject::RejectReason;
 use crate::shards::{bump, shard, SHARDS};
-use crate::telemetry::Telemetry;
 
 /// How a flow ended, for the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,8 +57,6 @@ pub(crate) struct FlagStats {
     queued: AtomicU64,
     /// Durations, kept once the client's timings are collected (`histogram.rs`).
     timing: OnceLock<Box<Timing>>,
-    /// What the flag's spans say about its source (read only by enabled spans).
-    telemetry: Arc<Telemetry>,
 }
 
 /// When a timed flow or wait started, on the limits' clock; [`Started::NOT_TIMED`] for
@@ -90,18 +87,13 @@ impl Started {
 }
 
 impl FlagStats {
-    fn new(name: &str, telemetry: Arc<Telemetry>) -> Self {
+    fn new(name: &str) -> Self {
         Self {
             name: Arc::from(name),
             shards: Box::default(),
             queued: AtomicU64::new(0),
             timing: OnceLock::new(),
-            telemetry,
         }
-    }
-
-    pub(crate) fn telemetry(&self) -> &Telemetry {
-        &self.telemetry
     }
 
     /// Starts timing a flow or a wait, if this flag's timings are collected: one load
@@ -249,6 +241,14 @@ pub(crate) struct QueuedGuard<'a> {
     started: Started,
 }
 
+impl QueuedGuard<'_> {
+    /// A flow refused at once (the queue was full) never waited: its time is not a
+    /// queue wait.
+    pub(crate) fn refused_at_once(&mut self) {
+        self.started = Started::NOT_TIMED;
+    }
+}
+
 impl Drop for QueuedGuard<'_> {
     fn drop(&mut self) {
         self.stats.queued.fetch_sub(1, Ordering::Relaxed);
@@ -271,18 +271,9 @@ impl Drop for QueuedGuard<'_> {
 pub(crate) struct Registry {
     flags: ArcSwap<FxHashMap<Arc<str>, Arc<FlagStats>>>,
     timed: AtomicBool,
-    telemetry: Arc<Telemetry>,
 }
 
 impl Registry {
-    /// A registry whose flags' spans say `telemetry`.
-    pub(crate) fn new(telemetry: Telemetry) -> Self {
-        Self {
-            telemetry: Arc::new(telemetry),
-            ..Self::default()
-        }
-    }
-
     pub(crate) fn flag(&self, name: &str) -> Arc<FlagStats> {
         if let Some(stats) = self.flags.load().get(name) {
             return Arc::clone(stats);
@@ -294,11 +285,6 @@ impl Registry {
             stats.time();
         }
         stats
-    }
-
-    /// What the client's spans and events say about its source.
-    pub(crate) fn telemetry(&self) -> &Telemetry {
-        &self.telemetry
     }
 
     /// Times the flows of every flag from now on, for histograms.
@@ -334,7 +320,7 @@ impl Registry {
         self.flags.rcu(|current| {
             let mut next = FxHashMap::clone(current);
             if !next.contains_key(name) {
-                let stats = Arc::new(FlagStats::new(name, Arc::clone(&self.telemetry)));
+                let stats = Arc::new(FlagStats::new(name));
                 next.insert(Arc::clone(stats.name()), stats);
             }
             next
@@ -503,7 +489,7 @@ mod tests {
         const THREADS: usize = SHARDS + 9;
         const WAVES: usize = 3;
         const FLOWS: u64 = 2_000;
-        let stats = Arc::new(FlagStats::new("counted", Arc::default()));
+        let stats = Arc::new(FlagStats::new("counted"));
         let start = Arc::new(std::sync::Barrier::new(THREADS));
         for _ in 0..WAVES {
             let threads: Vec<_> = (0..THREADS)

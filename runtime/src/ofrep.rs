@@ -32,6 +32,7 @@
 
 use std::hash::{Hash, Hasher};
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -53,19 +54,50 @@ pub fn router(client: Client) -> axum::Router {
     axum::Router::new()
         .route(
             "/ofrep/v1/evaluate/flags/{key}",
-            axum::routing::post(move |Path(key): Path<String>, body: axum::body::Bytes| {
-                let client = one.clone();
-                async move { evaluate_one(&client, &key, &body) }
-            }),
+            axum::routing::post(
+                move |key: Result<Path<String>, PathRejection>, body: axum::body::Body| {
+                    let client = one.clone();
+                    async move {
+                        let Ok(Path(key)) = key else {
+                            let details = "the flag key is not valid UTF-8".to_owned();
+                            return Refusal::bad("PARSE_ERROR", details).answer(None);
+                        };
+                        match read(body).await {
+                            Ok(body) => evaluate_one(&client, &key, &body),
+                            Err(refusal) => refusal.answer(Some(&key)),
+                        }
+                    }
+                },
+            ),
         )
         .route(
             "/ofrep/v1/evaluate/flags",
-            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Body| {
                 let client = client.clone();
-                async move { evaluate_all(&client, &headers, &body) }
+                async move {
+                    match read(body).await {
+                        Ok(body) => evaluate_all(&client, &headers, &body),
+                        Err(refusal) => refusal.answer(None),
+                    }
+                }
             }),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Read by `read`, which answers OFREP's JSON error past `MAX_BODY`.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The request body, up to [`MAX_BODY`] bytes.
+async fn read(body: axum::body::Body) -> Result<axum::body::Bytes, Refusal> {
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| Refusal {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "GENERAL",
+            details: format!(
+                "the body is over {} KiB (or could not be read)",
+                MAX_BODY / 1024
+            ),
+        })
 }
 
 /// A request OFREP says to refuse: its status, code and details.
@@ -108,6 +140,12 @@ fn context(body: &[u8]) -> Result<Labels<'static>, Refusal> {
     }
     let request: Value = serde_json::from_slice(body)
         .map_err(|e| Refusal::bad("PARSE_ERROR", format!("the body is not JSON: {e}")))?;
+    if !request.is_object() {
+        return Err(Refusal::bad(
+            "PARSE_ERROR",
+            "the body is not a JSON object".into(),
+        ));
+    }
     let context = match request.get("context") {
         None | Some(Value::Null) => return Ok(Labels::new()),
         Some(Value::Object(context)) => context,
@@ -181,6 +219,13 @@ fn evaluation(client: &Client, key: &str, labels: &Labels<'_>) -> Result<Value, 
         Evaluation::Disabled => Ok(json!({
             "key": key, "value": false, "reason": reason(), "variant": "off", "metadata": {},
         })),
+        Evaluation::Undecided(Undecided::UnknownFlag) if client.has_declared_fallback(key) => {
+            // What a gate on it does: take the fallback declared for it.
+            let on = client.is_enabled(key, labels);
+            Ok(json!({
+                "key": key, "value": on, "reason": "DEFAULT", "variant": "fallback", "metadata": {},
+            }))
+        }
         Evaluation::Undecided(Undecided::UnknownFlag) => Err(Refusal {
             status: StatusCode::NOT_FOUND,
             code: "FLAG_NOT_FOUND",
@@ -249,7 +294,7 @@ fn evaluate_all(client: &Client, headers: &HeaderMap, body: &[u8]) -> Response {
         .inspect()
         .flags
         .into_iter()
-        .filter(|flag| flag.rules.is_some())
+        .filter(|flag| flag.rules.is_some() || flag.fallback.is_some())
         .map(|flag| flag.name)
         .collect();
     let flags: Vec<Value> = names
@@ -268,7 +313,8 @@ fn evaluate_all(client: &Client, headers: &HeaderMap, body: &[u8]) -> Response {
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*");
     let etag_header = [(header::ETAG, etag)];
     if seen {
         return (StatusCode::NOT_MODIFIED, etag_header).into_response();

@@ -8,12 +8,16 @@
 //! let mut registry = Registry::default();
 //! flowgate::prometheus::register(&client, &mut registry);
 //!
-//! client.start_flow_blocking("Checkout", &flowgate::labels! { "userId" => 7 }, std::time::Duration::ZERO).end();
+//! for user in 0..10 {
+//!     let labels = flowgate::labels! { "userId" => user };
+//!     client.start_flow_blocking("Checkout", &labels, std::time::Duration::ZERO).end();
+//! }
 //! let mut text = String::new();
 //! prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
 //! assert!(text.contains("flowgate_source_ready{source=\"flowgate.engine\"} 1"));
-//! assert!(text.contains("flowgate_flow_duration_seconds_bucket{le=\"0.0005\",flag=\"Checkout\"}")
-//!     || text.contains("flowgate_flows_rejected_total{flag=\"Checkout\",reason=\"flag_disabled\"} 1"));
+//! // Users 0 to 9: 6 of them in the 50% rollout.
+//! assert!(text.contains("flowgate_flows_accepted_total{flag=\"Checkout\"} 6"));
+//! assert!(text.contains("flowgate_flow_duration_seconds_count{flag=\"Checkout\"} 6"));
 //! # Ok::<(), flowgate::ConfigError>(())
 //! ```
 //!

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use crate::labels::Labels;
 use crate::reject::RejectReason;
 use crate::rules::RuleStore;
-use crate::source::{Evaluation, Undecided};
 
 /// What a client's spans say about where decisions come from; shared by its flags.
 pub(crate) struct Telemetry {
@@ -98,12 +97,20 @@ impl Telemetry {
     }
 }
 
+/// What a flow's span is told beyond its flag: the client's telemetry and the call's
+/// labels. Read only when a subscriber wants the span.
+#[derive(Clone, Copy)]
+pub(crate) struct Told<'a> {
+    pub(crate) telemetry: &'a Telemetry,
+    pub(crate) labels: &'a Labels<'a>,
+}
+
 /// The stickiness value of a call: `userId`, else `sessionId`.
 fn context_id<'l>(labels: &'l Labels<'_>) -> Option<&'l str> {
     labels.get("userId").or_else(|| labels.get("sessionId"))
 }
 
-/// OpenTelemetry's `error.type` for a source that could not decide.
+/// OpenTelemetry's `error.type` for a flow rejected because its source could not decide.
 fn error_type(reason: RejectReason) -> Option<&'static str> {
     match reason {
         RejectReason::NotReady | RejectReason::NoSource => Some("provider_not_ready"),
@@ -204,28 +211,23 @@ pub(crate) fn record_queue_wait(span: &tracing::Span, waited: std::time::Duratio
     span.record("flowgate.queue_wait_ms", waited.as_secs_f64() * 1000.0);
 }
 
-/// An `is_enabled` or `variant` answer, as a `feature_flag.evaluation` event at DEBUG.
-/// Callers check `tracing::level_enabled!(DEBUG)` first.
+/// An `is_enabled` or `variant` answer, as a `feature_flag.evaluation` event at DEBUG:
+/// `error` is OpenTelemetry's `error.type` when the source could not decide. Callers
+/// check `tracing::level_enabled!(DEBUG)` first.
 #[cold]
 #[inline(never)]
 pub(crate) fn evaluation_event(
     telemetry: &Telemetry,
     flag: &str,
     labels: &Labels<'_>,
-    evaluation: Evaluation,
+    error: Option<&'static str>,
     value: bool,
     variant: Option<&str>,
 ) {
-    let (reason, error) = match evaluation {
-        Evaluation::Undecided(undecided) => {
-            let error = match undecided {
-                Undecided::NotReady | Undecided::NoSource => "provider_not_ready",
-                Undecided::UnknownFlag => "flag_not_found",
-                Undecided::Error => "general",
-            };
-            ("error", Some(error))
-        }
-        Evaluation::Enabled | Evaluation::Disabled => (telemetry.reason(flag), None),
+    let reason = if error.is_some() {
+        "error"
+    } else {
+        telemetry.reason(flag)
     };
     tracing::event!(
         name: "feature_flag.evaluation",

@@ -21,6 +21,9 @@ constraints = [{ label = "region", operator = "IN", values = ["eu", "us"] }]
 [flags.Dark]
 enabled = false
 
+[flags.OnlyFallback]
+fallback = "accept"
+
 [flags.Checkout]
 rollout = 60
 variants = [
@@ -284,12 +287,24 @@ async fn the_bulk_endpoint_answers_every_flag_with_an_etag() {
         .collect();
     assert_eq!(
         keys,
-        ["Checkout", "Dark", "Layout", "Ratio", "Retries", "Rollout"]
+        [
+            "Checkout",
+            "Dark",
+            "Layout",
+            "OnlyFallback",
+            "Ratio",
+            "Retries",
+            "Rollout"
+        ]
     );
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let (status, _, again) = post(&url, context, &[("if-none-match", &etag)]).await;
     assert_eq!(status, 304);
     assert_eq!(again["etag"], etag.as_str());
+    // Weak comparison, and a list of tags.
+    let weak = format!("\"other\", W/{etag}");
+    let (status, _, _) = post(&url, context, &[("if-none-match", &weak)]).await;
+    assert_eq!(status, 304);
     // Another context, other answers: another tag, and no 304.
     let other = r#"{"context": {"targetingKey": "user-2", "region": "apac"}}"#;
     let (status, _, headers) = post(&url, other, &[("if-none-match", &etag)]).await;

@@ -250,6 +250,33 @@ async fn a_scrape_counts_every_outcome_and_promtool_accepts_it() {
 }
 
 #[test]
+fn flows_refused_at_once_by_a_full_queue_are_not_queue_waits() {
+    let client =
+        Client::from_toml_str("[flags.H]\nenabled = true\nconcurrency = { max = 1 }\n").unwrap();
+    let mut registry = Registry::default();
+    flowgate::prometheus::register(&client, &mut registry);
+    let held = client.start_flow_blocking("H", &Labels::new(), Duration::from_secs(1));
+    for _ in 0..5 {
+        let refused = client.start_flow_blocking("H", &Labels::new(), Duration::from_secs(1));
+        assert_eq!(
+            refused.rejection().map(flowgate::Rejection::reason),
+            Some(flowgate::RejectReason::ConcurrencyLimited)
+        );
+    }
+    held.end();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert_eq!(
+        sample(&text, r#"flowgate_queue_wait_seconds_count{flag="H"}"#),
+        Some("0")
+    );
+    assert_eq!(
+        sample(&text, r#"flowgate_flow_duration_seconds_count{flag="H"}"#),
+        Some("1")
+    );
+}
+
+#[test]
 fn a_source_that_is_not_ready_says_so() {
     let client = InMemorySource::pending().into_client();
     let mut registry = Registry::default();

@@ -10,7 +10,6 @@ use rustc_hash::FxHashMap;
 use super::dispatch::Source;
 use super::Client;
 use crate::engine::Engine;
-use crate::metrics::Registry;
 use crate::policy::Policy;
 use crate::reject::Fallback;
 use crate::source::{DecisionSource, EmptySource};
@@ -158,7 +157,7 @@ impl ClientBuilder {
                 let telemetry =
                     Telemetry::new(inner.source.get().name(), inner.source.rules().cloned())
                         .with_labels(self.span_labels);
-                inner.registry = Registry::new(telemetry);
+                inner.telemetry = Arc::new(telemetry);
             }
         }
         Ok(client)

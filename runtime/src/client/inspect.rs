@@ -69,7 +69,12 @@ impl Client {
         }
     }
 
-    fn limit_state(&self, flag: &str, spec: &LimitSpec, metrics: &crate::Metrics) -> LimitState {
+    fn limit_state(
+        &self,
+        flag: &str,
+        spec: &LimitSpec,
+        metrics: &crate::metrics::Metrics,
+    ) -> LimitState {
         let (in_flight, queued) = self
             .inner
             .policy

@@ -32,8 +32,8 @@ use crate::labels::Labels;
 use crate::metrics::{Metrics, Registry};
 use crate::policy::Policy;
 use crate::reject::Fallback;
-use crate::source::{DecisionSource, Evaluation, Readiness, Serving};
-use crate::telemetry::Telemetry;
+use crate::source::{DecisionSource, Evaluation, Readiness, Serving, Undecided};
+use crate::telemetry::{Telemetry, Told};
 use crate::variant::Variant;
 use dispatch::Source;
 
@@ -78,6 +78,8 @@ struct Inner {
     /// Fallbacks set in code ([`ClientBuilder::fallback`]): they win over the file's.
     fallbacks: FxHashMap<Box<str>, Fallback>,
     registry: Registry,
+    /// What its spans and events say about its source.
+    telemetry: Arc<Telemetry>,
     /// Reloads the limits file, when the policy comes from one.
     #[cfg(feature = "watch")]
     limits_watch: Option<crate::watch::FileWatch>,
@@ -100,7 +102,8 @@ impl Client {
                 source,
                 policy,
                 fallbacks: FxHashMap::default(),
-                registry: Registry::new(telemetry),
+                registry: Registry::default(),
+                telemetry: Arc::new(telemetry),
                 #[cfg(feature = "watch")]
                 limits_watch: None,
             }),
@@ -230,30 +233,43 @@ impl Client {
         (evaluation, on)
     }
 
-    /// `flag`'s evaluation for `labels` (and ambient labels), before any fallback.
+    /// `flag`'s evaluation for `labels` (and ambient labels), before any fallback; told
+    /// to a subscriber as `is_enabled` is.
     #[cfg(any(feature = "axum", feature = "openfeature"))]
     pub(crate) fn evaluation(&self, flag: &str, labels: &Labels<'_>) -> Evaluation {
-        crate::labels::with_ambient(labels, |labels| self.inner.source.evaluate(flag, labels))
+        let evaluation =
+            crate::labels::with_ambient(labels, |labels| self.inner.source.evaluate(flag, labels));
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            let on = match evaluation {
+                Evaluation::Enabled => true,
+                Evaluation::Disabled => false,
+                Evaluation::Undecided(_) => self.fallback_for(flag, None) == Fallback::Accept,
+            };
+            self.evaluated(flag, labels, evaluation, on, None);
+        }
+        evaluation
+    }
+
+    /// Whether a fallback is declared for `flag` (in code or in the rules file).
+    #[cfg(feature = "axum")]
+    pub(crate) fn has_declared_fallback(&self, flag: &str) -> bool {
+        self.declared_fallback(flag).is_some()
     }
 
     /// Whether `flag` defines variants, when the source's rules are known; else whether
     /// the source chose a variant for nobody in particular.
     #[cfg(any(feature = "axum", feature = "openfeature"))]
     pub(crate) fn defines_variants(&self, flag: &str) -> Option<bool> {
-        self.inner
-            .registry
-            .telemetry()
-            .defines_variants(flag)
-            .or_else(|| {
-                let variant = self.inner.source.variant(flag, &Labels::new())?;
-                Some(variant.enabled())
-            })
+        self.inner.telemetry.defines_variants(flag).or_else(|| {
+            let variant = self.inner.source.variant(flag, &Labels::new())?;
+            Some(variant.enabled())
+        })
     }
 
     /// OpenTelemetry's reason for `flag`'s answers (`static`, `split`, ...).
     #[cfg(any(feature = "axum", feature = "openfeature"))]
     pub(crate) fn telemetry_reason(&self, flag: &str) -> &'static str {
-        self.inner.registry.telemetry().reason(flag)
+        self.inner.telemetry.reason(flag)
     }
 
     /// An answer of `is_enabled` or `variant`, told to a subscriber that listens.
@@ -267,8 +283,17 @@ impl Client {
         on: bool,
         variant: Option<&str>,
     ) {
-        let telemetry = self.inner.registry.telemetry();
-        crate::telemetry::evaluation_event(telemetry, flag, labels, evaluation, on, variant);
+        let telemetry = &self.inner.telemetry;
+        // OpenTelemetry's `error.type` when the source could not decide.
+        let error = match evaluation {
+            Evaluation::Enabled | Evaluation::Disabled => None,
+            Evaluation::Undecided(Undecided::NotReady | Undecided::NoSource) => {
+                Some("provider_not_ready")
+            }
+            Evaluation::Undecided(Undecided::UnknownFlag) => Some("flag_not_found"),
+            Evaluation::Undecided(Undecided::Error) => Some("general"),
+        };
+        crate::telemetry::evaluation_event(telemetry, flag, labels, error, on, variant);
     }
 
     /// `flag`'s evaluation, at its call site when it has one.
@@ -352,6 +377,15 @@ impl Client {
         crate::histogram::HistogramCounts,
     )> {
         self.inner.registry.timings()
+    }
+
+    /// What a flow's span is told, for `labels`.
+    #[inline]
+    pub(crate) fn told<'a>(&'a self, labels: &'a Labels<'a>) -> Told<'a> {
+        Told {
+            telemetry: &self.inner.telemetry,
+            labels,
+        }
     }
 
     /// The fallback set in code for `flag`, else the rules file's.

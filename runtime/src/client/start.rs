@@ -92,9 +92,9 @@ impl Client {
         });
         match evaluation {
             Evaluation::Enabled if self.admits_freely(site) => {
-                Ok(Flow::accepted(site.stats(self), None, labels))
+                Ok(Flow::accepted(site.stats(self), None, self.told(labels)))
             }
-            Evaluation::Disabled => Ok(Flow::disabled(site.stats(self), labels)),
+            Evaluation::Disabled => Ok(Flow::disabled(site.stats(self), self.told(labels))),
             _ => Err(evaluation),
         }
     }
@@ -159,13 +159,15 @@ impl Client {
         let stats = site.stats(self);
         let pending = match evaluation {
             Evaluation::Enabled => match self.admit(Some(&site.limits), site.flag, labels) {
-                Admission::Admitted(permit) => return Flow::accepted(stats, permit, labels),
+                Admission::Admitted(permit) => {
+                    return Flow::accepted(stats, permit, self.told(labels))
+                }
                 admission => Pending {
                     evaluation,
                     admission: Some(admission),
                 },
             },
-            Evaluation::Disabled => return Flow::disabled(stats, labels),
+            Evaluation::Disabled => return Flow::disabled(stats, self.told(labels)),
             Evaluation::Undecided(_) => Pending::evaluated(evaluation),
         };
         self.start_flow_blocking_with(Some(site), stats, pending, labels, timeout)
@@ -261,34 +263,45 @@ impl Client {
         let fallback = site.and_then(|site| site.fallback);
         let (decision, success) = self.decide(&stats, pending.evaluation, fallback);
         if !decision.is_accepted() {
-            return Step::Done(Flow::new(stats, decision, success, None, None, labels));
+            return Step::Done(Flow::new(
+                stats,
+                decision,
+                success,
+                None,
+                None,
+                self.told(labels),
+            ));
         }
         let admission = pending
             .admission
             .unwrap_or_else(|| self.admit(site.map(|site| &site.limits), stats.name(), labels));
         Step::Done(match admission {
             // The flag said yes and flow control admits: the short way.
-            Admission::Admitted(permit) if success => Flow::accepted(stats, permit, labels),
+            Admission::Admitted(permit) if success => {
+                Flow::accepted(stats, permit, self.told(labels))
+            }
             Admission::Admitted(permit) => {
-                Flow::new(stats, decision, success, None, permit, labels)
+                Flow::new(stats, decision, success, None, permit, self.told(labels))
             }
             Admission::RateLimited(retry_after) => {
                 let rejection = Rejection::of(stats.flag_name(), RejectReason::RateLimited)
                     .with_retry_after(retry_after);
+                let told = self.told(labels);
                 Flow::new(
                     stats,
                     Decision::Rejected(rejection),
                     success,
                     None,
                     None,
-                    labels,
+                    told,
                 )
             }
             Admission::Queue(limiter) => {
                 // Created here, so that the span covers the wait.
-                let span = crate::telemetry::flow_span(stats.telemetry(), stats.name(), labels);
+                let span = crate::telemetry::flow_span(&self.inner.telemetry, stats.name(), labels);
                 return Step::Queue(Queued {
                     since: (!span.is_disabled()).then(Instant::now),
+                    telemetry: Arc::clone(&self.inner.telemetry),
                     span,
                     stats,
                     decision,
@@ -380,14 +393,19 @@ struct Queued {
     span: tracing::Span,
     /// When the wait started, if the span records it.
     since: Option<Instant>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
     limiter: Arc<ConcurrencyLimiter>,
 }
 
 impl Queued {
     async fn wait(self, deadline: &mut Deadline) -> Flow {
         let waited = {
-            let _queued = self.stats.queued();
-            self.limiter.acquire(deadline.instant()).await
+            let mut queued = self.stats.queued();
+            let waited = self.limiter.acquire(deadline.instant()).await;
+            if matches!(waited, Err(Refusal::QueueFull)) {
+                queued.refused_at_once();
+            }
+            waited
         };
         self.finish(waited)
     }
@@ -395,8 +413,12 @@ impl Queued {
     #[cold]
     fn wait_blocking(self, deadline: &mut Deadline) -> Flow {
         let waited = {
-            let _queued = self.stats.queued();
-            self.limiter.acquire_blocking(deadline.instant())
+            let mut queued = self.stats.queued();
+            let waited = self.limiter.acquire_blocking(deadline.instant());
+            if matches!(waited, Err(Refusal::QueueFull)) {
+                queued.refused_at_once();
+            }
+            waited
         };
         self.finish(waited)
     }
@@ -407,6 +429,10 @@ impl Queued {
             crate::telemetry::record_queue_wait(&self.span, since.elapsed());
         }
         let none = Labels::new();
+        let told = crate::telemetry::Told {
+            telemetry: &self.telemetry,
+            labels: &none,
+        };
         let reason = match waited {
             Ok(()) => {
                 let permit = Some(Permit::taken(self.limiter));
@@ -416,7 +442,7 @@ impl Queued {
                     self.success,
                     Some(self.span),
                     permit,
-                    &none,
+                    told,
                 );
             }
             Err(Refusal::QueueFull) => RejectReason::ConcurrencyLimited,
@@ -429,7 +455,7 @@ impl Queued {
             self.success,
             Some(self.span),
             None,
-            &none,
+            told,
         )
     }
 }

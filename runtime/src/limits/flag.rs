@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::now_ns;
 use super::concurrency::ConcurrencyLimiter;
 use super::keyed::{Limiter, Limiters};
 use super::permit::Permit;
 use super::rate::RateLimiter;
 use super::spec::{Keyed, LimitSpec};
 use super::Admission;
+use crate::clock::now_ns;
 use crate::labels::Labels;
 
 /// The limiters of one flag.

@@ -55,7 +55,7 @@ impl Limiter for RateLimiter {
     }
 
     fn reconfigure(&self, spec: RateSpec) {
-        self.update(spec, super::clock::now_ns());
+        self.update(spec, crate::clock::now_ns());
     }
 
     fn start_after(old: Option<&Arc<Limiters<Self>>>, _keyed: bool) -> u64 {

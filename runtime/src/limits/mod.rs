@@ -5,11 +5,10 @@
 //! service: sources never see it. It is a table of limiters per flag, published for
 //! lock-free reads and updated in place by reloads (bucket levels and held slots carry
 //! over). One algorithm a file: [`rate`] (GCRA), [`concurrency`] (slots and a FIFO
-//! queue), [`keyed`] (a bounded map per label value), [`clock`]; what a flag's limits
+//! queue), [`keyed`] (a bounded map per label value), on the crate's `clock`; what a flag's limits
 //! are in [`spec`], what one flow gets in [`flag`] and [`permit`], and what a call site
 //! remembers in [`slot`].
 
-pub(crate) mod clock;
 mod concurrency;
 mod flag;
 mod group;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `limit` flows per `per`, with up to `burst` at once. All times are nanoseconds of
-/// [`now_ns`](super::clock::now_ns).
+/// [`now_ns`](crate::clock::now_ns).
 ///
 /// GCRA keeps the "theoretical arrival time" of the next flow: each admitted flow pushes
 /// it one emission interval (`per / limit`) ahead, and a flow is admitted while it is no

@@ -29,9 +29,9 @@ use crate::{Client, Variant};
 /// "#)?;
 /// let provider = flowgate::openfeature::FlowgateProvider::new(client);
 /// let context = EvaluationContext::default().with_targeting_key("user-7");
-/// let on = provider.resolve_bool_value("Checkout", &context).await?;
+/// let on = provider.resolve_bool_value("Checkout", &context).await.unwrap();
 /// assert!(on.value);
-/// let text = provider.resolve_string_value("Checkout", &context).await?;
+/// let text = provider.resolve_string_value("Checkout", &context).await.unwrap();
 /// assert_eq!((text.value.as_str(), text.variant.as_deref()), ("One page", Some("one-page")));
 /// # Ok(()) }
 /// ```

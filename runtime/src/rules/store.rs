@@ -190,22 +190,23 @@ impl RuleStore {
     }
 
     /// OpenTelemetry's reason for `flag`'s answers: `disabled` (off for everyone),
-    /// `static` (the same for every call), `split` (a rollout or variants share it out),
-    /// `targeting_match` (constraints, user ids, dependencies). `None` when the store
+    /// `split` (a rollout, or several variants, share it out), `static` (the same for
+    /// every call), `targeting_match` (constraints, user ids, dependencies). `None` when the store
     /// has no rules for it.
     pub(crate) fn reason(&self, flag: &str) -> Option<&'static str> {
         self.snapshot.read(|snapshot, _| {
             let feature = snapshot.features.get(flag).filter(|f| f.has_rules)?;
+            let shares_out = |variants: &[super::VariantDef]| variants.len() > 1;
+            let split = shares_out(&feature.variants)
+                || feature.strategies.iter().any(|s| {
+                    matches!(s.kind, super::StrategyKind::Rollout { .. }) || shares_out(&s.variants)
+                });
             Some(if !feature.enabled {
                 "disabled"
+            } else if split {
+                "split"
             } else if feature.constant.is_some() {
                 "static"
-            } else if feature
-                .strategies
-                .iter()
-                .any(|s| matches!(s.kind, super::StrategyKind::Rollout { .. }))
-            {
-                "split"
             } else {
                 "targeting_match"
             })

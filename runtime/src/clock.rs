@@ -1,4 +1,4 @@
-//! The clock rate limits read on every flow.
+//! The clock rate limits read on every flow, and timed flows (histograms) twice.
 //!
 //! **Trick.** With the `quanta` feature (on by default), time is read from the CPU's
 //! time-stamp counter where it is usable, as `governor` does: several times cheaper than
