@@ -31,6 +31,9 @@
 //!
 //! # Where things are
 //!
+//! The [`guide`] has a chapter each on the rules, the attribute, sources, limits and
+//! observability.
+//!
 //! - The root: the attribute, [`Client`], [`Labels`] and [`labels!`], [`Flow`],
 //!   [`Rejection`] and its [`RejectReason`], [`Variant`], [`ConfigError`].
 //! - [`engine`]: the embedded engine, rules from `flowgate.toml` (the default source).
@@ -76,6 +79,7 @@ pub mod explain;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod flow;
+pub mod guide;
 mod histogram;
 pub mod inspect;
 pub mod labels;

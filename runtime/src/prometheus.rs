@@ -24,7 +24,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `flowgate_flows_accepted_total` | counter | `flag` |
-//! | `flowgate_flows_rejected_total` | counter | `flag`, `reason` ([`RejectReason`](crate::RejectReason) in snake case) |
+//! | `flowgate_flows_rejected_total` | counter | `flag`, `reason` ([`RejectReason`] in snake case) |
 //! | `flowgate_flows_ended_total` | counter | `flag`, `status` (`ok`, `error`, `cancelled`) |
 //! | `flowgate_flows_by_fallback_total` | counter | `flag` |
 //! | `flowgate_flows_in_flight` | gauge | `flag` |

@@ -1,0 +1,23 @@
+//! A guide to flowgate, chapter by chapter: what the README says, as reference, with
+//! examples that run as tests. Doc-only: nothing here is code.
+//!
+//! - [`rules`]: the `flowgate.toml` rules reference.
+//! - [`attribute`]: `#[feature_gate]`.
+//! - [`sources`]: where decisions come from.
+//! - [`limits`]: rate and concurrency limits, and the queue.
+//! - [`observability`]: counts, inspection, tracing, Prometheus, the status page.
+
+#[doc = include_str!("../../docs/guide/rules.md")]
+pub mod rules {}
+
+#[doc = include_str!("../../docs/guide/attribute.md")]
+pub mod attribute {}
+
+#[doc = include_str!("../../docs/guide/sources.md")]
+pub mod sources {}
+
+#[doc = include_str!("../../docs/guide/limits.md")]
+pub mod limits {}
+
+#[doc = include_str!("../../docs/guide/observability.md")]
+pub mod observability {}
