@@ -1,11 +1,11 @@
 //! A guide to flowgate, chapter by chapter: what the README says, as reference, with
 //! examples that run as tests. Doc-only: nothing here is code.
 //!
-//! - [`rules`]: the `flowgate.toml` rules reference.
-//! - [`attribute`]: `#[feature_gate]`.
-//! - [`sources`]: where decisions come from.
-//! - [`limits`]: rate and concurrency limits, and the queue.
-//! - [`observability`]: counts, inspection, tracing, Prometheus, the status page.
+//! - The `flowgate.toml` rules reference, in [`rules`].
+//! - `#[feature_gate]`, in [`attribute`].
+//! - Where decisions come from, in [`sources`].
+//! - Rate and concurrency limits and the queue, in [`limits`].
+//! - Counts, inspection, tracing, Prometheus, the status page, in [`observability`].
 
 #[doc = include_str!("../../docs/guide/rules.md")]
 pub mod rules {}
