@@ -49,6 +49,8 @@ pub const CASES: &[Case] = &[
     case("handler/flowgate", "async handler gated on a 50% rollout in two regions, a fresh user per call, labels(userId, region)"),
     case("handler/yggdrasil", "the same handler with yggdrasil, its context built per request"),
     case("handler/unleash-sdk", "the same handler with the Unleash SDK, its context built per request"),
+    case("handler-otel/flowgate", "the same handler (flowgate only) with an OpenTelemetry layer installed: tracing-opentelemetry over the SDK, every span sampled, no exporter"),
+    case("handler-timed/flowgate", "the same handler (flowgate only) with a Prometheus collector registered: flows timed for its histograms"),
     case("handler-rejected/flowgate", "the same handler, every call from a region outside the rule"),
     case("handler-rejected/yggdrasil", "the same with yggdrasil"),
     case("handler-rejected/unleash-sdk", "the same with the Unleash SDK"),
@@ -134,6 +136,27 @@ pub fn build(name: &str) -> Option<Box<dyn FnMut(u64)>> {
                 }
                 _ => return None,
             }
+        }
+        ("handler-otel", "flowgate") => {
+            let requests = requests("eu");
+            let client = file_client();
+            // Set for this thread while the case lives (cases are built and dropped one
+            // at a time, on the thread that runs them).
+            let guard = crate::otel_subscriber();
+            Box::new(move |i| {
+                let _ = &guard;
+                black_box(run_ready(handler(&client, request(&requests, i))));
+            })
+        }
+        ("handler-timed", "flowgate") => {
+            let requests = requests("eu");
+            let client = file_client();
+            // A collector registered: the client times its flows from now on.
+            let mut registry = prometheus_client::registry::Registry::default();
+            flowgate::prometheus::register(&client, &mut registry);
+            Box::new(move |i| {
+                black_box(run_ready(handler(&client, request(&requests, i))));
+            })
         }
         ("handler-variant", _) => {
             let requests = requests("eu");

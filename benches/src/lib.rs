@@ -267,3 +267,25 @@ pub fn ten_thousand_unleash_flags() -> String {
         .collect();
     serde_json::json!({ "version": 2, "features": features }).to_string()
 }
+
+/// An OpenTelemetry pipeline as a service installs one, set as this thread's subscriber
+/// until the guard drops: `tracing-opentelemetry` over the SDK's tracer, every span
+/// sampled, and no exporter (what is timed is the layer and the SDK, not an export).
+#[must_use]
+pub fn otel_subscriber() -> (
+    tracing::subscriber::DefaultGuard,
+    opentelemetry_sdk::trace::SdkTracerProvider,
+) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    let guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(layer)
+            .with(tracing_subscriber::filter::LevelFilter::DEBUG),
+    );
+    // The provider lives as long as the guard: dropped, it would shut the tracer down.
+    (guard, provider)
+}
