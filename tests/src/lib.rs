@@ -18,3 +18,40 @@ pub fn unanswered_unleash_url() -> String {
         .port();
     format!("http://127.0.0.1:{port}/api")
 }
+
+/// Serves `app` on 127.0.0.1 (a free port) until the test's runtime ends; its base URL.
+///
+/// # Panics
+/// When no port on 127.0.0.1 can be bound.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port on 127.0.0.1");
+    let base = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// Runs `command` with `input` on its standard input; its output (stdout and stderr
+/// captured).
+///
+/// # Panics
+/// When the command cannot be started or its input written.
+pub fn run_with_input(command: &mut std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(input)
+        .expect("its input is written");
+    child.wait_with_output().expect("it ends")
+}

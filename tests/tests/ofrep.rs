@@ -7,8 +7,7 @@
 //! Where the Python client is not installed, the comparison is skipped with a message,
 //! unless `FLOWGATE_REQUIRE_OFREP_CLIENT=1` (as `.ci/run` sets).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use flowgate::{Client, Engine, Labels};
 use serde_json::{json, Value};
@@ -44,14 +43,6 @@ variants = [{ name = "a", weight = 1, payload = { type = "number", value = "0.25
 constraints = [{ label = "plan", operator = "IN", values = ["pro"] }]
 variants = [{ name = "wide", weight = 1, payload = { type = "json", value = '{"columns": 3, "dense": true}' } }]
 "#;
-
-async fn serve(client: Client) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = flowgate::ofrep::router(client);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
-}
 
 /// The Python of `scripts/install-ofrep-client.sh`, if it is there.
 fn python() -> Option<std::path::PathBuf> {
@@ -111,7 +102,7 @@ fn expected(
 async fn a_python_openfeature_client_gets_the_rust_answers_for_1000_contexts() {
     let Some(python) = python() else { return };
     let client = Client::from_toml_str(RULES).unwrap();
-    let url = serve(client.clone()).await;
+    let url = flowgate_tests::serve(flowgate::ofrep::router(client.clone())).await;
     let flags = [
         ("Rollout", "boolean", json!(false)),
         ("Dark", "boolean", json!(true)),
@@ -142,20 +133,11 @@ async fn a_python_openfeature_client_gets_the_rust_answers_for_1000_contexts() {
     }
     let request = json!({ "url": url, "cases": cases }).to_string();
     let answers = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/ofrep/evaluate.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(request.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "the Python client failed");
+        let mut command = Command::new(python);
+        command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/ofrep/evaluate.py"));
+        let out = flowgate_tests::run_with_input(&mut command, request.as_bytes());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the Python client failed: {said}");
         serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
     })
     .await
@@ -211,7 +193,10 @@ async fn post(
 
 #[tokio::test]
 async fn errors_and_hostile_bodies_get_ofrep_answers() {
-    let url = serve(Client::from_toml_str(RULES).unwrap()).await;
+    let url = flowgate_tests::serve(flowgate::ofrep::router(
+        Client::from_toml_str(RULES).unwrap(),
+    ))
+    .await;
     let one = |flag: &str| format!("{url}/ofrep/v1/evaluate/flags/{flag}");
 
     let (status, body, _) = post(&one("Nope"), r#"{"context": {}}"#, &[]).await;
@@ -275,7 +260,10 @@ async fn errors_and_hostile_bodies_get_ofrep_answers() {
 #[tokio::test]
 async fn the_bulk_endpoint_answers_every_flag_with_an_etag() {
     let client = Client::from_toml_str(RULES).unwrap();
-    let url = format!("{}/ofrep/v1/evaluate/flags", serve(client).await);
+    let url = format!(
+        "{}/ofrep/v1/evaluate/flags",
+        flowgate_tests::serve(flowgate::ofrep::router(client)).await
+    );
     let context = r#"{"context": {"targetingKey": "user-1", "region": "eu", "plan": "pro"}}"#;
     let (status, body, headers) = post(&url, context, &[]).await;
     assert_eq!(status, 200);
@@ -314,7 +302,7 @@ async fn the_bulk_endpoint_answers_every_flag_with_an_etag() {
 
 #[tokio::test]
 async fn a_source_without_state_says_provider_not_ready() {
-    let url = serve(Client::new(Engine::pending())).await;
+    let url = flowgate_tests::serve(flowgate::ofrep::router(Client::new(Engine::pending()))).await;
     for path in [
         "/ofrep/v1/evaluate/flags/Anything",
         "/ofrep/v1/evaluate/flags",

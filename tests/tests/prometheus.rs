@@ -6,8 +6,7 @@
 //! message, unless `FLOWGATE_REQUIRE_PROMTOOL=1` (as `.ci/run` sets), which makes its
 //! absence a failure.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,20 +56,10 @@ fn promtool() -> Option<std::path::PathBuf> {
 
 /// `promtool check metrics` on `text`: its complaints, empty when it accepts it.
 fn promtool_complaints(promtool: &std::path::Path, text: &str) -> String {
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = flowgate_tests::run_with_input(
+        Command::new(promtool).args(["check", "metrics"]),
+        text.as_bytes(),
+    );
     let said =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     if out.status.success() && said.trim().is_empty() {
@@ -85,15 +74,6 @@ fn sample<'t>(text: &'t str, series: &str) -> Option<&'t str> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|value| value.split(' ').next().unwrap())
-}
-
-async fn serve(registry: Registry) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app =
-        axum::Router::new().nest("/metrics", flowgate::prometheus::router(Arc::new(registry)));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}/metrics")
 }
 
 /// What the scrape in `a_scrape_counts_every_outcome_and_promtool_accepts_it` shows.
@@ -152,7 +132,9 @@ async fn a_scrape_counts_every_outcome_and_promtool_accepts_it() {
     let client = Client::from_toml_str(RULES).unwrap();
     let mut registry = Registry::default();
     flowgate::prometheus::register(&client, &mut registry);
-    let url = serve(registry).await;
+    let app =
+        axum::Router::new().nest("/metrics", flowgate::prometheus::router(Arc::new(registry)));
+    let url = format!("{}/metrics", flowgate_tests::serve(app).await);
 
     let none = Labels::new();
     // Checkout: two accepted (one ends in error), then the rate limit rejects.

@@ -4,17 +4,10 @@
 
 use flowgate::Client;
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
-}
-
 #[tokio::test]
 async fn the_page_loads_nothing_from_elsewhere_and_its_json_is_the_inspection() {
     let client = Client::from_toml_str("[flags.Checkout]\nrollout = 50\n").unwrap();
-    let base = serve(
+    let base = flowgate_tests::serve(
         axum::Router::new()
             .nest("/ops", flowgate::status::router(client.clone()))
             .nest("/slash/", flowgate::status::router(client)),

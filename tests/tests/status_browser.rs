@@ -24,13 +24,6 @@ enabled = true
 concurrency = { max = 2, queue = 8 }
 "#;
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
-}
-
 async fn text(browser: &Browser, css: &str) -> String {
     let element = browser.find(Locator::Css(css)).await.unwrap();
     element.text().await.unwrap()
@@ -66,9 +59,10 @@ fn profile(name: &str) -> PathBuf {
 #[ignore = "needs chromium and chromedriver: scripts/test-browser.sh"]
 async fn the_status_page_shows_flags_and_its_chart_follows_the_flows() {
     let client = Client::from_toml_str(RULES).unwrap();
-    let base =
-        serve(axum::Router::new().nest("/ops/flowgate", flowgate::status::router(client.clone())))
-            .await;
+    let base = flowgate_tests::serve(
+        axum::Router::new().nest("/ops/flowgate", flowgate::status::router(client.clone())),
+    )
+    .await;
     let driver = Driver::start();
     let dir = profile("status-browser");
     let browser = browser(&driver, &dir).await;
@@ -166,7 +160,10 @@ async fn hostile_flag_names_and_errors_show_as_text() {
         .start_flow(hostile, &Labels::new(), Duration::ZERO)
         .await
         .end();
-    let base = serve(axum::Router::new().nest("/status/", flowgate::status::router(client))).await;
+    let base = flowgate_tests::serve(
+        axum::Router::new().nest("/status/", flowgate::status::router(client)),
+    )
+    .await;
     let driver = Driver::start();
     let dir = profile("status-hostile");
     let browser = browser(&driver, &dir).await;

@@ -17,14 +17,6 @@ use flowgate::tower::FlowgateLayer;
 use flowgate::{labels, Client, RejectReason};
 use tokio::sync::{mpsc, Notify};
 
-/// Serves `app` on 127.0.0.1 until the test ends; its base URL.
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
-}
-
 async fn get_text(url: &str) -> (StatusCode, String) {
     let response = reqwest::get(url).await.unwrap();
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
@@ -63,7 +55,7 @@ fn orders(client: Client) -> Router {
 #[tokio::test]
 async fn a_gated_route_answers_404_before_any_extractor_runs() {
     let source = InMemorySource::new().disable("Orders");
-    let base = serve(orders(source.clone().into_client())).await;
+    let base = flowgate_tests::serve(orders(source.clone().into_client())).await;
     let http = reqwest::Client::new();
     let (missing_status, missing_body) = get_text(&format!("{base}/no-such-route")).await;
     assert_eq!(missing_status, StatusCode::NOT_FOUND);
@@ -114,7 +106,7 @@ async fn method_routers_nested_routers_and_whole_routers() {
         )
         .route("/open", get(|| async { "open" }))
         .nest("/admin", admin);
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     assert_eq!(get_text(&format!("{base}/admin/users")).await.1, "users");
     assert_eq!(
         get_text(&format!("{base}/beta")).await.0,
@@ -133,7 +125,7 @@ async fn method_routers_nested_routers_and_whole_routers() {
         .route("/", get(|| async { "home" }))
         .fallback(|| async { (StatusCode::IM_A_TEAPOT, "fallback") })
         .layer(FlowgateLayer::new("Site").client(client));
-    let base = serve(site).await;
+    let base = flowgate_tests::serve(site).await;
     assert_eq!(get_text(&format!("{base}/")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         get_text(&format!("{base}/elsewhere")).await.0,
@@ -176,7 +168,7 @@ async fn limits_answer_429_and_503_with_retry_after() {
                     .timeout(Duration::ZERO),
             ),
         );
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     assert_eq!(get_text(&format!("{base}/limited")).await.0, StatusCode::OK);
     let limited = reqwest::get(format!("{base}/limited")).await.unwrap();
     assert_eq!(limited.status().as_u16(), 429);
@@ -233,7 +225,7 @@ async fn a_streamed_body_holds_its_slot_until_it_ends() {
                 .timeout(Duration::ZERO),
         ),
     );
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     let mut streamed = reqwest::get(format!("{base}/stream")).await.unwrap();
     assert_eq!(streamed.status().as_u16(), 200);
     chunks_in.send(Ok("one ".into())).await.unwrap();
@@ -300,7 +292,7 @@ async fn a_disconnected_client_cancels_and_a_5xx_is_an_error() {
         )
         .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route_layer(FlowgateLayer::new("Checkout").client(client.clone()));
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     assert_eq!(
         get_text(&format!("{base}/fail")).await.0,
         StatusCode::INTERNAL_SERVER_ERROR
@@ -332,7 +324,7 @@ async fn labels_from_the_request_decide_a_rollout_per_user() {
                 .client(client.clone())
                 .label_from_header("userId", "x-user-id"),
         );
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     let http = reqwest::Client::new();
     let mut seen = [0; 2];
     for user in 0..60 {
@@ -361,7 +353,7 @@ async fn on_reject_renders_any_response() {
             },
         )),
     );
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     let response = reqwest::Client::new()
         .post(format!("{base}/beta"))
         .send()
@@ -407,7 +399,7 @@ async fn request_labels_reach_a_gate_deep_in_the_handler() {
                 .client(client.clone())
                 .label_from_header("userId", "x-user-id"),
         );
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     let http = reqwest::Client::new();
     let fixed = client.is_enabled("Search", &labels! { "userId" => "always-the-same" });
     let mut seen = [0; 2];
@@ -449,7 +441,7 @@ async fn a_handler_branches_on_a_flag_extractor() {
             .client(client.clone())
             .label_from_header("userId", "x-user-id"),
     );
-    let base = serve(layered).await;
+    let base = flowgate_tests::serve(layered).await;
     let http = reqwest::Client::new();
     for user in 0..30 {
         let id = format!("user-{user}");
@@ -462,7 +454,7 @@ async fn a_handler_branches_on_a_flag_extractor() {
     let plain = Router::new()
         .route("/", get(page))
         .layer(axum::Extension(source.clone().into_client()));
-    let base = serve(plain).await;
+    let base = flowgate_tests::serve(plain).await;
     assert_eq!(get_text(&format!("{base}/")).await.1, "with search");
     source.set("Search", false);
     assert_eq!(get_text(&format!("{base}/")).await.1, "without");
@@ -494,8 +486,8 @@ async fn nested_layers_keep_the_outer_labels_and_the_innermost_client() {
                 .label_from_header("userId", "x-user-id"),
         )
     };
-    let same = serve(app(None)).await;
-    let other = serve(app(Some(inner))).await;
+    let same = flowgate_tests::serve(app(None)).await;
+    let other = flowgate_tests::serve(app(Some(inner))).await;
     let http = reqwest::Client::new();
     let (mut with, mut without) = (0, 0);
     for user in 0..40 {
@@ -547,7 +539,7 @@ async fn labels_from_the_query_and_a_closure_are_the_values_sent() {
                     flowgate::Labels::new().with("method", parts.method.as_str().to_owned())
                 }),
         );
-    let base = serve(app).await;
+    let base = flowgate_tests::serve(app).await;
     let http = reqwest::Client::new();
     let mut rng = fastrand::Rng::with_seed(15);
     let alphabet: Vec<char> = "aZ09 &=+%/?#é漢-_.~\u{1F600}".chars().collect();
