@@ -19,14 +19,17 @@ use crate::labels::Labels;
 use crate::reject::RejectReason;
 use crate::rules::RuleStore;
 
-/// What a client's spans say about where decisions come from; shared by its flags.
+/// What a client's spans say about where decisions come from. Kept in the client
+/// itself (not behind an `Arc`), so that handing it to a flow is address arithmetic;
+/// a clone (for a flow that queues) shares its parts.
+#[derive(Clone)]
 pub(crate) struct Telemetry {
     /// `feature_flag.provider.name`: the source's name.
-    provider: Box<str>,
+    provider: Arc<str>,
     /// The rules of a built-in source, for the reason of an answer.
     rules: Option<Arc<RuleStore>>,
     /// The labels recorded in `flowgate.labels` (none unless asked for).
-    labels: Box<[Box<str>]>,
+    labels: Arc<[Box<str>]>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -43,7 +46,7 @@ impl Default for Telemetry {
         Self {
             provider: "unknown".into(),
             rules: None,
-            labels: Box::default(),
+            labels: Arc::new([]),
         }
     }
 }
@@ -53,7 +56,7 @@ impl Telemetry {
         Self {
             provider: provider.into(),
             rules,
-            labels: Box::default(),
+            labels: Arc::new([]),
         }
     }
 
@@ -65,7 +68,7 @@ impl Telemetry {
 
     /// Records these labels in every span and event, as `flowgate.labels`.
     pub(crate) fn with_labels(mut self, labels: Vec<Box<str>>) -> Self {
-        self.labels = labels.into_boxed_slice();
+        self.labels = labels.into();
         self
     }
 
@@ -83,7 +86,7 @@ impl Telemetry {
             return None;
         }
         let mut text = String::new();
-        for name in &self.labels {
+        for name in self.labels.iter() {
             if let Some(value) = labels.get(name) {
                 if !text.is_empty() {
                     text.push(' ');

@@ -157,7 +157,7 @@ impl ClientBuilder {
                 let telemetry =
                     Telemetry::new(inner.source.get().name(), inner.source.rules().cloned())
                         .with_labels(self.span_labels);
-                inner.telemetry = Arc::new(telemetry);
+                inner.telemetry = telemetry;
             }
         }
         Ok(client)

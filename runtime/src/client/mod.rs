@@ -79,7 +79,7 @@ struct Inner {
     fallbacks: FxHashMap<Box<str>, Fallback>,
     registry: Registry,
     /// What its spans and events say about its source.
-    telemetry: Arc<Telemetry>,
+    telemetry: Telemetry,
     /// Reloads the limits file, when the policy comes from one.
     #[cfg(feature = "watch")]
     limits_watch: Option<crate::watch::FileWatch>,
@@ -103,7 +103,7 @@ impl Client {
                 policy,
                 fallbacks: FxHashMap::default(),
                 registry: Registry::default(),
-                telemetry: Arc::new(telemetry),
+                telemetry,
                 #[cfg(feature = "watch")]
                 limits_watch: None,
             }),

@@ -301,7 +301,7 @@ impl Client {
                 let span = crate::telemetry::flow_span(&self.inner.telemetry, stats.name(), labels);
                 return Step::Queue(Queued {
                     since: (!span.is_disabled()).then(Instant::now),
-                    telemetry: Arc::clone(&self.inner.telemetry),
+                    telemetry: self.inner.telemetry.clone(),
                     span,
                     stats,
                     decision,
@@ -393,7 +393,7 @@ struct Queued {
     span: tracing::Span,
     /// When the wait started, if the span records it.
     since: Option<Instant>,
-    telemetry: Arc<crate::telemetry::Telemetry>,
+    telemetry: crate::telemetry::Telemetry,
     limiter: Arc<ConcurrencyLimiter>,
 }
 
