@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every cargo feature of the `flowgate` crate on its own, none at all, and all of them:
-# clippy with warnings denied, and the crate's unit and doc tests. Then the promise of
+# clippy and rustdoc with warnings denied, and the crate's unit and doc tests. Then the promise of
 # `default-features = false`: the embedded engine alone, with no HTTP stack, no file
 # watcher, no regex engine and no TSC clock in the dependency tree.
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 run() {
     echo "== flowgate $*"
     cargo clippy -q -p flowgate --all-targets "$@" -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc -q -p flowgate --no-deps "$@"
     cargo test -q -p flowgate "$@" 2>&1 | tail -n 4
 }
 

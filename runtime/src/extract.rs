@@ -2,7 +2,7 @@
 //! `Flag<flags::Beta>` in a handler's arguments holds the flag's answer and variant for
 //! this request.
 //!
-//! It decides with the client a [`FlowgateLayer`](crate::tower::FlowgateLayer) set on
+//! It decides with the client a `FlowgateLayer` (feature `tower`) set on
 //! the route (or an `axum::Extension<flowgate::Client>`), else `global()`, on the
 //! request's ambient labels: those the layer took from the request, or of any
 //! [`labels::scope`](crate::labels::scope). It starts no flow and never waits, as

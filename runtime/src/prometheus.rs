@@ -44,7 +44,7 @@
 //! of keyed limits are not exported (their number is bounded only by `max_keys`); read
 //! them from [`Client::inspect`].
 //!
-//! With the `axum` feature, [`router`] serves a registry at `GET /`; mount it where your
+//! With the `axum` feature, `router` serves a registry at `GET /`; mount it where your
 //! scraper looks, and keep it off the public internet.
 
 use std::time::UNIX_EPOCH;
