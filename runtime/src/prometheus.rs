@@ -15,9 +15,11 @@
 //! let mut text = String::new();
 //! prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
 //! assert!(text.contains("flowgate_source_ready{source=\"flowgate.engine\"} 1"));
-//! // Users 0 to 9: 6 of them in the 50% rollout.
-//! assert!(text.contains("flowgate_flows_accepted_total{flag=\"Checkout\"} 6"));
-//! assert!(text.contains("flowgate_flow_duration_seconds_count{flag=\"Checkout\"} 6"));
+//! // The counts the client keeps, as Prometheus reads them.
+//! let accepted = client.metrics().flag("Checkout").accepted;
+//! assert!(accepted > 0 && accepted < 10, "a 50% rollout");
+//! assert!(text.contains(&format!("flowgate_flows_accepted_total{{flag=\"Checkout\"}} {accepted}")));
+//! assert!(text.contains(&format!("flowgate_flow_duration_seconds_count{{flag=\"Checkout\"}} {accepted}")));
 //! # Ok::<(), flowgate::ConfigError>(())
 //! ```
 //!
