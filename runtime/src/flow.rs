@@ -186,6 +186,17 @@ impl Flow {
         }
     }
 
+    /// The flow, holding `lent` too (a remote decider's tokens) until it ends.
+    pub(crate) fn holding(mut self, lent: Option<Permit>) -> Self {
+        if let Some(lent) = lent {
+            self.permit = Some(match self.permit.take() {
+                Some(local) => local.and(lent),
+                None => lent,
+            });
+        }
+        self
+    }
+
     /// The flag of this flow.
     pub fn flag(&self) -> &str {
         self.stats.name()
@@ -291,13 +302,19 @@ impl Flow {
     #[cold]
     #[inline(never)]
     fn record_status(&self, ending: Ending) {
-        if self.decision.is_accepted() {
-            self.span.record("flowgate.status", ending.as_str());
+        let ending = if self.decision.is_accepted() {
+            ending
         } else if let Some(status) = self.status {
             // A rejected flow's status is recorded only when the caller chose one.
-            self.span
-                .record("flowgate.status", Ending::from(status).as_str());
-        }
+            Ending::from(status)
+        } else {
+            return;
+        };
+        self.span.record("flowgate.status", ending.as_str());
+        // Only an Aperture flow's span has the field (else this records nothing):
+        // Aperture knows `OK` and `Error`, and a cancelled flow did not succeed.
+        let aperture = if ending == Ending::Ok { "OK" } else { "Error" };
+        self.span.record("aperture.flow.status", aperture);
     }
 }
 

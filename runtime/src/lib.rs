@@ -63,6 +63,7 @@
 //! | `prometheus` | no | a Prometheus / OpenMetrics collector (`prometheus-client`) |
 //! | `openfeature` | no | OpenFeature both ways: a provider over a `Client`, a source over a provider (`open-feature`) |
 //! | `tower` | no | `tower::FlowgateLayer`: gate routes, routers and services by flag |
+//! | `aperture` | no | an Aperture agent as a decision source (`aperture`; `tonic`, `rustls`) |
 //! | `tonic` | no | `tower`, and gRPC answers to rejections (`tonic::Status`) |
 //! | `testing` | no | flag overrides local to one test (`testing::override_flags`, `#[flowgate::test]`); for `[dev-dependencies]` |
 //!
@@ -72,6 +73,8 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aperture")]
+pub mod aperture;
 mod client;
 mod clock;
 pub mod engine;

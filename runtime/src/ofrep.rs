@@ -241,6 +241,14 @@ fn evaluation(client: &Client, key: &str, labels: &Labels<'_>) -> Result<Value, 
             code: "GENERAL",
             details: format!("the flag source could not evaluate `{key}`"),
         }),
+        Evaluation::Undecided(Undecided::PerFlow) => Err(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            code: "GENERAL",
+            details: format!(
+                "the flag source decides each flow of `{key}` (an Aperture agent): \
+                 it has no answer outside a flow"
+            ),
+        }),
     }
 }
 

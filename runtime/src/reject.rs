@@ -159,6 +159,9 @@ impl fmt::Display for RejectReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     reason: RejectReason,
+    /// The HTTP status the decision source asked for (an Aperture agent's
+    /// `denied_response_status_code`), if any: it fits in the padding after `reason`.
+    status: Option<std::num::NonZeroU16>,
     flag: FlagName,
     retry_after: Option<Duration>,
 }
@@ -194,6 +197,7 @@ impl Rejection {
     pub fn new(flag: impl Into<Arc<str>>, reason: RejectReason) -> Self {
         Self {
             reason,
+            status: None,
             flag: FlagName::Shared(flag.into()),
             retry_after: None,
         }
@@ -203,6 +207,7 @@ impl Rejection {
     pub(crate) fn of(flag: FlagName, reason: RejectReason) -> Self {
         Self {
             reason,
+            status: None,
             flag,
             retry_after: None,
         }
@@ -213,6 +218,36 @@ impl Rejection {
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = Some(retry_after);
         self
+    }
+
+    /// Sets the HTTP status a response to this rejection should have, overriding the
+    /// one its reason gives (see [`status_code`](Self::status_code)). Only client and
+    /// server errors (400 to 599) are kept: a rejection is never a success.
+    #[must_use]
+    pub fn with_status_code(mut self, status: u16) -> Self {
+        self.status = Some(status)
+            .filter(|status| (400..=599).contains(status))
+            .and_then(std::num::NonZeroU16::new);
+        self
+    }
+
+    /// The HTTP status the decision source asked a response to this rejection to have
+    /// (an Aperture agent's `denied_response_status_code`); `None` when the reason's
+    /// own status applies (404 for a flag that is off, 429 for a rate limit, 503 for a
+    /// full concurrency limit or a source not ready).
+    ///
+    /// ```
+    /// use flowgate::{RejectReason, Rejection};
+    ///
+    /// let rejection = Rejection::new("Checkout", RejectReason::RateLimited);
+    /// assert_eq!(rejection.status_code(), None);
+    /// assert_eq!(rejection.with_status_code(503).status_code(), Some(503));
+    /// // A rejection is never a success: 200 is ignored.
+    /// let rejection = Rejection::new("Checkout", RejectReason::RateLimited);
+    /// assert_eq!(rejection.with_status_code(200).status_code(), None);
+    /// ```
+    pub fn status_code(&self) -> Option<u16> {
+        self.status.map(std::num::NonZeroU16::get)
     }
 
     /// Why the flow was rejected.

@@ -22,6 +22,15 @@ pub(crate) fn status(reason: RejectReason) -> StatusCode {
     }
 }
 
+/// The status of `rejection`'s response: the one its source asked for, else its
+/// reason's.
+pub(crate) fn status_of(rejection: &Rejection) -> StatusCode {
+    rejection
+        .status_code()
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or_else(|| status(rejection.reason()))
+}
+
 /// `Retry-After` in whole seconds, rounded up so that a retry is never too early.
 pub(crate) fn retry_after_secs(retry_after: Option<Duration>) -> Option<u64> {
     retry_after.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
@@ -33,7 +42,7 @@ pub(crate) fn retry_after_secs(retry_after: Option<Duration>) -> Option<u64> {
 pub(crate) fn parts(
     rejection: &Rejection,
 ) -> (StatusCode, Vec<(header::HeaderName, HeaderValue)>, String) {
-    let status = status(rejection.reason());
+    let status = status_of(rejection);
     let retry = retry_after_secs(rejection.retry_after());
     let mut headers = Vec::new();
     if status == StatusCode::NOT_FOUND {
@@ -78,7 +87,7 @@ impl axum_core::response::IntoResponse for Rejection {
 #[cfg(feature = "axum")]
 impl From<Rejection> for http::StatusCode {
     fn from(rejection: Rejection) -> Self {
-        status(rejection.reason())
+        status_of(&rejection)
     }
 }
 

@@ -137,22 +137,34 @@ pub(crate) fn flow_span(telemetry: &Telemetry, flag: &str, labels: &Labels<'_>) 
 #[cold]
 #[inline(never)]
 fn enabled_flow_span(telemetry: &Telemetry, flag: &str, labels: &Labels<'_>) -> tracing::Span {
-    let span = tracing::debug_span!(
-        target: "flowgate",
-        "flowgate.flow",
-        feature_flag.key = flag,
-        feature_flag.provider.name = &*telemetry.provider,
-        feature_flag.context.id = context_id(labels),
-        feature_flag.result.value = tracing::field::Empty,
-        feature_flag.result.reason = tracing::field::Empty,
-        "error.type" = tracing::field::Empty,
-        flowgate.decision = tracing::field::Empty,
-        flowgate.reject_reason = tracing::field::Empty,
-        flowgate.by_fallback = tracing::field::Empty,
-        flowgate.queue_wait_ms = tracing::field::Empty,
-        flowgate.status = tracing::field::Empty,
-        flowgate.labels = tracing::field::Empty,
-    );
+    macro_rules! flow_span {
+        ($($extra:tt)*) => {
+            tracing::debug_span!(
+                target: "flowgate",
+                "flowgate.flow",
+                feature_flag.key = flag,
+                feature_flag.provider.name = &*telemetry.provider,
+                feature_flag.context.id = context_id(labels),
+                feature_flag.result.value = tracing::field::Empty,
+                feature_flag.result.reason = tracing::field::Empty,
+                "error.type" = tracing::field::Empty,
+                flowgate.decision = tracing::field::Empty,
+                flowgate.reject_reason = tracing::field::Empty,
+                flowgate.by_fallback = tracing::field::Empty,
+                flowgate.queue_wait_ms = tracing::field::Empty,
+                flowgate.status = tracing::field::Empty,
+                flowgate.labels = tracing::field::Empty,
+                $($extra)*
+            )
+        };
+    }
+    // A flow an Aperture agent decided also carries the status as Aperture's SDKs
+    // report it; other flows do not carry the field at all.
+    let span = if &*telemetry.provider == "aperture" {
+        flow_span!(aperture.flow.status = tracing::field::Empty)
+    } else {
+        flow_span!()
+    };
     if let Some(chosen) = telemetry.chosen_labels(labels) {
         span.record("flowgate.labels", chosen);
     }

@@ -1,6 +1,7 @@
 //! Integration tests of flowgate: see `tests/tests/*.rs`. What several of them share is
 //! here.
 
+pub mod aperture_agent;
 pub mod browser;
 pub mod stand_in;
 

@@ -254,3 +254,72 @@ fn evaluations_are_feature_flag_events_with_their_variant() {
         );
     }
 }
+
+#[flowgate::feature_gate("Payments", client = flags, timeout = "5s", on_reject = |_| Err("rejected"))]
+fn pay_or_fail(flags: &Client, fail: bool) -> Result<(), &'static str> {
+    if fail {
+        Err("failed")
+    } else {
+        Ok(())
+    }
+}
+
+/// `aperture.flow.status` on the flow's span, as Aperture's SDKs report it, exported
+/// through the real OpenTelemetry SDK; flows of other sources do not carry it. (Here,
+/// not in `aperture.rs`: a span's callsite is registered once per process, and tests
+/// there run flows with no subscriber at the same time.)
+#[test]
+fn the_flow_span_carries_aperture_flow_status() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let agent = runtime.block_on(flowgate_tests::aperture_agent::StandInAgent::start(None));
+    let client = Client::new(
+        flowgate::aperture::Aperture::connect(flowgate::aperture::ApertureConfig::new(
+            &agent.address,
+        ))
+        .unwrap(),
+    );
+    let local = flowgate::testing::InMemorySource::new()
+        .enable("Payments")
+        .into_client();
+
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        assert_eq!(pay_or_fail(&client, false), Ok(()));
+        assert_eq!(pay_or_fail(&client, true), Err("failed"));
+        assert_eq!(pay_or_fail(&local, false), Ok(()));
+    });
+    provider.force_flush().unwrap();
+    let statuses: Vec<(String, Option<String>)> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .filter(|span| span.name == "flowgate.flow")
+        .map(|span| {
+            let get = |key: &str| {
+                span.attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| kv.value.as_str().into_owned())
+            };
+            (
+                get("feature_flag.provider.name").unwrap(),
+                get("aperture.flow.status"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("aperture".to_owned(), Some("OK".to_owned())),
+            ("aperture".to_owned(), Some("Error".to_owned())),
+            ("flowgate.in_memory".to_owned(), None),
+        ]
+    );
+}

@@ -43,6 +43,8 @@ enum DecidedBy {
     Source(Source),
     #[cfg(feature = "unleash")]
     Unleash(Box<crate::unleash::UnleashConfig>),
+    #[cfg(feature = "aperture")]
+    Aperture(Box<crate::aperture::ApertureConfig>),
 }
 
 impl ClientBuilder {
@@ -73,6 +75,16 @@ impl ClientBuilder {
     #[must_use]
     pub fn unleash(mut self, config: crate::unleash::UnleashConfig) -> Self {
         self.decided_by = Some(DecidedBy::Unleash(Box::new(config)));
+        self
+    }
+
+    /// Flows decided by an Aperture agent, one `Check` per flow (see
+    /// [`crate::aperture`]). Rate and concurrency limits of a
+    /// [`limits_file`](Self::limits_file) still apply, after the agent's.
+    #[cfg(feature = "aperture")]
+    #[must_use]
+    pub fn aperture(mut self, config: crate::aperture::ApertureConfig) -> Self {
+        self.decided_by = Some(DecidedBy::Aperture(Box::new(config)));
         self
     }
 
@@ -144,6 +156,10 @@ impl ClientBuilder {
             #[cfg(feature = "unleash")]
             Some(DecidedBy::Unleash(config)) => {
                 Source::new(crate::unleash::Unleash::start(*config)?)
+            }
+            #[cfg(feature = "aperture")]
+            Some(DecidedBy::Aperture(config)) => {
+                Source::new(crate::aperture::Aperture::connect(*config)?)
             }
         };
         let mut client = Client::with_source(source);

@@ -72,14 +72,20 @@ impl Client {
     ///    `unleash` feature: an Unleash client, backed up by default (see
     ///    `UnleashConfig::backup_path`), whose fallbacks and limits come from the rules
     ///    file below when there is one;
-    /// 2. else `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
-    /// 3. else `./flowgate.toml` when there is one, watched for changes;
-    /// 4. else no source: every flag takes its fallback, and one warning says so.
+    /// 2. else `APERTURE_AGENT_ADDRESS` (with `APERTURE_API_KEY`), with the `aperture`
+    ///    feature: an Aperture agent decides each flow (see `flowgate::aperture`), and
+    ///    the rules file below, when there is one, adds its fallbacks and limits;
+    /// 3. else `FLOWGATE_CONFIG`, a path to a rules file, watched for changes;
+    /// 4. else `./flowgate.toml` when there is one, watched for changes;
+    /// 5. else no source: every flag takes its fallback, and one warning says so.
     ///
     /// A rules file with a mistake is logged as an error, and its flags take their
     /// fallback until the file is fixed (it is still watched).
     pub fn from_env() -> Self {
         if let Some(client) = from_unleash_env() {
+            return client;
+        }
+        if let Some(client) = from_aperture_env() {
             return client;
         }
         let Some(path) = rules_file() else {
@@ -140,6 +146,46 @@ fn from_unleash_env() -> Option<Client> {
             target: "flowgate",
             "UNLEASH_URL is set, but flowgate was built without its `unleash` feature: \
              the rules file decides"
+        );
+    }
+    None
+}
+
+/// The Aperture source the environment asks for (`APERTURE_AGENT_ADDRESS`), if it asks
+/// for one and `UNLEASH_URL` does not (Unleash comes first: it was here first).
+#[cfg(feature = "aperture")]
+fn from_aperture_env() -> Option<Client> {
+    let config = crate::aperture::ApertureConfig::from_env()?;
+    let address = config.address().to_owned();
+    let mut builder = Client::builder().aperture(config);
+    // Local limits stay in the rules file, applied after the agent's decision.
+    if let Some(rules) = rules_file() {
+        builder = builder.limits_file(rules);
+    }
+    match builder.build() {
+        Ok(client) => {
+            tracing::info!(target: "flowgate", agent = %address, "deciding with an Aperture agent");
+            Some(client)
+        }
+        Err(error) => {
+            tracing::error!(
+                target: "flowgate",
+                %error,
+                "cannot use the Aperture agent; trying the rules file"
+            );
+            None
+        }
+    }
+}
+
+/// Without the `aperture` feature, `APERTURE_AGENT_ADDRESS` is said to be ignored, once.
+#[cfg(not(feature = "aperture"))]
+fn from_aperture_env() -> Option<Client> {
+    if std::env::var_os("APERTURE_AGENT_ADDRESS").is_some_and(|a| !a.is_empty()) {
+        tracing::warn!(
+            target: "flowgate",
+            "APERTURE_AGENT_ADDRESS is set, but flowgate was built without its `aperture` \
+             feature: the rules file decides"
         );
     }
     None

@@ -11,6 +11,7 @@ mod dispatch;
 mod flag;
 mod global;
 mod inspect;
+mod per_flow;
 mod site;
 mod start;
 
@@ -291,7 +292,7 @@ impl Client {
                 Some("provider_not_ready")
             }
             Evaluation::Undecided(Undecided::UnknownFlag) => Some("flag_not_found"),
-            Evaluation::Undecided(Undecided::Error) => Some("general"),
+            Evaluation::Undecided(Undecided::Error | Undecided::PerFlow) => Some("general"),
         };
         crate::telemetry::evaluation_event(telemetry, flag, labels, error, on, variant);
     }

@@ -8,6 +8,9 @@
 //! 5. **queue** for a concurrency slot, up to the timeout, when all are taken;
 //! 6. build the [`Flow`].
 //!
+//! A source that decides each flow with a request of its own (an Aperture agent) takes
+//! the path in `per_flow` from step 2, with the request in place of step 1's answer.
+//!
 //! A gated call accepted at once (most of them) stops after step 4, on a short path
 //! that builds its flow in place: a blocking gate asks flow control directly
 //! ([`Client::start_flow_blocking_at`]); an async gate only asks whether its flag is
@@ -181,6 +184,10 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
+        if let Some(decider) = self.per_flow_decider(pending.evaluation) {
+            // Boxed, as the waits below: gates on local sources carry none of it.
+            return Box::pin(self.start_per_flow(decider, site, stats, labels, timeout)).await;
+        }
         let mut deadline = Deadline::after(timeout);
         // The waits are boxed, and nothing else is kept across them: a gated async
         // function's future reserves room for its largest wait, and most flows never
@@ -206,6 +213,9 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Flow {
+        if let Some(decider) = self.per_flow_decider(pending.evaluation) {
+            return self.start_per_flow_blocking(decider, site, stats, labels, timeout);
+        }
         let mut deadline = Deadline::after(timeout);
         if let Some(readiness) = self.readiness_to_await(pending.evaluation) {
             pending = Pending::evaluated(self.evaluate_when_ready_blocking(
@@ -253,7 +263,7 @@ impl Client {
     /// flow that must queue for a concurrency slot comes back as [`Step::Queue`], for
     /// the caller to wait its own way (blocking or async).
     #[inline(never)]
-    fn decide_and_admit(
+    pub(super) fn decide_and_admit(
         &self,
         site: Option<&'static CallSite>,
         stats: StatsRef,
@@ -365,13 +375,13 @@ impl Client {
 
 /// Where a gated call's start stands when it was not accepted at once: the flag's
 /// evaluation, and flow control's answer if it was asked.
-struct Pending {
+pub(super) struct Pending {
     evaluation: Evaluation,
     admission: Option<Admission>,
 }
 
 impl Pending {
-    fn evaluated(evaluation: Evaluation) -> Self {
+    pub(super) fn evaluated(evaluation: Evaluation) -> Self {
         Self {
             evaluation,
             admission: None,
@@ -380,13 +390,13 @@ impl Pending {
 }
 
 /// Where a flow stands once nothing more can be decided without waiting.
-enum Step {
+pub(super) enum Step {
     Done(Flow),
     Queue(Queued),
 }
 
 /// An accepted flow waiting for a slot of `limiter`.
-struct Queued {
+pub(super) struct Queued {
     stats: StatsRef,
     decision: Decision,
     success: bool,
@@ -398,7 +408,7 @@ struct Queued {
 }
 
 impl Queued {
-    async fn wait(self, deadline: &mut Deadline) -> Flow {
+    pub(super) async fn wait(self, deadline: &mut Deadline) -> Flow {
         let waited = {
             let mut queued = self.stats.queued();
             let waited = self.limiter.acquire(deadline.instant()).await;
@@ -411,7 +421,7 @@ impl Queued {
     }
 
     #[cold]
-    fn wait_blocking(self, deadline: &mut Deadline) -> Flow {
+    pub(super) fn wait_blocking(self, deadline: &mut Deadline) -> Flow {
         let waited = {
             let mut queued = self.stats.queued();
             let waited = self.limiter.acquire_blocking(deadline.instant());
@@ -462,13 +472,13 @@ impl Queued {
 
 /// The end of a flow's timeout, read from the clock only if the flow has to wait: most
 /// flows never do, and reading the clock would be a good part of their cost.
-struct Deadline {
+pub(super) struct Deadline {
     timeout: Duration,
     at: Option<Instant>,
 }
 
 impl Deadline {
-    fn after(timeout: Duration) -> Self {
+    pub(super) fn after(timeout: Duration) -> Self {
         Self { timeout, at: None }
     }
 

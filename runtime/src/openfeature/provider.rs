@@ -128,6 +128,13 @@ fn undecided_error(flag: &str, undecided: Undecided) -> EvaluationError {
             EvaluationErrorCode::General("GENERAL".into()),
             format!("the flag source could not evaluate `{flag}`"),
         ),
+        _ => error(
+            EvaluationErrorCode::General("GENERAL".into()),
+            format!(
+                "the flag source decides each flow of `{flag}` (an Aperture agent): it has \
+                 no answer outside a flow"
+            ),
+        ),
     }
 }
 

@@ -7,6 +7,7 @@
 //! A source only decides: the fallback, rate and concurrency limits, counters and spans
 //! are the [`Client`](crate::Client)'s, the same for every source.
 
+mod per_flow;
 mod readiness;
 mod serving;
 
@@ -14,6 +15,7 @@ use crate::explain::Explanation;
 use crate::inspect::SourceDetails;
 use std::fmt;
 
+pub(crate) use per_flow::{Answer, Check, FlowDecider};
 pub use readiness::Readiness;
 pub use serving::Serving;
 
@@ -96,6 +98,14 @@ pub trait DecisionSource: fmt::Debug + Send + Sync + 'static {
             Serving::Fallback
         }
     }
+
+    /// The decider of a source that decides each flow with a request of its own (an
+    /// Aperture agent), which answers [`Undecided::PerFlow`] to `evaluate`. flowgate's
+    /// own; sources of other crates keep the default, `None`.
+    #[doc(hidden)]
+    fn per_flow(&self) -> Option<&dyn FlowDecider> {
+        None
+    }
 }
 
 /// A source's answer for one flag.
@@ -131,6 +141,9 @@ pub enum Undecided {
     NoSource,
     /// Evaluation failed.
     Error,
+    /// The source decides each flow with a request of its own (an Aperture agent):
+    /// flows ask it, `is_enabled` and `variant` take the flag's fallback.
+    PerFlow,
 }
 
 impl From<Undecided> for RejectReason {
@@ -139,7 +152,7 @@ impl From<Undecided> for RejectReason {
             Undecided::NotReady => RejectReason::NotReady,
             Undecided::UnknownFlag => RejectReason::UnknownFlag,
             Undecided::NoSource => RejectReason::NoSource,
-            Undecided::Error => RejectReason::SourceError,
+            Undecided::Error | Undecided::PerFlow => RejectReason::SourceError,
         }
     }
 }
