@@ -7,7 +7,9 @@
 //! - `aperture/concurrency`: the agent's concurrency limiter lends a token, given back
 //!   with a `FlowEnd` in the background (a `Check` round trip, and a `FlowEnd` the
 //!   flow does not wait for);
-//! - `aperture/4-threads`: four threads asking at once (the connection is shared).
+//! - `aperture/4-threads`: four threads asking at once (the connection is shared);
+//! - `grpc-floor`: a bare unary `Check` to the same agent with tonic from the caller's
+//!   runtime, no flowgate: what any client of the agent pays.
 //!
 //! The agent is the stand-in of `flowgate_tests::aperture_agent` (a tonic server on
 //! 127.0.0.1): the real agent cannot run here. Its own cost (decoding, a lock, a map)
@@ -19,6 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
+use flowgate::aperture::proto::{self, CheckRequest, CheckResponse};
 use flowgate::aperture::{Aperture, ApertureConfig};
 use flowgate::{feature_gate, Client, Rejection};
 use flowgate_tests::aperture_agent::{Script, StandInAgent};
@@ -75,6 +78,37 @@ fn main() {
                 }
             });
             started.elapsed()
+        });
+    });
+    let floor = runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(agent.address.clone())
+            .expect("the address")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .expect("the agent");
+        tonic::client::Grpc::new(channel)
+    });
+    group.bench_function("grpc-floor (bare tonic Check)", |b| {
+        b.iter(|| {
+            user = user.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            runtime.block_on(async {
+                let mut grpc = floor.clone();
+                grpc.ready().await.expect("ready");
+                let request = CheckRequest {
+                    control_point: "aperture-checkout".into(),
+                    labels: [("userId".to_owned(), user.to_string())].into(),
+                    ramp_mode: true,
+                    expect_end: true,
+                };
+                let codec = tonic_prost::ProstCodec::<CheckRequest, CheckResponse>::default();
+                let path = http::uri::PathAndQuery::from_static(proto::CHECK_PATH);
+                black_box(
+                    grpc.unary(tonic::Request::new(request), path, codec)
+                        .await
+                        .is_ok(),
+                )
+            })
         });
     });
     group.finish();

@@ -126,7 +126,10 @@ impl StandInAgent {
             tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener),
+                    // As a real agent (Go's net package sets it): without it, a
+                    // reply waits for the ACK of the previous one (measured: 19 ms a
+                    // flow when each flow also sends a FlowEnd).
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                     async {
                         let _ = stopped.await;
                     },

@@ -310,6 +310,7 @@ async fn the_fallback_sets_ramp_mode() {
     let (client, _handle) = client_of(&agent.address, None);
     agent.script("Payments", Script::RampOnly);
     agent.script("Reports", Script::RampOnly);
+    agent.script("Checkout", Script::RampOnly);
     // Fallback reject: ramp mode, so the agent rejects what no ramp admits.
     assert_eq!(
         rejection(pay(&client, 1, false).await).reason(),
@@ -317,6 +318,13 @@ async fn the_fallback_sets_ramp_mode() {
     );
     // Fallback accept (fail-open): no ramp mode, the agent admits.
     assert_eq!(report(&client).await, Ok("report"));
+    // No fallback declared (by name, no rules file): no ramp mode, and an agent with
+    // no load ramp admits.
+    let flow = client
+        .start_flow("Checkout", &labels! {}, Duration::from_secs(5))
+        .await;
+    assert!(flow.should_run());
+    flow.end();
     let modes: Vec<_> = agent
         .checks()
         .iter()
@@ -324,7 +332,11 @@ async fn the_fallback_sets_ramp_mode() {
         .collect();
     assert_eq!(
         modes,
-        [("Payments".to_owned(), true), ("Reports".to_owned(), false)]
+        [
+            ("Payments".to_owned(), true),
+            ("Reports".to_owned(), false),
+            ("Checkout".to_owned(), false)
+        ]
     );
 }
 
@@ -525,4 +537,44 @@ fn addresses_and_keys_that_cannot_work_are_errors_that_name_them_not_the_key() {
     ] {
         Aperture::connect(ApertureConfig::new(address)).expect(address);
     }
+}
+
+/// A bad address or key is an error, not a panic, also inside a runtime (the source's
+/// own runtime is dropped on the error path).
+#[tokio::test]
+async fn a_bad_config_inside_a_runtime_is_an_error() {
+    assert!(Aperture::connect(ApertureConfig::new("ftp://agent")).is_err());
+    assert!(Aperture::connect(ApertureConfig::new("http://127.0.0.1:1").api_key("a\nb")).is_err());
+    let built = Client::builder()
+        .aperture(ApertureConfig::new("ftp://agent"))
+        .build();
+    assert!(built.is_err());
+    // And a good one is dropped inside a runtime without a panic either.
+    drop(client_of("http://127.0.0.1:1", None));
+}
+
+#[tokio::test]
+async fn inspect_shows_the_agents_answers_and_its_last_failure() {
+    let agent = StandInAgent::start(Some("right")).await;
+    let (client, _handle) = client_of(&agent.address, Some("wrong"));
+    let _ = pay(&client, 1, false).await;
+    let updates = client.inspect().source.updates;
+    assert_eq!(
+        (updates.attempts, updates.applied, updates.failed),
+        (1, 0, 1)
+    );
+    assert_eq!(
+        updates.last_error.as_deref(),
+        Some("the agent refused the API key")
+    );
+    assert!(updates.last_success.is_none());
+
+    let (client, _handle) = client_of(&agent.address, Some("right"));
+    let _ = pay(&client, 1, false).await;
+    let updates = client.inspect().source.updates;
+    assert_eq!(
+        (updates.attempts, updates.applied, updates.failed),
+        (1, 1, 0)
+    );
+    assert!(updates.last_error.is_none() && updates.last_success.is_some());
 }

@@ -19,7 +19,7 @@
 //! | `wait_time` | [`Rejection::retry_after`] (at most a day) |
 //! | `denied_response_status_code` | [`Rejection::status_code`]: the tower layer's and axum's status |
 //! | unreachable, timeout, API key refused, unknown decision | the gate's fallback, reason [`RejectReason::SourceError`] |
-//! | fallback `reject` / `accept` | `ramp_mode = true` / `false` (Aperture's fail-open is `fallback = "accept"`) |
+//! | declared `fallback = "reject"` / anything else | `ramp_mode = true` / `false` (Aperture's fail-open is `fallback = "accept"`; the undeclared default does not ask for ramp mode, which rejects whatever no load ramp admits) |
 //! | flow status | span field `aperture.flow.status` = `OK` / `Error` |
 //!
 //! What the agent is: its address, API key (sent as `x-api-key`, never logged, never
@@ -109,16 +109,11 @@ impl Aperture {
     /// A [`ConfigError`] when the address is not a URI with an `http` or `https`
     /// scheme, or the API key cannot be a gRPC header.
     pub fn connect(config: ApertureConfig) -> Result<Self, ConfigError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("flowgate-aperture")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                ConfigError::new("Aperture source", format!("cannot start its runtime: {e}"))
-            })?;
+        // Owned before anything can fail: a runtime dropped on an error path must
+        // shut down without waiting (`connect` may run inside another runtime).
+        let runtime = Background::start()?;
         let agent = {
-            let _entered = runtime.enter();
+            let _entered = runtime.handle().enter();
             Agent::new(&config)?
         };
         let shared = Arc::new(Shared {
@@ -130,7 +125,7 @@ impl Aperture {
         });
         Ok(Self {
             shared,
-            _runtime: Background(Some(runtime)),
+            _runtime: runtime,
         })
     }
 
@@ -170,6 +165,10 @@ impl DecisionSource for Aperture {
 
     fn per_flow(&self) -> Option<&dyn FlowDecider> {
         Some(self)
+    }
+
+    fn inspect(&self) -> Option<crate::inspect::SourceDetails> {
+        Some(self.shared.counters.details())
     }
 }
 
@@ -289,6 +288,27 @@ impl Drop for Lent {
 /// The source's runtime, shut down without waiting when the source drops (a source
 /// may be dropped inside another runtime, where waiting is not allowed).
 struct Background(Option<tokio::runtime::Runtime>);
+
+impl Background {
+    fn start() -> Result<Self, ConfigError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("flowgate-aperture")
+            .enable_all()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+            .map_err(|e| {
+                ConfigError::new("Aperture source", format!("cannot start its runtime: {e}"))
+            })
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .map(tokio::runtime::Runtime::handle)
+            .expect("the runtime is there until the source drops")
+    }
+}
 
 impl Drop for Background {
     fn drop(&mut self) {

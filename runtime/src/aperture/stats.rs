@@ -3,6 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::inspect::SourceDetails;
 
 use super::agent::Failure;
 use super::MAX_PENDING_ENDS;
@@ -53,6 +56,8 @@ pub(super) struct Counters {
     transitions: AtomicU64,
     /// 0: answering (or not asked yet); else the failure's code (see `code`).
     health: AtomicU8,
+    /// When the agent last answered, in milliseconds since the Unix epoch (0: never).
+    last_answer: AtomicU64,
     ends: Ends,
 }
 
@@ -106,6 +111,12 @@ impl Counters {
         } else {
             self.rejected.fetch_add(1, Relaxed);
         }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        self.last_answer.store(now, Relaxed);
         if self.health.load(Relaxed) != 0 && self.health.swap(0, Relaxed) != 0 {
             self.transitions.fetch_add(1, Relaxed);
             tracing::info!(target: "flowgate", agent = %address, "the Aperture agent answers again");
@@ -167,6 +178,28 @@ impl Counters {
             }
             notified.await;
         }
+    }
+
+    /// The counters as [`Client::inspect`](crate::Client::inspect) shows a source's
+    /// updates: an answer from the agent is an update.
+    pub(super) fn details(&self) -> SourceDetails {
+        let stats = self.snapshot();
+        let failed = stats.unreachable + stats.timeouts + stats.unauthenticated + stats.errors;
+        let mut details = SourceDetails::default();
+        details.updates.applied = stats.accepted + stats.rejected;
+        details.updates.failed = failed;
+        details.updates.attempts = details.updates.applied + failed;
+        let last = self.last_answer.load(Relaxed);
+        details.updates.last_success =
+            (last > 0).then(|| UNIX_EPOCH + std::time::Duration::from_millis(last));
+        details.updates.last_error = match self.health.load(Relaxed) {
+            0 => None,
+            1 => Some("the agent is unreachable".into()),
+            2 => Some("the agent did not answer within the gate's timeout".into()),
+            3 => Some("the agent refused the API key".into()),
+            _ => Some("the agent answered with an error".into()),
+        };
+        details
     }
 
     pub(super) fn snapshot(&self) -> ApertureStats {

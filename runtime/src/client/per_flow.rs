@@ -2,8 +2,8 @@
 //! Aperture agent; see `source::per_flow`): the same sequence as `start`, with the
 //! request in place of the local evaluation.
 //!
-//! 1. **ask** the source's decider, with the gate's timeout and whether the gate
-//!    rejects when undecided (the decider's "ramp mode");
+//! 1. **ask** the source's decider, with the gate's timeout and whether the flag is
+//!    declared to reject when undecided (the decider's "ramp mode");
 //! 2. a rejection is the flow's answer, with the retry time and HTTP status the decider
 //!    gave; no answer in time is the fallback's case, as for any source;
 //! 3. an accepted flow then goes through the client's own limits and queue (with what
@@ -116,8 +116,14 @@ impl Client {
         labels: &Labels<'_>,
         timeout: Duration,
     ) -> Check {
-        let fallback = self.fallback_for(stats.name(), site.and_then(|site| site.fallback));
-        let ramp = matches!(fallback, Fallback::Reject);
+        // Ramp mode only for a flag declared `fallback = "reject"`: an agent in ramp
+        // mode rejects whatever no load ramp admits, so the undeclared default would
+        // turn an agent with only a rate limiter into a wall (a new user's trial hit
+        // exactly that).
+        let declared = site
+            .and_then(|site| site.fallback)
+            .or_else(|| self.declared_fallback(stats.name()));
+        let ramp = matches!(declared, Some(Fallback::Reject));
         decider.check(stats.name(), labels, timeout, ramp)
     }
 

@@ -28,9 +28,9 @@ use crate::reject::RejectReason;
 /// documentation).
 pub trait FlowDecider: Send + Sync {
     /// Asks whether a flow of `flag` may run for `labels`. The answer comes within
-    /// `timeout` (the decider bounds its request by it). `ramp`: the gate rejects when
-    /// it cannot decide (its fallback is reject), so the decider should reject flows
-    /// nothing explicitly admits (Aperture's ramp mode).
+    /// `timeout` (the decider bounds its request by it). `ramp`: the flag is declared
+    /// to reject when it cannot be decided (`fallback = "reject"`), so the decider
+    /// should reject flows nothing explicitly admits (Aperture's ramp mode).
     fn check(&self, flag: &str, labels: &Labels<'_>, timeout: Duration, ramp: bool) -> Check;
 }
 
