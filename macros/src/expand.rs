@@ -72,6 +72,27 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     })
 }
 
+/// The call site's constructor and fallback: a declared fallback (in the attribute or
+/// the manifest) tells a per-flow source more than the default does (see
+/// `CallSite::declared`).
+fn site_fallback(
+    args: &GateArgs,
+    decl: &FlagDecl,
+    private: &TokenStream,
+) -> (TokenStream, TokenStream) {
+    let declared = args.fallback.or(decl.fallback);
+    let constructor = if declared.is_some() {
+        quote!(declared)
+    } else {
+        quote!(new)
+    };
+    let fallback = match declared.unwrap_or(Fallback::Reject) {
+        Fallback::Accept => quote!(#private::Fallback::Accept),
+        Fallback::Reject => quote!(#private::Fallback::Reject),
+    };
+    (constructor, fallback)
+}
+
 fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn) -> TokenStream {
     let krate: Path = args
         .krate
@@ -87,10 +108,7 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
     let stmts = &block.stmts;
 
     let flag = &args.flag;
-    let fallback = match args.fallback.or(decl.fallback).unwrap_or(Fallback::Reject) {
-        Fallback::Accept => quote!(#private::Fallback::Accept),
-        Fallback::Reject => quote!(#private::Fallback::Reject),
-    };
+    let (site_constructor, fallback) = site_fallback(args, decl, &private);
     let manifest_path = LitStr::new(manifest_path, Span::call_site());
     let timeout = timeout(args, &private);
     let bind_client = bind_client(args, &krate, &private);
@@ -166,7 +184,7 @@ fn gate(args: &GateArgs, decl: &FlagDecl, manifest_path: &str, function: ItemFn)
         // Read so that the compiler tracks it: setting or changing the override
         // rebuilds the crate.
         const _: ::core::option::Option<&str> = ::core::option_env!("FLOWGATE_MANIFEST");
-        static __FG_SITE: #private::CallSite = #private::CallSite::new(#flag, #fallback);
+        static __FG_SITE: #private::CallSite = #private::CallSite::#site_constructor(#flag, #fallback);
         let mut __fg_flow = #start;
         if let ::core::option::Option::Some(__fg_rejection) = #private::rejection(&__fg_flow) {
             #private::end_rejected(__fg_flow);

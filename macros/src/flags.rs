@@ -100,6 +100,11 @@ fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
             Some(description) => format!("`{name}`: {description}"),
             None => format!("The flag `{name}`."),
         };
+        let site_constructor = if decl.fallback.is_some() {
+            quote!(declared)
+        } else {
+            quote!(new)
+        };
         let fallback = if decl.fallback == Some(crate::args::Fallback::Accept) {
             quote!(#private::Fallback::Accept)
         } else {
@@ -120,7 +125,7 @@ fn try_flags(input: TokenStream) -> syn::Result<TokenStream> {
                     #name
                 }
                 fn __call_site(&self) -> ::core::option::Option<&'static #private::CallSite> {
-                    static SITE: #private::CallSite = #private::CallSite::new(#name, #fallback);
+                    static SITE: #private::CallSite = #private::CallSite::#site_constructor(#name, #fallback);
                     ::core::option::Option::Some(&SITE)
                 }
             }

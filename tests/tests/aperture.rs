@@ -13,6 +13,8 @@ use flowgate_tests::aperture_agent::{Script, StandInAgent};
 
 const SETTLE: Duration = Duration::from_secs(30);
 
+flowgate::flags!();
+
 fn client_of(address: &str, key: Option<&str>) -> (Client, ApertureHandle) {
     let mut config = ApertureConfig::new(address);
     if let Some(key) = key {
@@ -577,4 +579,59 @@ async fn inspect_shows_the_agents_answers_and_its_last_failure() {
         (1, 1, 0)
     );
     assert!(updates.last_error.is_none() && updates.last_success.is_some());
+}
+
+/// `Checkout` declares no fallback: its gate rejects when undecided, but does not ask
+/// the agent for ramp mode (which would reject whatever no load ramp admits).
+#[feature_gate("Checkout", client = flags, timeout = "5s")]
+async fn checkout(flags: &Client) -> Option<&'static str> {
+    Some("checked out")
+}
+
+#[tokio::test]
+async fn an_undeclared_fallback_does_not_ask_for_ramp_mode() {
+    let agent = StandInAgent::start(None).await;
+    let (client, _handle) = client_of(&agent.address, None);
+    agent.script("Checkout", Script::RampOnly);
+    assert_eq!(checkout(&client).await, Some("checked out"));
+    assert!(!agent.checks()[0].ramp_mode);
+    // With no agent, the undeclared default still rejects.
+    let (dead, _) = client_of(
+        &flowgate_tests::unanswered_unleash_url().replace("/api", ""),
+        None,
+    );
+    assert_eq!(checkout(&dead).await, None);
+}
+
+/// A layer made from a typed handle takes the fallback `flowgate.toml` declares, as the
+/// attribute does (found by a new user's trial: a layer by name ignored it).
+#[tokio::test]
+async fn a_layer_from_a_typed_handle_takes_the_declared_fallback() {
+    use axum::routing::get;
+    use flowgate::tower::FlowgateLayer;
+
+    let (dead, _) = client_of(
+        &flowgate_tests::unanswered_unleash_url().replace("/api", ""),
+        None,
+    );
+    let app = axum::Router::new()
+        .route(
+            "/reports",
+            get(|| async { "report" })
+                .layer(FlowgateLayer::new(flags::Reports).client(dead.clone())),
+        )
+        .route(
+            "/payments",
+            get(|| async { "paid" })
+                .layer(FlowgateLayer::new(flags::Payments).client(dead.clone())),
+        );
+    let base = flowgate_tests::serve(app).await;
+    let reports = reqwest::get(format!("{base}/reports")).await.unwrap();
+    assert_eq!(
+        reports.status(),
+        200,
+        "fallback = \"accept\" from flowgate.toml"
+    );
+    let payments = reqwest::get(format!("{base}/payments")).await.unwrap();
+    assert_eq!(payments.status(), 404, "fallback = \"reject\"");
 }

@@ -121,6 +121,7 @@ impl Client {
         // turn an agent with only a rate limiter into a wall (a new user's trial hit
         // exactly that).
         let declared = site
+            .filter(|site| site.declared)
             .and_then(|site| site.fallback)
             .or_else(|| self.declared_fallback(stats.name()));
         let ramp = matches!(declared, Some(Fallback::Reject));

@@ -26,6 +26,10 @@ pub struct CallSite {
     pub(crate) flag: &'static str,
     /// The gate's fallback; `None`: the client's for the flag (a layer's default).
     pub(crate) fallback: Option<Fallback>,
+    /// Whether `fallback` was declared (in the attribute, in `flowgate.toml`, on a
+    /// layer) rather than the default: a per-flow source asks for ramp mode only for a
+    /// declared `reject`.
+    pub(crate) declared: bool,
     pub(crate) slot: FlagSlot,
     pub(crate) limits: LimitSlot,
     kept: [OnceLock<(u64, &'static FlagStats)>; KEPT_CLIENTS],
@@ -35,16 +39,27 @@ pub struct CallSite {
 pub(crate) const KEPT_CLIENTS: usize = 4;
 
 impl CallSite {
+    /// A call site with the default fallback, `fallback`.
     #[doc(hidden)]
     pub const fn new(flag: &'static str, fallback: Fallback) -> Self {
+        let mut site = Self::with_fallback(flag, Some(fallback));
+        site.declared = false;
+        site
+    }
+
+    /// A call site whose fallback was declared.
+    #[doc(hidden)]
+    pub const fn declared(flag: &'static str, fallback: Fallback) -> Self {
         Self::with_fallback(flag, Some(fallback))
     }
 
-    /// A call site whose fallback is `fallback`, or the client's for the flag.
+    /// A call site whose fallback is `fallback` (declared), or the client's for the
+    /// flag.
     pub(crate) const fn with_fallback(flag: &'static str, fallback: Option<Fallback>) -> Self {
         Self {
             flag,
             fallback,
+            declared: fallback.is_some(),
             slot: FlagSlot::new(),
             limits: LimitSlot::new(),
             kept: [const { OnceLock::new() }; KEPT_CLIENTS],

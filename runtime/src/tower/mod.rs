@@ -100,12 +100,20 @@ impl FlowgateLayer {
     /// A layer gating by `flag` (a name, or a typed handle of [`flags!`](crate::flags)),
     /// deciding with `global()`, waiting up to 200 ms for a decision (as the attribute
     /// does).
+    ///
+    /// A typed handle brings the fallback `flowgate.toml` declares for its flag, as the
+    /// attribute does; a name takes the client's for the flag.
     pub fn new(flag: impl AsFlag) -> Self {
-        let flag = sites::name(flag.flag_name());
+        let (flag, site) = if let Some(site) = flag.__call_site() {
+            (site.flag, site)
+        } else {
+            let flag = sites::name(flag.flag_name());
+            (flag, sites::site(flag, None))
+        };
         Self {
             config: Arc::new(Config {
                 flag,
-                site: sites::site(flag, None),
+                site,
                 client: None,
                 timeout: Duration::from_millis(200),
                 headers: Vec::new(),
