@@ -635,3 +635,48 @@ async fn a_layer_from_a_typed_handle_takes_the_declared_fallback() {
     let payments = reqwest::get(format!("{base}/payments")).await.unwrap();
     assert_eq!(payments.status(), 404, "fallback = \"reject\"");
 }
+
+/// The client's own limits apply after the agent's decision: a flow the agent admits
+/// can still queue for a local slot, and time out there; the agent's tokens come back
+/// either way.
+#[tokio::test]
+async fn local_limits_apply_after_the_agent_and_tokens_come_back_from_the_queue() {
+    let agent = StandInAgent::start(None).await;
+    agent.script("Payments", Script::Concurrency { max: 100 });
+    let dir = std::env::temp_dir().join(format!("flowgate-aperture-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("flowgate.toml");
+    std::fs::write(
+        &rules,
+        "[flags.Payments]\nconcurrency = { max = 1, queue = 4 }\n",
+    )
+    .unwrap();
+    let source = Aperture::connect(ApertureConfig::new(&agent.address)).unwrap();
+    let handle = source.handle();
+    let client = Client::builder()
+        .source(source)
+        .limits_file(&rules)
+        .watch(false)
+        .build()
+        .unwrap();
+
+    let first = client
+        .start_flow("Payments", &labels! {}, Duration::from_secs(5))
+        .await;
+    assert!(first.should_run());
+    // The agent admits the second too; the local slot is taken, so it queues, and
+    // times out there.
+    let second = client
+        .start_flow("Payments", &labels! {}, Duration::from_millis(100))
+        .await;
+    assert_eq!(
+        second.rejection().map(Rejection::reason),
+        Some(RejectReason::QueueTimeout)
+    );
+    second.end();
+    first.end();
+    let stats = handle.settled(SETTLE).await;
+    assert_eq!((stats.accepted, stats.ends_sent), (2, 2));
+    assert_eq!(agent.in_flight(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

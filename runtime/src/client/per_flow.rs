@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::start::{Deadline, Pending, Step};
+use super::start::{Deadline, Pending, Queued, Step};
 use super::{CallSite, Client};
 use crate::flow::{Decision, Flow};
 use crate::labels::Labels;
@@ -32,6 +32,13 @@ enum Answered {
     /// Accepted, or not answered: the client's own steps go on from this evaluation,
     /// with the tokens the decider lent.
     Go(StatsRef, Evaluation, Option<Permit>),
+}
+
+/// What is left once the answer is in and nothing more can be decided without waiting:
+/// the flow, or a wait for a local slot (with its deadline, and the tokens lent).
+enum Next {
+    Done(Flow),
+    Queue(Queued, Deadline, Option<Permit>),
 }
 
 impl Client {
@@ -58,20 +65,10 @@ impl Client {
             .ask(decider, site, &stats, labels, timeout)
             .answer()
             .await;
-        match self.answered(stats, answer, labels) {
-            Answered::Done(flow) => flow,
-            Answered::Go(stats, evaluation, lent) => {
-                let mut deadline = Deadline::after(timeout.saturating_sub(asked.elapsed()));
-                let flow = match self.decide_and_admit(
-                    site,
-                    stats,
-                    Pending::evaluated(evaluation),
-                    labels,
-                ) {
-                    Step::Done(flow) => flow,
-                    Step::Queue(queued) => queued.wait(&mut deadline).await,
-                };
-                flow.holding(lent)
+        match self.after(site, stats, answer, labels, timeout, asked) {
+            Next::Done(flow) => flow,
+            Next::Queue(queued, mut deadline, lent) => {
+                queued.wait(&mut deadline).await.holding(lent)
             }
         }
     }
@@ -90,20 +87,34 @@ impl Client {
         let answer = self
             .ask(decider, site, &stats, labels, timeout)
             .answer_blocking();
-        match self.answered(stats, answer, labels) {
-            Answered::Done(flow) => flow,
-            Answered::Go(stats, evaluation, lent) => {
-                let mut deadline = Deadline::after(timeout.saturating_sub(asked.elapsed()));
-                let flow = match self.decide_and_admit(
-                    site,
-                    stats,
-                    Pending::evaluated(evaluation),
-                    labels,
-                ) {
-                    Step::Done(flow) => flow,
-                    Step::Queue(queued) => queued.wait_blocking(&mut deadline),
-                };
-                flow.holding(lent)
+        match self.after(site, stats, answer, labels, timeout, asked) {
+            Next::Done(flow) => flow,
+            Next::Queue(queued, mut deadline, lent) => {
+                queued.wait_blocking(&mut deadline).holding(lent)
+            }
+        }
+    }
+
+    /// Everything after the answer that needs no waiting: the client's own steps, with
+    /// what is left of the timeout (asked at `asked`).
+    fn after(
+        &self,
+        site: Option<&'static CallSite>,
+        stats: StatsRef,
+        answer: Answer,
+        labels: &Labels<'_>,
+        timeout: Duration,
+        asked: Instant,
+    ) -> Next {
+        let (stats, evaluation, lent) = match self.answered(stats, answer, labels) {
+            Answered::Done(flow) => return Next::Done(flow),
+            Answered::Go(stats, evaluation, lent) => (stats, evaluation, lent),
+        };
+        match self.decide_and_admit(site, stats, Pending::evaluated(evaluation), labels) {
+            Step::Done(flow) => Next::Done(flow.holding(lent)),
+            Step::Queue(queued) => {
+                let deadline = Deadline::after(timeout.saturating_sub(asked.elapsed()));
+                Next::Queue(queued, deadline, lent)
             }
         }
     }
