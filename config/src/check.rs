@@ -6,7 +6,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::document::{
-    Concurrency, Constraint, Document, Fallback, Flag, Limits, Override, Payload, RateLimit, Rules,
+    Scope, Concurrency, Constraint, Document, Fallback, Flag, Limits, Override, Payload, RateLimit, Rules,
     Variant, DEFAULT_MAX_KEYS,
 };
 use crate::error::{table_header, ConfigError};
@@ -74,7 +74,14 @@ fn read_flags(
                  (to remove every flag, leave `[flags]` in it)",
             ));
         }
-        return Ok(Document::default());
+        let store = raw
+            .store
+            .map(|store| crate::store::check_store(text, origin, store))
+            .transpose()?;
+        return Ok(Document {
+            store,
+            ..Document::default()
+        });
     };
     if raw_flags.0.len() > limits::MAX_FLAGS {
         return Err(ConfigError::new(
@@ -102,7 +109,11 @@ fn read_flags(
             Err(error) => errors.push(error),
         }
     }
-    Ok(Document { flags })
+    let store = raw
+        .store
+        .map(|store| crate::store::check_store(text, origin, store))
+        .transpose()?;
+    Ok(Document { flags, store })
 }
 
 /// The line of each flag's `[flags.NAME]` header, sorted by name.
@@ -535,12 +546,15 @@ fn check_rate(at: &At<'_>, rate: RawRateLimit) -> Result<RateLimit, ConfigError>
         None => limit,
         Some(burst) => count(at, burst, "burst", 1, "a `burst`")?,
     };
+    let scope = crate::store::scope(rate.scope.as_ref())
+        .map_err(|(span, message)| at.error(&span, "scope", message))?;
     Ok(RateLimit {
         limit,
         per,
         burst,
         max_keys: keys_by(at, rate.by.as_ref(), rate.max_keys.as_ref())?,
         by: rate.by,
+        scope,
     })
 }
 
@@ -566,11 +580,36 @@ fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, Co
         None => 0,
         Some(queue) => count(at, queue, "queue", 0, "a `queue`")?,
     };
+    let scope = crate::store::scope(raw.scope.as_ref())
+        .map_err(|(span, message)| at.error(&span, "scope", message))?;
+    let lease = match (&raw.lease, scope) {
+        (None, _) => crate::document::DEFAULT_LEASE,
+        (Some(lease), Scope::Global) => crate::store::lease(lease)
+            .map_err(|(span, message)| at.error(&span, "lease", message))?,
+        (Some(lease), Scope::Local) => {
+            return Err(at.error(
+                &lease.span(),
+                "lease",
+                "a `lease` is how long a dead instance's slots of a global limit last:                  add `scope = \"global\"`, or remove it",
+            ))
+        }
+    };
+    if let (Scope::Global, Some(scope)) = (scope, &raw.scope) {
+        if raw.by.is_some() {
+            return Err(at.error(
+                &scope.span(),
+                "scope",
+                "a global concurrency limit per label value (`by`) is not supported yet:                  remove `by` for one global limit, or keep `by` with `scope = \"local\"`",
+            ));
+        }
+    }
     Ok(Concurrency {
         max: usize::try_from(max).unwrap_or(usize::MAX),
         queue: usize::try_from(queue).unwrap_or(usize::MAX),
         max_keys: keys_by(at, raw.by.as_ref(), raw.max_keys.as_ref())?,
         by: raw.by,
+        scope,
+        lease,
     })
 }
 

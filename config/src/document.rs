@@ -18,6 +18,8 @@ pub const DEFAULT_MAX_KEYS: usize = 10_000;
 pub struct Document {
     /// The flags, sorted by name.
     pub flags: Vec<Flag>,
+    /// The `[store]` table: where limits with `scope = "global"` keep their state.
+    pub store: Option<Store>,
 }
 
 impl Document {
@@ -158,6 +160,8 @@ pub struct RateLimit {
     pub by: Option<String>,
     /// With `by`: label values tracked at most.
     pub max_keys: usize,
+    /// Per process, or shared by every instance through the `[store]`.
+    pub scope: Scope,
 }
 
 /// `max` flows at once, `queue` more waiting; per value of `by` when set.
@@ -172,4 +176,88 @@ pub struct Concurrency {
     pub by: Option<String>,
     /// With `by`: label values tracked at most.
     pub max_keys: usize,
+    /// Per process, or shared by every instance through the `[store]`.
+    pub scope: Scope,
+    /// With `scope = "global"`: how long an instance's slots outlive it if it dies
+    /// without giving them back (default 30 s). Renewed while it runs.
+    pub lease: Duration,
+}
+
+/// The default `lease` of a global concurrency limit.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// Whom a limit counts: the flows of one process, or of every instance of the service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Each process counts its own flows (the default).
+    #[default]
+    Local,
+    /// Every instance counts against one limit kept in the `[store]` (Redis).
+    Global,
+}
+
+/// `[store]`: where global limits are kept, and what they do when it cannot be reached.
+#[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Store {
+    /// `redis = "redis://host:6379/0"`; `None`: the `FLOWGATE_REDIS_URL` variable. A
+    /// URL may carry a password: it is never printed (see [`redacted_url`]).
+    pub redis: Option<String>,
+    /// What a global limit does while the store cannot be reached.
+    pub on_store_error: OnStoreError,
+    /// How many instances share the limits, to divide them by when enforced locally;
+    /// `None`: counted from the instances that reached the store lately.
+    pub instances: Option<u32>,
+    /// 1-based line of the `[store]` header (0 when unknown).
+    pub line: usize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("redis", &self.redis.as_deref().map(redacted_url))
+            .field("on_store_error", &self.on_store_error)
+            .field("instances", &self.instances)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// A store URL with its password (and user name) replaced by `***`, for messages and
+/// logs: `redis://:secret@host:6379/0` reads `redis://***@host:6379/0`.
+///
+/// ```
+/// assert_eq!(
+///     flowgate_config::redacted_url("redis://default:s3cret@cache:6379/0"),
+///     "redis://***@cache:6379/0",
+/// );
+/// assert_eq!(flowgate_config::redacted_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+/// ```
+#[must_use]
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL: anything up to an `@` may be a password.
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_owned(),
+        };
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// What a global limit does while its store cannot be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnStoreError {
+    /// Enforce the limit in each instance, divided by the number of instances (the
+    /// default): the fleet stays near its limit.
+    #[default]
+    Local,
+    /// Reject the flows the limit would decide (fail-closed).
+    Reject,
+    /// Admit them without limit (fail-open).
+    Accept,
 }

@@ -53,13 +53,14 @@ pub mod limits;
 mod nesting;
 mod operator;
 mod schema;
+mod store;
 pub mod values;
 
 use std::path::Path;
 
 pub use document::{
-    Concurrency, Constraint, Document, Fallback, Flag, Limits, Override, Payload, RateLimit, Rules,
-    Variant, DEFAULT_MAX_KEYS,
+    redacted_url, Concurrency, Constraint, Document, Fallback, Flag, Limits, OnStoreError,
+    Override, Payload, RateLimit, Rules, Scope, Store, Variant, DEFAULT_LEASE, DEFAULT_MAX_KEYS,
 };
 pub use error::ConfigError;
 pub use operator::{Arity, Comparand, Operator};

@@ -16,6 +16,22 @@ use toml::Spanned;
 pub(crate) struct RawFile {
     #[serde(default)]
     pub(crate) flags: Option<Flags>,
+    #[serde(default)]
+    pub(crate) store: Option<Spanned<RawStore>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a store: `{ redis = \"redis://127.0.0.1:6379/0\", on_store_error = \"local\", instances = 4 }`"
+)]
+pub(crate) struct RawStore {
+    #[serde(default)]
+    pub(crate) redis: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) on_store_error: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) instances: Option<Spanned<i64>>,
 }
 
 /// The `[flags.NAME]` tables, sorted by name. Read into a list and sorted once, rather
@@ -94,7 +110,7 @@ impl RawFlag {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a rate limit: `{ limit = 100, per = \"1s\", burst = 20, by = \"label\" }`"
+    expecting = "a rate limit: `{ limit = 100, per = \"1s\", burst = 20, by = \"label\", scope = \"local\" }`"
 )]
 pub(crate) struct RawRateLimit {
     pub(crate) limit: Spanned<i64>,
@@ -105,12 +121,14 @@ pub(crate) struct RawRateLimit {
     pub(crate) by: Option<String>,
     #[serde(default)]
     pub(crate) max_keys: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(crate) scope: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a concurrency limit: `{ max = 8, queue = 64, by = \"label\" }`"
+    expecting = "a concurrency limit: `{ max = 8, queue = 64, by = \"label\", scope = \"local\", lease = \"30s\" }`"
 )]
 pub(crate) struct RawConcurrency {
     pub(crate) max: Spanned<i64>,
@@ -120,6 +138,10 @@ pub(crate) struct RawConcurrency {
     pub(crate) by: Option<String>,
     #[serde(default)]
     pub(crate) max_keys: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(crate) scope: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) lease: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
