@@ -74,9 +74,12 @@ pub(crate) fn check_store(
     })
 }
 
-/// Whether `url` names a Redis server flowgate can reach; the message never quotes the
-/// URL's password.
-pub(crate) fn check_url(url: &str) -> Result<(), String> {
+/// Whether `url` names a Redis server flowgate can reach (`redis://host:port/db`); the
+/// message says what is wrong and never quotes the URL's password.
+///
+/// # Errors
+/// The message, for a URL that is empty, has no or another scheme, or no host.
+pub fn check_url(url: &str) -> Result<(), String> {
     let shown = crate::document::redacted_url(url);
     if url.trim().is_empty() {
         return Err("the store's URL is empty: `redis = \"redis://127.0.0.1:6379/0\"`".into());

@@ -126,6 +126,8 @@ pub use flow::{Flow, FlowStatus};
 pub use flowgate_config::ConfigError;
 pub use flowgate_macros::{feature_gate, flags, test};
 pub use labels::Labels;
+#[cfg(feature = "redis")]
+pub use limits::global::StoreStats;
 pub use reject::{
     argument, Fallback, FromRejection, RejectHandler, RejectReason, Rejection, RejectionError,
 };

@@ -12,6 +12,8 @@ use std::fmt;
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
+use flowgate_config::ConfigError;
+
 use crate::limits::{LimitSpec, Limits};
 use crate::reject::Fallback;
 
@@ -24,12 +26,20 @@ pub(crate) struct Policy {
     limits: Limits,
     /// The limits as configured, for inspection (off the gate's path).
     specs: ArcSwap<BTreeMap<Box<str>, LimitSpec>>,
+    /// Where global limits are kept, once a rules file has one.
+    #[cfg(feature = "redis")]
+    store: std::sync::Mutex<Option<std::sync::Arc<crate::limits::global::Store>>>,
 }
 
 impl Policy {
     /// Applies a new version of the rules file: fallbacks are replaced, limits updated
     /// in place (flows in flight keep their slots).
-    pub(crate) fn apply(&self, document: &flowgate_config::Document) {
+    ///
+    /// # Errors
+    /// A global limit with no store to keep it in (or without the `redis` feature):
+    /// nothing is applied, the policy in force stays.
+    pub(crate) fn apply(&self, document: &flowgate_config::Document) -> Result<(), ConfigError> {
+        let store = self.store_for(document)?;
         let fallbacks = document
             .flags
             .iter()
@@ -47,9 +57,65 @@ impl Policy {
                 )
             })
             .collect();
-        self.limits.apply(&limits);
+        #[cfg(feature = "redis")]
+        self.limits.apply(&limits, store.as_ref());
+        #[cfg(not(feature = "redis"))]
+        {
+            let _: Option<()> = store;
+            self.limits.apply(&limits, None);
+        }
         self.specs
             .store(std::sync::Arc::new(limits.into_iter().collect()));
+        Ok(())
+    }
+
+    /// The store for `document`'s global limits: the one in use when it is the same,
+    /// else a new one; `None` when no limit is global.
+    #[cfg(feature = "redis")]
+    fn store_for(
+        &self,
+        document: &flowgate_config::Document,
+    ) -> Result<Option<std::sync::Arc<crate::limits::global::Store>>, ConfigError> {
+        if first_global(document).is_none() {
+            return Ok(None);
+        }
+        let config = document.store.clone().unwrap_or_default();
+        let mut current = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(store) = current.as_ref().filter(|store| store.is_for(&config)) {
+            return Ok(Some(std::sync::Arc::clone(store)));
+        }
+        let store = crate::limits::global::Store::open(&config)?;
+        *current = Some(std::sync::Arc::clone(&store));
+        Ok(Some(store))
+    }
+
+    /// Without the `redis` feature, a global limit is an error that says so.
+    #[cfg(not(feature = "redis"))]
+    #[allow(clippy::unused_self)]
+    fn store_for(&self, document: &flowgate_config::Document) -> Result<Option<()>, ConfigError> {
+        match first_global(document) {
+            None => Ok(None),
+            Some(flag) => Err(ConfigError::new(
+                "flowgate.toml",
+                "a limit with `scope = \"global\"` is kept in Redis: enable flowgate's \
+                 `redis` feature, or make it `scope = \"local\"`",
+            )
+            .in_flag(flag.name.as_str())
+            .at_key("scope")),
+        }
+    }
+
+    /// The store's counts, when global limits use one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn store_stats(&self) -> Option<crate::limits::global::StoreStats> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|store| store.health.stats())
     }
 
     /// The flags with limits, and their limits as configured.
@@ -71,6 +137,19 @@ impl Policy {
     pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }
+}
+
+/// The first flag with a global limit.
+fn first_global(document: &flowgate_config::Document) -> Option<&flowgate_config::Flag> {
+    use flowgate_config::Scope::Global;
+    document.flags.iter().find(|flag| {
+        flag.limits.rate.as_ref().is_some_and(|rate| rate.scope == Global)
+            || flag
+                .limits
+                .concurrency
+                .as_ref()
+                .is_some_and(|concurrency| concurrency.scope == Global)
+    })
 }
 
 impl From<flowgate_config::Fallback> for Fallback {

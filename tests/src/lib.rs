@@ -3,6 +3,7 @@
 
 pub mod aperture_agent;
 pub mod browser;
+pub mod redis_server;
 pub mod stand_in;
 
 /// An Unleash API URL on 127.0.0.1 where nothing listens: the port was bound and given

@@ -191,7 +191,7 @@ impl Client {
         #[cfg(feature = "watch")]
         let seen = crate::watch::Seen::now(path);
         let policy = Arc::new(Policy::default());
-        policy.apply(&flowgate_config::read_file(path)?);
+        policy.apply(&flowgate_config::read_file(path)?)?;
         let Some(inner) = Arc::get_mut(&mut self.inner) else {
             // Never: the client was just made, and is not shared yet.
             return Ok(());
@@ -204,8 +204,8 @@ impl Client {
                 let Some(policy) = weak.upgrade() else {
                     return false;
                 };
-                match flowgate_config::read_file(path) {
-                    Ok(document) => policy.apply(&document),
+                match flowgate_config::read_file(path).and_then(|document| policy.apply(&document)) {
+                    Ok(()) => {}
                     Err(error) => tracing::warn!(
                         target: "flowgate",
                         %error,

@@ -11,6 +11,23 @@ use crate::inspect::{
 use crate::limits::LimitSpec;
 
 impl Client {
+    /// The counts of the store global limits (`scope = "global"`) are kept in: whether
+    /// it answers, its failures, and the decisions `on_store_error` made while it did
+    /// not. `None` while no limit is global.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), flowgate::ConfigError> {
+    /// let client = flowgate::Client::builder().file("flowgate.toml").build()?;
+    /// if let Some(store) = client.store_stats() {
+    ///     assert!(store.up, "the store is down: {:?}", store.last_error);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn store_stats(&self) -> Option<crate::StoreStats> {
+        self.inner.policy.store_stats()
+    }
+
     /// What this client knows: its flags with their rules, fallbacks, limits and flow
     /// counts, and the state of its source. See [`crate::inspect`].
     ///

@@ -12,6 +12,8 @@ mod flag;
 mod global;
 mod inspect;
 mod per_flow;
+#[cfg(feature = "redis")]
+mod refill;
 mod site;
 mod start;
 

@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::start::{Deadline, Pending, Queued, Step};
+use super::start::{Deadline, Pending, Step};
 use super::{CallSite, Client};
 use crate::flow::{Decision, Flow};
 use crate::labels::Labels;
@@ -38,7 +38,7 @@ enum Answered {
 /// the flow, or a wait for a local slot (with its deadline, and the tokens lent).
 enum Next {
     Done(Flow),
-    Queue(Queued, Deadline, Option<Permit>),
+    Wait(Step, Deadline, Option<Permit>),
 }
 
 impl Client {
@@ -67,8 +67,10 @@ impl Client {
             .await;
         match self.after(site, stats, answer, labels, timeout, asked) {
             Next::Done(flow) => flow,
-            Next::Queue(queued, mut deadline, lent) => {
-                queued.wait(&mut deadline).await.holding(lent)
+            Next::Wait(step, mut deadline, lent) => {
+                Box::pin(step.finish(self, &mut deadline, labels))
+                    .await
+                    .holding(lent)
             }
         }
     }
@@ -89,14 +91,15 @@ impl Client {
             .answer_blocking();
         match self.after(site, stats, answer, labels, timeout, asked) {
             Next::Done(flow) => flow,
-            Next::Queue(queued, mut deadline, lent) => {
-                queued.wait_blocking(&mut deadline).holding(lent)
-            }
+            Next::Wait(step, mut deadline, lent) => step
+                .finish_blocking(self, &mut deadline, labels)
+                .holding(lent),
         }
     }
 
     /// Everything after the answer that needs no waiting: the client's own steps, with
     /// what is left of the timeout (asked at `asked`).
+    #[allow(clippy::match_wildcard_for_single_variants)] // more steps with `redis`
     fn after(
         &self,
         site: Option<&'static CallSite>,
@@ -112,9 +115,9 @@ impl Client {
         };
         match self.decide_and_admit(site, stats, Pending::evaluated(evaluation), labels) {
             Step::Done(flow) => Next::Done(flow.holding(lent)),
-            Step::Queue(queued) => {
+            step => {
                 let deadline = Deadline::after(timeout.saturating_sub(asked.elapsed()));
-                Next::Queue(queued, deadline, lent)
+                Next::Wait(step, deadline, lent)
             }
         }
     }

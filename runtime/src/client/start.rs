@@ -176,6 +176,7 @@ impl Client {
         self.start_flow_blocking_with(Some(site), stats, pending, labels, timeout)
     }
 
+    #[allow(clippy::match_wildcard_for_single_variants)] // more steps with `redis`
     async fn start_flow_with(
         &self,
         site: Option<&'static CallSite>,
@@ -197,11 +198,10 @@ impl Client {
                 pending = Pending::evaluated(self.inner.source.evaluate(stats.name(), labels));
             }
         }
-        let waiting = match self.decide_and_admit(site, stats, pending, labels) {
-            Step::Done(flow) => return flow,
-            Step::Queue(queued) => Box::pin(queued.wait(&mut deadline)),
-        };
-        waiting.await
+        match self.decide_and_admit(site, stats, pending, labels) {
+            Step::Done(flow) => flow,
+            step => Box::pin(step.finish(self, &mut deadline, labels)).await,
+        }
     }
 
     #[inline(never)]
@@ -225,10 +225,8 @@ impl Client {
                 labels,
             ));
         }
-        match self.decide_and_admit(site, stats, pending, labels) {
-            Step::Done(flow) => flow,
-            Step::Queue(queued) => queued.wait_blocking(&mut deadline),
-        }
+        self.decide_and_admit(site, stats, pending, labels)
+            .finish_blocking(self, &mut deadline, labels)
     }
 
     /// The evaluation once the source is ready, or as it stands when the wait times out.
@@ -285,6 +283,19 @@ impl Client {
         let admission = pending
             .admission
             .unwrap_or_else(|| self.admit(site.map(|site| &site.limits), stats.name(), labels));
+        self.admitted(stats, decision, success, admission, labels)
+    }
+
+    /// The flow once flow control answered an accepted flow (`decision`, made by the
+    /// source when `success`).
+    pub(super) fn admitted(
+        &self,
+        stats: StatsRef,
+        decision: Decision,
+        success: bool,
+        admission: Admission,
+        labels: &Labels<'_>,
+    ) -> Step {
         Step::Done(match admission {
             // The flag said yes and flow control admits: the short way.
             Admission::Admitted(permit) if success => {
@@ -294,17 +305,7 @@ impl Client {
                 Flow::new(stats, decision, success, None, permit, self.told(labels))
             }
             Admission::RateLimited(retry_after) => {
-                let rejection = Rejection::of(stats.flag_name(), RejectReason::RateLimited)
-                    .with_retry_after(retry_after);
-                let told = self.told(labels);
-                Flow::new(
-                    stats,
-                    Decision::Rejected(rejection),
-                    success,
-                    None,
-                    None,
-                    told,
-                )
+                self.rate_limited(stats, success, retry_after, labels)
             }
             Admission::Queue(limiter) => {
                 // Created here, so that the span covers the wait.
@@ -319,7 +320,37 @@ impl Client {
                     limiter,
                 });
             }
+            #[cfg(feature = "redis")]
+            Admission::Refill(rate) => {
+                return Step::Refill(super::refill::Refilling {
+                    stats,
+                    decision,
+                    success,
+                    rate,
+                })
+            }
         })
+    }
+
+    /// A flow over its rate limit.
+    pub(super) fn rate_limited(
+        &self,
+        stats: StatsRef,
+        success: bool,
+        retry_after: Duration,
+        labels: &Labels<'_>,
+    ) -> Flow {
+        let rejection =
+            Rejection::of(stats.flag_name(), RejectReason::RateLimited).with_retry_after(retry_after);
+        let told = self.told(labels);
+        Flow::new(
+            stats,
+            Decision::Rejected(rejection),
+            success,
+            None,
+            None,
+            told,
+        )
     }
 
     /// The flag's decision, and whether the source made it (rather than the fallback).
@@ -393,6 +424,55 @@ impl Pending {
 pub(super) enum Step {
     Done(Flow),
     Queue(Queued),
+    /// Waiting for a global rate limit's next batch of tokens.
+    #[cfg(feature = "redis")]
+    Refill(super::refill::Refilling),
+}
+
+impl Step {
+    /// The flow, once every wait is over (async).
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(unused_mut, unused_variables, clippy::never_loop)
+    )]
+    pub(super) async fn finish(
+        mut self,
+        client: &Client,
+        deadline: &mut Deadline,
+        labels: &Labels<'_>,
+    ) -> Flow {
+        loop {
+            match self {
+                Step::Done(flow) => return flow,
+                Step::Queue(queued) => return Box::pin(queued.wait(deadline)).await,
+                #[cfg(feature = "redis")]
+                Step::Refill(refilling) => {
+                    self = Box::pin(client.refill(refilling, deadline, labels)).await;
+                }
+            }
+        }
+    }
+
+    /// The flow, once every wait is over (blocking the thread).
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut, clippy::never_loop))]
+    pub(super) fn finish_blocking(
+        mut self,
+        client: &Client,
+        deadline: &mut Deadline,
+        labels: &Labels<'_>,
+    ) -> Flow {
+        let _ = (client, labels);
+        loop {
+            match self {
+                Step::Done(flow) => return flow,
+                Step::Queue(queued) => return queued.wait_blocking(deadline),
+                #[cfg(feature = "redis")]
+                Step::Refill(refilling) => {
+                    self = client.refill_blocking(refilling, deadline, labels);
+                }
+            }
+        }
+    }
 }
 
 /// An accepted flow waiting for a slot of `limiter`.
@@ -482,7 +562,7 @@ impl Deadline {
         Self { timeout, at: None }
     }
 
-    fn instant(&mut self) -> Instant {
+    pub(super) fn instant(&mut self) -> Instant {
         *self.at.get_or_insert_with(|| {
             let now = Instant::now();
             // A timeout too long to represent waits practically forever.

@@ -40,7 +40,7 @@ pub(crate) struct ConcurrencyLimiter {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
     /// The group's counts, for a keyed limit (`None`: unkeyed, nothing more to count).
     keyed: Option<Arc<Group>>,
-    group: Arc<Group>,
+    pub(crate) group: Arc<Group>,
     carried: Option<Arc<Carried>>,
 }
 
@@ -232,6 +232,20 @@ impl ConcurrencyLimiter {
         }
     }
 
+    /// Sends away the waiters beyond the first `keep`, newest first: a global limit's
+    /// store said the fleet is full, and only `queue` flows may wait for a slot then.
+    #[cfg(feature = "redis")]
+    pub(crate) fn refuse_beyond(&self, keep: usize) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        while queue.len() > keep {
+            let waiter = queue.pop_back().expect("longer than keep");
+            // Waiting (grants and abandons happen under this lock, and leave the queue).
+            if waiter.refuse() {
+                self.stop_waiting();
+            }
+        }
+    }
+
     /// Hands free slots to the waiters, first come first served. Takes the queue's
     /// lock: never called with it held, nor from a wake-up (see `group.rs`) that may
     /// come from inside it.
@@ -277,6 +291,7 @@ impl ConcurrencyLimiter {
         }
         let waiter = Waiter::new(wake);
         queue.push_back(Arc::clone(&waiter));
+        self.group.wants_more();
         Ok(Entry::Queued(waiter))
     }
 
@@ -285,7 +300,7 @@ impl ConcurrencyLimiter {
     fn leave(&self, waiter: &Arc<Waiter>) -> bool {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if !waiter.abandon() {
-            return true;
+            return waiter.is_granted();
         }
         if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
             queue.remove(position);
@@ -310,6 +325,9 @@ impl ConcurrencyLimiter {
         loop {
             if waiter.is_granted() {
                 return Ok(());
+            }
+            if waiter.is_refused() {
+                return Err(Refusal::QueueFull);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -387,11 +405,19 @@ impl Future for QueuedWait<'_> {
             this.waiter = None;
             return Poll::Ready(Ok(()));
         }
+        if waiter.is_refused() {
+            this.waiter = None;
+            return Poll::Ready(Err(Refusal::QueueFull));
+        }
         waiter.wake_task(cx.waker());
-        // Granted between the check and storing the waker: the grant found no waker.
+        // Settled between the check and storing the waker: the grant found no waker.
         if waiter.is_granted() {
             this.waiter = None;
             return Poll::Ready(Ok(()));
+        }
+        if waiter.is_refused() {
+            this.waiter = None;
+            return Poll::Ready(Err(Refusal::QueueFull));
         }
         Poll::Pending
     }

@@ -16,9 +16,21 @@ use crate::labels::Labels;
 /// The limiters of one flag.
 #[derive(Debug)]
 pub(crate) struct FlagLimits {
+    /// A local rate limit.
     pub(crate) rate: Option<Arc<Limiters<RateLimiter>>>,
+    /// A local concurrency limit, or the local face of a global one (its `max` is the
+    /// slots this instance holds: see `global/leases.rs`).
     pub(crate) concurrency: Option<Arc<Limiters<ConcurrencyLimiter>>>,
+    /// The flag's global limits, if any.
+    #[cfg(feature = "redis")]
+    pub(crate) global: Option<Box<super::global::FlagGlobal>>,
 }
+
+/// The store global limits are kept in, when the feature is on.
+#[cfg(feature = "redis")]
+pub(crate) type StoreRef<'a> = Option<&'a Arc<super::global::Store>>;
+#[cfg(not(feature = "redis"))]
+pub(crate) type StoreRef<'a> = Option<&'a std::convert::Infallible>;
 
 /// A limit of the new configuration: the old one updated in place when its shape (its
 /// `by`) stays, else a new one that starts from the old, retired first (see `group.rs`).
@@ -41,22 +53,101 @@ fn carry_over<L: Limiter>(
 }
 
 impl FlagLimits {
-    /// The limiters of `spec`, taking over from `old`, the flag's limiters until now.
-    pub(crate) fn new(spec: &LimitSpec, old: Option<&FlagLimits>) -> Self {
+    /// The limiters of `flag`'s `spec`, taking over from `old`, the flag's limiters
+    /// until now; global limits keep their state in `store` (the caller checked there
+    /// is one when a limit is global).
+    pub(crate) fn new(
+        flag: &str,
+        spec: &LimitSpec,
+        old: Option<&FlagLimits>,
+        store: StoreRef<'_>,
+    ) -> Self {
+        if let Some(old) = old {
+            old.stop_global();
+        }
+        // A global concurrency limit's local limiter starts with no slot: the keeper
+        // gets them from the store.
+        let concurrency_spec = spec.concurrency.as_ref().map(|keyed| {
+            let mut local = keyed.clone();
+            if keyed.is_global() {
+                local.spec.max = 0;
+            }
+            local
+        });
         let old_concurrency = old.and_then(|old| old.concurrency.as_ref());
-        let concurrency = carry_over(old_concurrency, spec.concurrency.as_ref());
+        let concurrency = carry_over(old_concurrency, concurrency_spec.as_ref());
         if let Some(concurrency) = &concurrency {
             concurrency.take_over();
         }
+        let local_rate = spec.rate.as_ref().filter(|rate| !rate.is_global());
+        let _ = (flag, store);
         Self {
-            rate: carry_over(old.and_then(|old| old.rate.as_ref()), spec.rate.as_ref()),
+            rate: carry_over(old.and_then(|old| old.rate.as_ref()), local_rate),
+            #[cfg(feature = "redis")]
+            global: store
+                .filter(|_| spec.is_global())
+                .map(|store| Box::new(Self::global(flag, spec, store, concurrency.as_ref()))),
             concurrency,
         }
     }
 
+    #[cfg(feature = "redis")]
+    fn global(
+        flag: &str,
+        spec: &LimitSpec,
+        store: &Arc<super::global::Store>,
+        concurrency: Option<&Arc<Limiters<ConcurrencyLimiter>>>,
+    ) -> super::global::FlagGlobal {
+        use super::global::{FlagGlobal, GlobalRates, Leases};
+        let rate = spec
+            .rate
+            .as_ref()
+            .filter(|rate| rate.is_global())
+            .map(|rate| GlobalRates::new(store, flag, rate));
+        let leases = spec
+            .concurrency
+            .as_ref()
+            .filter(|keyed| keyed.is_global())
+            .zip(concurrency)
+            .map(|(keyed, limiters)| {
+                Leases::start(
+                    Arc::clone(store),
+                    flag,
+                    Arc::clone(&limiters.shared),
+                    keyed.spec,
+                    keyed.lease,
+                )
+            });
+        FlagGlobal {
+            store: Arc::clone(store),
+            rate,
+            leases,
+        }
+    }
+
+    /// Gives back the slots of a global concurrency limit now, when no flow holds
+    /// them (the client is dropped).
+    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
+    pub(crate) fn stop_global_now(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(leases) = self.global.as_ref().and_then(|global| global.leases.as_ref()) {
+            leases.stop_now();
+        }
+    }
+
+    /// Gives back the slots of a global concurrency limit (once no flow holds them):
+    /// these limits are replaced or gone.
+    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
+    pub(crate) fn stop_global(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(leases) = self.global.as_ref().and_then(|global| global.leases.as_ref()) {
+            leases.stop();
+        }
+    }
+
     /// Whether `spec` can be applied to these limiters in place: the same limits, keyed
-    /// by the same label.
-    pub(crate) fn same_shape(&self, spec: &LimitSpec) -> bool {
+    /// by the same label, of the same scope, in the same store.
+    pub(crate) fn same_shape(&self, spec: &LimitSpec, store: StoreRef<'_>) -> bool {
         fn same<L: Limiter>(
             current: Option<&Arc<Limiters<L>>>,
             spec: Option<&Keyed<L::Spec>>,
@@ -67,12 +158,39 @@ impl FlagLimits {
                 _ => false,
             }
         }
-        same(self.rate.as_ref(), spec.rate.as_ref())
+        let local_rate = spec.rate.as_ref().filter(|rate| !rate.is_global());
+        same(self.rate.as_ref(), local_rate)
             && same(self.concurrency.as_ref(), spec.concurrency.as_ref())
+            && self.same_global(spec, store)
+    }
+
+    #[cfg(feature = "redis")]
+    fn same_global(&self, spec: &LimitSpec, store: StoreRef<'_>) -> bool {
+        let concurrency_global = spec.concurrency.as_ref().is_some_and(Keyed::is_global);
+        match (&self.global, store.filter(|_| spec.is_global())) {
+            (None, None) => true,
+            (Some(global), Some(store)) => {
+                Arc::ptr_eq(&global.store, store)
+                    && global.leases.is_some() == concurrency_global
+                    && match (&global.rate, spec.rate.as_ref().filter(|r| r.is_global())) {
+                        (None, None) => true,
+                        (Some(rate), Some(spec)) => rate.by() == spec.by.as_deref(),
+                        _ => false,
+                    }
+            }
+            _ => false,
+        }
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[allow(clippy::unused_self)]
+    fn same_global(&self, _spec: &LimitSpec, _store: StoreRef<'_>) -> bool {
+        true
     }
 
     /// Marks every limit of the flag replaced (the flag's limits are gone).
     pub(crate) fn retire(&self) {
+        self.stop_global();
         if let Some(rate) = &self.rate {
             rate.retire();
         }
@@ -85,6 +203,17 @@ impl FlagLimits {
     pub(crate) fn update(&self, spec: &LimitSpec) {
         if let (Some(limiters), Some(spec)) = (&self.rate, &spec.rate) {
             limiters.update(spec);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(global) = &self.global {
+            if let (Some(rates), Some(spec)) = (&global.rate, &spec.rate) {
+                rates.update(spec);
+            }
+            if let (Some(leases), Some(spec)) = (&global.leases, &spec.concurrency) {
+                // The keeper sets the local limiter's `max` and queue.
+                leases.update(spec.spec, spec.lease);
+                return;
+            }
         }
         if let (Some(limiters), Some(spec)) = (&self.concurrency, &spec.concurrency) {
             limiters.update(spec);
@@ -136,6 +265,35 @@ impl FlagLimits {
                 return Some(Admission::RateLimited(retry_after));
             }
         }
+        #[cfg(feature = "redis")]
+        if let Some(admission) = self.check_global_rate(labels) {
+            return Some(admission);
+        }
+        self.admit_concurrency(labels, permit)
+    }
+
+    /// A global rate limit's answer when it is not a token: refused, or wait for the
+    /// store.
+    #[cfg(feature = "redis")]
+    #[inline]
+    fn check_global_rate(&self, labels: &Labels<'_>) -> Option<Admission> {
+        use super::global::Take;
+        let rates = self.global.as_ref()?.rate.as_ref()?;
+        match rates.take(labels, now_ns()) {
+            (Take::Taken, _) => None,
+            (Take::Limited(retry_after), _) => Some(Admission::RateLimited(retry_after)),
+            (Take::Wait, rate) => rate.map(Admission::Refill),
+        }
+    }
+
+    /// The concurrency half of [`admit`](Self::admit): a slot if one is free.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn admit_concurrency<'a>(
+        &'a self,
+        labels: &Labels<'_>,
+        permit: impl FnOnce(&'a Arc<ConcurrencyLimiter>) -> Permit,
+    ) -> Option<Admission> {
         let Some(concurrency) = &self.concurrency else {
             return Some(Admission::Admitted(None));
         };

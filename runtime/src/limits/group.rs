@@ -28,6 +28,10 @@ pub(crate) struct Group {
     /// The newest limit of the flag while this one still has flows: woken when one of
     /// them ends or stops waiting. (Read only once the group is retired.)
     successor: Mutex<Option<Weak<dyn Successor>>>,
+    /// Told when a flow starts waiting, for a limit whose slots come from elsewhere (a
+    /// global limit's keeper fetches more from the store): off the gate's fast path.
+    #[cfg(feature = "redis")]
+    pub(crate) demand: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 /// A limit that replaced another, woken when one of the old flows ends.
@@ -65,6 +69,18 @@ impl Group {
             keyed_waiting: keyed.then(|| AtomicIsize::new(0)),
             retired: AtomicBool::new(false),
             successor: Mutex::new(None),
+            #[cfg(feature = "redis")]
+            demand: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Says a flow started waiting (see `demand`).
+    #[inline]
+    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
+    pub(crate) fn wants_more(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(demand) = self.demand.get() {
+            demand.notify_one();
         }
     }
 

@@ -11,6 +11,8 @@
 
 mod concurrency;
 mod flag;
+#[cfg(feature = "redis")]
+pub(crate) mod global;
 mod group;
 mod keyed;
 mod permit;
@@ -73,6 +75,16 @@ impl Default for Limits {
     }
 }
 
+impl Drop for Limits {
+    /// Global concurrency limits give their slots back: the client is gone. (The
+    /// limiters themselves may live on in call sites, which keep them.)
+    fn drop(&mut self) {
+        for (_, limits) in &self.flags.load().list {
+            limits.stop_global_now();
+        }
+    }
+}
+
 impl fmt::Debug for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let flags = self.flags.load();
@@ -93,6 +105,10 @@ pub(crate) enum Admission {
     RateLimited(Duration),
     /// Every slot of this limiter is taken: wait for one.
     Queue(Arc<ConcurrencyLimiter>),
+    /// A global rate limit has no token in hand: wait for the store's batch, then ask
+    /// the concurrency limit ([`Limits::admit_after_rate`]).
+    #[cfg(feature = "redis")]
+    Refill(Arc<global::GlobalRate>),
 }
 
 impl Limits {
@@ -100,7 +116,7 @@ impl Limits {
     /// stay: a limit whose shape stays is updated in place (slots held, bucket levels and
     /// queues carry over); a reshaped one starts from the one it replaces (see
     /// `group.rs`). A limit removed and added back by a later reload starts afresh.
-    pub(crate) fn apply(&self, specs: &HashMap<Box<str>, LimitSpec>) {
+    pub(crate) fn apply(&self, specs: &HashMap<Box<str>, LimitSpec>, store: flag::StoreRef<'_>) {
         let current = self.flags.load();
         let mut next = FlagTable::default();
         // A flag whose limits go: retired, so that flows racing this reload ask again.
@@ -111,11 +127,11 @@ impl Limits {
         }
         for (flag, spec) in specs {
             let limits = match current.get(flag) {
-                Some(existing) if existing.same_shape(spec) => {
+                Some(existing) if existing.same_shape(spec, store) => {
                     existing.update(spec);
                     Arc::clone(existing)
                 }
-                existing => Arc::new(FlagLimits::new(spec, existing.map(|e| &**e))),
+                existing => Arc::new(FlagLimits::new(flag, spec, existing.map(|e| &**e), store)),
             };
             next.insert(flag.clone(), limits);
         }
@@ -287,6 +303,18 @@ impl Limits {
         })
     }
 
+    /// The concurrency limit of `flag` for a flow whose global rate limit just gave it
+    /// a token (see [`Admission::Refill`]).
+    #[cfg(feature = "redis")]
+    pub(crate) fn admit_after_rate(&self, flag: &str, labels: &Labels<'_>) -> Admission {
+        let limits = self.flags.load().get(flag).cloned();
+        limits
+            .and_then(|limits| {
+                limits.admit_concurrency(labels, |limiter| Permit::Shared(Arc::clone(limiter)))
+            })
+            .unwrap_or(Admission::Admitted(None))
+    }
+
     #[cfg(test)]
     fn get(&self, flag: &str) -> Option<Arc<FlagLimits>> {
         self.flags.load().get(flag).cloned()
@@ -307,13 +335,15 @@ mod tests {
                 spec: ConcurrencySpec { max: 1, queue: 0 },
                 by: Some("tenant".into()),
                 max_keys,
+                scope: flowgate_config::Scope::Local,
+                lease: Duration::ZERO,
             }),
         }
     }
 
     #[test]
     fn keyed_limits_are_per_label_value() {
-        let limits = FlagLimits::new(&concurrency_by_tenant(100), None);
+        let limits = FlagLimits::new("F", &concurrency_by_tenant(100), None, None);
         let a = limits.concurrency(&labels! { "tenant" => "a" }).unwrap();
         let b = limits.concurrency(&labels! { "tenant" => "b" }).unwrap();
         assert!(a.try_acquire());
@@ -325,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_keys_stays_bounded() {
-        let limits = FlagLimits::new(&concurrency_by_tenant(32), None);
+        let limits = FlagLimits::new("F", &concurrency_by_tenant(32), None, None);
         let map = limits.concurrency.as_ref().unwrap().keyed.as_ref().unwrap();
         let held: Vec<_> = (0..1_000)
             .map(|i| {
@@ -357,9 +387,9 @@ mod tests {
         let limits = Limits::default();
         let mut specs = HashMap::new();
         specs.insert(Box::from("F"), concurrency_by_tenant(10));
-        limits.apply(&specs);
+        limits.apply(&specs, None);
         let first = limits.get("F").unwrap();
-        limits.apply(&specs);
+        limits.apply(&specs, None);
         assert!(Arc::ptr_eq(&first, &limits.get("F").unwrap()));
         specs.insert(
             Box::from("F"),
@@ -369,12 +399,14 @@ mod tests {
                     spec: ConcurrencySpec { max: 1, queue: 0 },
                     by: None,
                     max_keys: 10,
+                    scope: flowgate_config::Scope::Local,
+                    lease: Duration::ZERO,
                 }),
             },
         );
-        limits.apply(&specs);
+        limits.apply(&specs, None);
         assert!(!Arc::ptr_eq(&first, &limits.get("F").unwrap()));
-        limits.apply(&HashMap::new());
+        limits.apply(&HashMap::new(), None);
         assert!(limits.get("F").is_none());
     }
 }

@@ -26,7 +26,7 @@ pub(crate) struct RateSpec {
 }
 
 impl RateSpec {
-    fn interval(&self) -> u64 {
+    pub(crate) fn interval(&self) -> u64 {
         let per = u64::try_from(self.per.as_nanos()).unwrap_or(u64::MAX);
         (per / self.limit.max(1)).max(1)
     }

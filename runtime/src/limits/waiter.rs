@@ -1,7 +1,7 @@
 //! A flow waiting in a concurrency limit's queue: its state, settled once, and how to
 //! wake it (a parked thread or an async task).
 //!
-//! A waiter is granted a slot or abandoned (timed out, dropped), never both: each is a
+//! A waiter is granted a slot, refused one, or abandoned (timed out, dropped), never two: each is a
 //! compare-and-swap from `WAITING`, and whichever comes first wins. The queue's lock is
 //! held by the limiter around both, so a slot is never lost and never given twice.
 
@@ -12,6 +12,7 @@ use std::task::Waker;
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
 const ABANDONED: u8 = 2;
+const REFUSED: u8 = 3;
 
 /// One queued flow.
 #[derive(Debug)]
@@ -50,6 +51,26 @@ impl Waiter {
             self.wake();
         }
         granted
+    }
+
+    /// Whether the waiter was sent away (see [`refuse`](Self::refuse)).
+    pub(super) fn is_refused(&self) -> bool {
+        self.state.load(Ordering::Acquire) == REFUSED
+    }
+
+    /// Sends the waiter away without a slot and wakes it (a global limit whose store
+    /// says the fleet is full, with more waiting than `queue`). `false` if it was
+    /// granted or abandoned first.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(super) fn refuse(&self) -> bool {
+        let refused = self
+            .state
+            .compare_exchange(WAITING, REFUSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if refused {
+            self.wake();
+        }
+        refused
     }
 
     /// Stops waiting. `false` if the waiter was granted a slot first: it holds one.

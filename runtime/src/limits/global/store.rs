@@ -1,0 +1,306 @@
+//! The Redis server global limits keep their state in: one multiplexed connection
+//! (redis's `ConnectionManager`, which reconnects by itself) on a runtime of flowgate's
+//! own, so that limits work the same under any executor and under blocking gates.
+//!
+//! Every request is bounded by [`OP_TIMEOUT`]; a request that fails or times out marks
+//! the store down ([`Health`]), and while it is down no flow waits on it: the limits
+//! apply `on_store_error` until the heartbeat (every [`HEARTBEAT`]) reaches the store
+//! again. The heartbeat also counts the instances that use it, for `on_store_error =
+//! "local"` when `instances` is not configured.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowgate_config::{redacted_url, ConfigError, OnStoreError};
+use redis::aio::ConnectionManager;
+
+use super::health::Health;
+use super::keys;
+
+/// The longest a request to the store may take before it counts as failed.
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// How often each instance says it is alive (and checks a store that is down).
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The environment variable read when `[store]` names no URL.
+pub(crate) const URL_VARIABLE: &str = "FLOWGATE_REDIS_URL";
+
+/// A connection to the store, shared by every global limit of a client.
+pub(crate) struct Store {
+    connection: ConnectionManager,
+    runtime: Background,
+    /// This process, as the store knows it: host, process id and a random part.
+    instance: String,
+    /// As configured (`instances`), else as last counted; at least 1.
+    instances: AtomicU32,
+    configured_instances: Option<u32>,
+    pub(crate) on_error: OnStoreError,
+    pub(crate) health: Health,
+    /// The URL without its password, for messages.
+    shown: String,
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.shown)
+            .field("instance", &self.instance)
+            .field("on_store_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// A store for `config` (its URL, else [`URL_VARIABLE`]); connects lazily, so a
+    /// store that is down at start is a store that is down, not an error.
+    ///
+    /// # Errors
+    /// No URL anywhere, a URL the redis crate cannot read, or no runtime for it.
+    pub(crate) fn open(config: &flowgate_config::Store) -> Result<Arc<Self>, ConfigError> {
+        let url = match &config.redis {
+            Some(url) => url.clone(),
+            None => std::env::var(URL_VARIABLE).map_err(|_| {
+                ConfigError::new(
+                    "flowgate.toml",
+                    format!(
+                        "global limits need a store: `[store] redis = \"redis://host:6379/0\"`, \
+                         or the {URL_VARIABLE} variable"
+                    ),
+                )
+                .at_key("store")
+            })?,
+        };
+        let shown = redacted_url(&url);
+        if config.redis.is_none() {
+            flowgate_config::check_store_url(&url).map_err(|message| {
+                ConfigError::new(URL_VARIABLE, message).at_key("redis")
+            })?;
+        }
+        let client = redis::Client::open(url.as_str()).map_err(|error| {
+            ConfigError::new(
+                "flowgate.toml",
+                format!("the store's URL {shown:?} cannot be used: {:?}", error.kind()),
+            )
+            .at_key("redis")
+        })?;
+        let runtime = Background::start()?;
+        let settings = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let connection = {
+            let _in_runtime = runtime.handle().enter();
+            ConnectionManager::new_lazy_with_config(client, settings).map_err(|error| {
+                ConfigError::new("flowgate.toml", format!("the store {shown:?}: {:?}", error.kind()))
+            })?
+        };
+        let store = Arc::new(Self {
+            connection,
+            runtime,
+            instance: instance_name(),
+            instances: AtomicU32::new(config.instances.unwrap_or(1).max(1)),
+            configured_instances: config.instances,
+            on_error: config.on_store_error,
+            health: Health::new(shown.clone()),
+            shown,
+            url,
+        });
+        store.spawn(heartbeat(Arc::downgrade(&store)));
+        Ok(store)
+    }
+
+    /// Whether this store is the one `config` describes (same URL and settings).
+    pub(crate) fn is_for(&self, config: &flowgate_config::Store) -> bool {
+        let url = config
+            .redis
+            .clone()
+            .or_else(|| std::env::var(URL_VARIABLE).ok());
+        url.as_deref() == Some(self.url.as_str())
+            && config.on_store_error == self.on_error
+            && config.instances == self.configured_instances
+    }
+
+    /// This process's name in the store.
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// How many instances share the limits (at least 1).
+    pub(crate) fn instances(&self) -> u32 {
+        self.instances.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Runs `task` on the store's runtime.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.handle().spawn(task);
+    }
+
+    /// Runs `script` with `keys`, then `text` and `args` as arguments, within
+    /// [`OP_TIMEOUT`]; marks the store down on failure and up on success. `None`:
+    /// failed (already counted and logged).
+    pub(crate) async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        text: Option<&str>,
+        args: &[i64],
+    ) -> Option<T> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        if let Some(text) = text {
+            invocation.arg(text);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        let call = invocation.invoke_async::<T>(&mut connection);
+        match tokio::time::timeout(OP_TIMEOUT, call).await {
+            Ok(Ok(value)) => {
+                self.health.succeeded();
+                Some(value)
+            }
+            Ok(Err(error)) => {
+                self.health.failed(&describe(&error));
+                None
+            }
+            Err(_elapsed) => {
+                self.health.failed("no reply within 250 ms");
+                None
+            }
+        }
+    }
+
+    /// Runs `future` on the store's runtime and waits for it, for work that must be
+    /// done before the caller goes on (giving leases back when a client is dropped).
+    /// Not to be called from the store's own runtime.
+    pub(crate) fn run_blocking<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        self.spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        receiver.recv_timeout(OP_TIMEOUT * 2).ok()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        tracing::debug!(target: "flowgate", store = %self.shown, "store closed");
+    }
+}
+
+/// A store error in words, without the URL (which may carry a password).
+fn describe(error: &redis::RedisError) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connection_refusal() {
+        "connection refused".to_owned()
+    } else if error.is_io_error() || error.is_connection_dropped() {
+        "connection lost".to_owned()
+    } else {
+        format!("{:?}", error.kind())
+    }
+}
+
+/// Says every [`HEARTBEAT`] that this instance is alive, counts the instances alive,
+/// and so notices a store that came back. Ends when the store is dropped.
+async fn heartbeat(store: std::sync::Weak<Store>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        let now = unix_ms();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .zadd(keys::INSTANCES, store.instance(), now)
+            .ignore()
+            .zrembyscore(keys::INSTANCES, "-inf", now - 5 * millis(HEARTBEAT))
+            .ignore()
+            .pexpire(keys::INSTANCES, 10 * millis(HEARTBEAT))
+            .ignore()
+            .zcard(keys::INSTANCES);
+        let mut connection = store.connection.clone();
+        let counted: Option<(u32,)> =
+            match tokio::time::timeout(OP_TIMEOUT, pipe.query_async(&mut connection)).await {
+                Ok(Ok(value)) => {
+                    store.health.succeeded();
+                    Some(value)
+                }
+                Ok(Err(error)) => {
+                    store.health.failed(&describe(&error));
+                    None
+                }
+                Err(_elapsed) => {
+                    store.health.failed("no reply within 250 ms");
+                    None
+                }
+            };
+        if let (Some((alive,)), None) = (counted, store.configured_instances) {
+            store.instances.store(alive.max(1), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for scores only other instances' heartbeats
+/// compare with (loosely: five heartbeats of slack).
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `host-pid-random`: unique among the instances, readable in `redis-cli`.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
+    let host: String = host
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(32)
+        .collect();
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+/// The store's own runtime: two threads, stopped without waiting when the store goes.
+struct Background(Option<tokio::runtime::Runtime>);
+
+impl Background {
+    fn start() -> Result<Self, ConfigError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("flowgate-store")
+            .enable_all()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+            .map_err(|e| ConfigError::new("store", format!("cannot start its runtime: {e}")))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .map(tokio::runtime::Runtime::handle)
+            .expect("the runtime is there until the store drops")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

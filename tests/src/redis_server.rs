@@ -1,0 +1,114 @@
+//! A real `redis-server` (Debian's package, installed by `scripts/install-redis.sh`)
+//! started for one test on 127.0.0.1, on a free port, with no persistence: stopped,
+//! restarted empty or killed by the test, and always stopped by its PID when dropped.
+//!
+//! When `redis-server` is not installed, [`RedisServer::start`] returns `None` and the
+//! test passes with a note, unless `FLOWGATE_REQUIRE_REDIS=1` (set by `.ci/run`): then
+//! it fails.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `redis-server`; see the module documentation.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts a server, or `None` when `redis-server` is not installed and not required.
+    ///
+    /// # Panics
+    /// When it is required and missing, or does not answer within 10 s.
+    #[must_use]
+    pub fn start() -> Option<Self> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(
+                std::env::var("FLOWGATE_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "redis-server is required (FLOWGATE_REQUIRE_REDIS=1): run scripts/install-redis.sh"
+            );
+            eprintln!("note: redis-server is not installed; skipped (scripts/install-redis.sh)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port on 127.0.0.1")
+            .local_addr()
+            .expect("its address")
+            .port();
+        let mut server = Self { child: None, port };
+        server.launch();
+        Some(server)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.connection().is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server on port {} does not answer", self.port);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT/0`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A connection of the test's own.
+    ///
+    /// # Errors
+    /// The server does not answer.
+    pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(self.url())?;
+        let mut connection = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        redis::cmd("PING").query::<String>(&mut connection)?;
+        Ok(connection)
+    }
+
+    /// Runs a command and reads its reply.
+    ///
+    /// # Panics
+    /// The server does not answer or refuses the command.
+    pub fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> T {
+        command
+            .query(&mut self.connection().expect("the test's connection"))
+            .expect("the command")
+    }
+
+    /// Stops the server (SIGKILL by PID: a crash, as far as clients can tell).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
