@@ -49,7 +49,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-            .args(["--loglevel", "warning"])
+            .args(["--loglevel", "warning", "--enable-debug-command", "yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -90,6 +90,20 @@ impl RedisServer {
         command
             .query(&mut self.connection().expect("the test's connection"))
             .expect("the command")
+    }
+
+    /// Whether the server is busy (a `DEBUG SLEEP`): a `PING` gets no reply in 100 ms.
+    #[must_use]
+    pub fn is_asleep(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return true;
+        };
+        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(100))
+        else {
+            return true;
+        };
+        let _ = connection.set_read_timeout(Some(Duration::from_millis(100)));
+        redis::cmd("PING").query::<String>(&mut connection).is_err()
     }
 
     /// Stops the server (SIGKILL by PID: a crash, as far as clients can tell).

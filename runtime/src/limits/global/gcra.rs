@@ -88,8 +88,10 @@ pub(crate) struct GlobalRate {
     /// Tokens of the current batch left, and until when they may be used (`now_ns`).
     tokens: AtomicU32,
     valid_until: AtomicU64,
-    /// Refused by the store until then (`now_ns`): no flow asks before.
+    /// Refused by the store until then (`now_ns`): no flow asks before, unless the
+    /// store came back since (its `epoch` moved: it may have lost the bucket).
     denied_until: AtomicU64,
+    denied_epoch: AtomicU64,
     /// The size of the next batch, and of the last one.
     want: AtomicU32,
     last_batch: AtomicU32,
@@ -113,6 +115,7 @@ impl GlobalRate {
             tokens: AtomicU32::new(0),
             valid_until: AtomicU64::new(0),
             denied_until: AtomicU64::new(0),
+            denied_epoch: AtomicU64::new(0),
             want: AtomicU32::new(1),
             last_batch: AtomicU32::new(0),
             refilling: AtomicBool::new(false),
@@ -154,7 +157,9 @@ impl GlobalRate {
             }
         }
         let denied_until = self.denied_until.load(Ordering::Acquire);
-        if now < denied_until {
+        if now < denied_until
+            && self.denied_epoch.load(Ordering::Relaxed) == self.store.health.epoch()
+        {
             return Take::Limited(Duration::from_nanos(denied_until - now));
         }
         Take::Wait
@@ -240,6 +245,8 @@ impl GlobalRate {
         let now = now_ns();
         if granted <= 0 {
             let retry = u64::try_from(retry_ns).unwrap_or(0).max(1);
+            self.denied_epoch
+                .store(self.store.health.epoch(), Ordering::Relaxed);
             self.denied_until.store(now.saturating_add(retry), Ordering::Release);
             self.want.store(1, Ordering::Relaxed);
             return;

@@ -13,6 +13,9 @@ pub(crate) struct Health {
     /// Times the store went down, and came back.
     went_down: AtomicU64,
     came_back: AtomicU64,
+    /// Bumped each time the store comes back: what was learnt from it before (a bucket
+    /// found empty) may be gone with its state.
+    epoch: AtomicU64,
     /// Flows decided by `on_store_error` while the store was down.
     by_policy: AtomicU64,
     last_error: Mutex<Option<String>>,
@@ -45,6 +48,7 @@ impl Health {
             failures: AtomicU64::new(0),
             went_down: AtomicU64::new(0),
             came_back: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             by_policy: AtomicU64::new(0),
             last_error: Mutex::new(None),
             shown,
@@ -57,9 +61,15 @@ impl Health {
         self.down.load(Ordering::Relaxed)
     }
 
+    /// How many times the store came back.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
     pub(crate) fn succeeded(&self) {
         if self.down.swap(false, Ordering::Relaxed) {
             self.came_back.fetch_add(1, Ordering::Relaxed);
+            self.epoch.fetch_add(1, Ordering::Release);
             tracing::info!(target: "flowgate", store = %self.shown, "the store answers again: global limits are shared again");
         }
     }
