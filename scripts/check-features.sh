@@ -18,14 +18,14 @@ run() {
 
 run --no-default-features
 cargo test -q -p flowgate --doc --no-default-features 2>&1 | tail -n 4
-for feature in watch regex quanta unleash axum tower tonic testing prometheus openfeature aperture; do
+for feature in watch regex quanta unleash axum tower tonic testing prometheus openfeature aperture redis; do
     run --no-default-features --features "$feature"
 done
 run --all-features
 cargo test -q -p flowgate --doc --all-features 2>&1 | tail -n 4
 
 tree=$(cargo tree -q -p flowgate --no-default-features -e normal --prefix none)
-for heavy in reqwest hyper rustls ring notify regex quanta serde_json; do
+for heavy in reqwest hyper rustls ring notify regex quanta serde_json redis; do
     if grep -q "^$heavy v" <<<"$tree"; then
         echo "flowgate without default features depends on $heavy:" >&2
         cargo tree -q -p flowgate --no-default-features -e normal -i "$heavy" >&2

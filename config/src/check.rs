@@ -6,8 +6,8 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::document::{
-    Scope, Concurrency, Constraint, Document, Fallback, Flag, Limits, Override, Payload, RateLimit, Rules,
-    Variant, DEFAULT_MAX_KEYS,
+    Concurrency, Constraint, Document, Fallback, Flag, Limits, Override, Payload, RateLimit, Rules,
+    Scope, Variant, DEFAULT_MAX_KEYS,
 };
 use crate::error::{table_header, ConfigError};
 use crate::limits;

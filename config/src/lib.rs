@@ -63,8 +63,8 @@ pub use document::{
     Override, Payload, RateLimit, Rules, Scope, Store, Variant, DEFAULT_LEASE, DEFAULT_MAX_KEYS,
 };
 pub use error::ConfigError;
-pub use store::check_url as check_store_url;
 pub use operator::{Arity, Comparand, Operator};
+pub use store::check_url as check_store_url;
 
 /// The name of a flag's typed handle (`flowgate::flags!()` makes one per flag): upper
 /// camel case, words split at anything that is not a letter or digit; a name starting

@@ -25,7 +25,10 @@ pub(crate) fn check_store(
     origin: &str,
     raw: Spanned<RawStore>,
 ) -> Result<Store, ConfigError> {
-    let line = text[..raw.span().start.min(text.len())].matches('\n').count() + 1;
+    let line = text[..raw.span().start.min(text.len())]
+        .matches('\n')
+        .count()
+        + 1;
     let error = |span: &Range<usize>, key: &str, message: String| {
         ConfigError::in_text(text, origin, span, message).at_key(key)
     };
@@ -85,7 +88,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
         return Err("the store's URL is empty: `redis = \"redis://127.0.0.1:6379/0\"`".into());
     }
     if url.chars().any(char::is_control) || url.contains(' ') {
-        return Err(format!("the store's URL {shown:?} has spaces or control characters"));
+        return Err(format!(
+            "the store's URL {shown:?} has spaces or control characters"
+        ));
     }
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
@@ -107,7 +112,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
         }
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     if host.is_empty() {
         return Err(format!("the store's URL {shown:?} names no host"));
     }

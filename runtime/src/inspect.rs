@@ -238,6 +238,8 @@ pub struct RateState {
     pub by: Option<String>,
     /// With `by`: the most label values kept.
     pub max_keys: Option<usize>,
+    /// Shared by every instance through the store (`scope = "global"`).
+    pub global: bool,
 }
 
 /// A concurrency limit and what holds it now.
@@ -252,6 +254,9 @@ pub struct ConcurrencyState {
     pub by: Option<String>,
     /// With `by`: the most label values kept.
     pub max_keys: Option<usize>,
+    /// Shared by every instance through the store (`scope = "global"`): `max` is the
+    /// fleet's, `in_flight` and `queued` this instance's.
+    pub global: bool,
     /// Flows holding a slot now.
     pub in_flight: u64,
     /// Flows waiting for a slot now.

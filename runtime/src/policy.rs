@@ -143,7 +143,10 @@ impl Policy {
 fn first_global(document: &flowgate_config::Document) -> Option<&flowgate_config::Flag> {
     use flowgate_config::Scope::Global;
     document.flags.iter().find(|flag| {
-        flag.limits.rate.as_ref().is_some_and(|rate| rate.scope == Global)
+        flag.limits
+            .rate
+            .as_ref()
+            .is_some_and(|rate| rate.scope == Global)
             || flag
                 .limits
                 .concurrency

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `redis-server`; see the module documentation.
+#[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
@@ -48,7 +49,14 @@ impl RedisServer {
     fn launch(&mut self) {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
             .args(["--loglevel", "warning", "--enable-debug-command", "yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -60,7 +68,11 @@ impl RedisServer {
             if self.connection().is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "redis-server on port {} does not answer", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} does not answer",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }

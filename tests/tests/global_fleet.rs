@@ -6,6 +6,13 @@
 //! The processes are this test binary run again with `FLEET_ROLE` set: the ignored test
 //! `fleet_worker` is the worker, and does nothing without it.
 
+// Counts and bounds are small numbers, compared as floats for the rate's bound.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::collections::HashMap;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +42,13 @@ const ADMITTED_AT: &str = "local t = redis.call('TIME') \
 
 fn spawn_worker(redis: &RedisServer, role: &str, name: &str, flows: usize) -> Child {
     Command::new(std::env::current_exe().expect("this test binary"))
-        .args(["fleet_worker", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "fleet_worker",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FLEET_ROLE", role)
         .env("FLEET_NAME", name)
         .env("FLEET_FLOWS", flows.to_string())
@@ -54,24 +67,37 @@ fn eventually(what: &str, mut holds: impl FnMut() -> bool) {
 
 #[test]
 fn four_processes_share_one_concurrency_and_one_rate_limit() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let workers: Vec<Child> = (0..4)
         .map(|i| spawn_worker(&redis, "mixed", &format!("w{i}"), 5_000))
         .collect();
     for mut worker in workers {
-        assert!(worker.wait().expect("the worker ends").success(), "a worker failed");
+        assert!(
+            worker.wait().expect("the worker ends").success(),
+            "a worker failed"
+        );
     }
-    let get = |key: &str| -> i64 { redis.query::<Option<i64>>(redis::cmd("GET").arg(key)).unwrap_or(0) };
+    let get = |key: &str| -> i64 {
+        redis
+            .query::<Option<i64>>(redis::cmd("GET").arg(key))
+            .unwrap_or(0)
+    };
     let peak = get("test:peak");
     let done = get("test:flows");
     let ran = get("test:ran");
     eprintln!("flows {done}, ran {ran}, peak in flight {peak} (max 8)");
     assert_eq!(done, 20_000, "every flow of every worker");
     assert!(peak <= 8, "{peak} flows ran at once over the fleet, max 8");
-    assert!(peak >= 2, "the flows never overlapped: the test proves nothing");
+    assert!(
+        peak >= 2,
+        "the flows never overlapped: the test proves nothing"
+    );
     assert_eq!(get("test:inflight"), 0);
     // Every process gave its slots back as it ended.
-    let slots: HashMap<String, i64> = redis.query(redis::cmd("HGETALL").arg("flowgate:{Fleet}:slots"));
+    let slots: HashMap<String, i64> =
+        redis.query(redis::cmd("HGETALL").arg("flowgate:{Fleet}:slots"));
     assert!(slots.is_empty(), "leases left: {slots:?}");
 
     // The rate limit: at most `burst + limit × (W + 100 ms) / per` in any window W.
@@ -91,19 +117,30 @@ fn four_processes_share_one_concurrency_and_one_rate_limit() {
     eprintln!(
         "rate: {} admitted over {span:.2} s; most in a 1 s window {most} (exact GCRA {exact}, stated bound {bound}, overshoot {:.1}%)",
         times.len(),
-        (most as f64 - exact as f64).max(0.0) / exact as f64 * 100.0
+        (most as f64 - f64::from(exact)).max(0.0) / f64::from(exact) * 100.0
     );
-    assert!(most <= bound, "{most} admitted in one second, bound {bound}");
+    assert!(
+        most <= bound,
+        "{most} admitted in one second, bound {bound}"
+    );
     if span >= 1.0 {
-        assert!(times.len() as f64 <= 100.0 + 2000.0 * (span + 0.1), "{} in {span} s", times.len());
+        assert!(
+            times.len() as f64 <= 100.0 + 2000.0 * (span + 0.1),
+            "{} in {span} s",
+            times.len()
+        );
     }
 }
 
 #[test]
 fn a_killed_instance_gives_its_slots_back_within_its_lease() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let held = |name: &str| -> i64 {
-        redis.query::<Option<i64>>(redis::cmd("GET").arg(format!("test:held:{name}"))).unwrap_or(0)
+        redis
+            .query::<Option<i64>>(redis::cmd("GET").arg(format!("test:held:{name}")))
+            .unwrap_or(0)
     };
     let mut first = spawn_worker(&redis, "hold", "A", 8);
     eventually("A holds every slot", || held("A") == 4);
@@ -117,8 +154,12 @@ fn a_killed_instance_gives_its_slots_back_within_its_lease() {
     let killed = Instant::now();
     first.wait().expect("reaped");
     eventually("B takes the dead instance's slots", || held("B") == 4);
-    eprintln!("B held every slot {:?} after A was killed (lease 2 s)", killed.elapsed());
-    let slots: HashMap<String, i64> = redis.query(redis::cmd("HGETALL").arg("flowgate:{Hold}:slots"));
+    eprintln!(
+        "B held every slot {:?} after A was killed (lease 2 s)",
+        killed.elapsed()
+    );
+    let slots: HashMap<String, i64> =
+        redis.query(redis::cmd("HGETALL").arg("flowgate:{Hold}:slots"));
     assert_eq!(slots.len(), 1, "only B holds slots: {slots:?}");
     let _: () = redis.query(redis::cmd("SET").arg("test:release").arg(1));
     assert!(second.wait().expect("B ends").success());
@@ -130,7 +171,9 @@ fn a_killed_instance_gives_its_slots_back_within_its_lease() {
 #[test]
 #[ignore = "run by the fleet tests as a separate process"]
 fn fleet_worker() {
-    let Ok(role) = std::env::var("FLEET_ROLE") else { return };
+    let Ok(role) = std::env::var("FLEET_ROLE") else {
+        return;
+    };
     let name = std::env::var("FLEET_NAME").unwrap();
     let flows: usize = std::env::var("FLEET_FLOWS").unwrap().parse().unwrap();
     let url = std::env::var("FLEET_URL").unwrap();
@@ -163,27 +206,52 @@ fn mixed(client: &Arc<Client>, redis: &redis::Client, flows: usize) {
                 let enter = redis::Script::new(ENTER);
                 let admitted_at = redis::Script::new(ADMITTED_AT);
                 while next.fetch_add(1, Ordering::SeqCst) < flows {
-                    let _: i64 = redis::cmd("INCR").arg("test:flows").query(&mut connection).unwrap();
-                    let rate = client.start_flow_blocking("FleetRate", &Labels::new(), Duration::from_millis(200));
+                    let _: i64 = redis::cmd("INCR")
+                        .arg("test:flows")
+                        .query(&mut connection)
+                        .unwrap();
+                    let rate = client.start_flow_blocking(
+                        "FleetRate",
+                        &Labels::new(),
+                        Duration::from_millis(200),
+                    );
                     if rate.should_run() {
-                        let _: i64 = admitted_at.key("test:rate").invoke(&mut connection).unwrap();
+                        let _: i64 = admitted_at
+                            .key("test:rate")
+                            .invoke(&mut connection)
+                            .unwrap();
                     }
                     drop(rate);
-                    let mut flow = client.start_flow_blocking("Fleet", &Labels::new(), Duration::from_secs(10));
+                    let mut flow = client.start_flow_blocking(
+                        "Fleet",
+                        &Labels::new(),
+                        Duration::from_secs(10),
+                    );
                     if !flow.should_run() {
                         continue;
                     }
-                    let _: i64 = enter.key("test:inflight").key("test:peak").invoke(&mut connection).unwrap();
-                    let _: i64 = redis::cmd("INCR").arg("test:ran").query(&mut connection).unwrap();
+                    let _: i64 = enter
+                        .key("test:inflight")
+                        .key("test:peak")
+                        .invoke(&mut connection)
+                        .unwrap();
+                    let _: i64 = redis::cmd("INCR")
+                        .arg("test:ran")
+                        .query(&mut connection)
+                        .unwrap();
                     std::thread::sleep(Duration::from_micros(fastrand::u64(0..500)));
                     // Out of the fleet's count before the slot is given back.
-                    let _: i64 = redis::cmd("DECR").arg("test:inflight").query(&mut connection).unwrap();
+                    let _: i64 = redis::cmd("DECR")
+                        .arg("test:inflight")
+                        .query(&mut connection)
+                        .unwrap();
                     match fastrand::u8(0..10) {
                         0 => {
-                            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                                let _flow = flow;
-                                panic!("on purpose");
-                            }));
+                            let panicked =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                                    let _flow = flow;
+                                    panic!("on purpose");
+                                }));
                             assert!(panicked.is_err());
                         }
                         1 => drop(flow), // cancelled
@@ -212,13 +280,26 @@ fn hold(client: &Arc<Client>, redis: &redis::Client, name: &str, threads: usize)
             let name = name.to_owned();
             let mut connection = redis.get_connection().unwrap();
             std::thread::spawn(move || {
-                let _: () = redis::cmd("SET").arg(format!("test:waiting:{name}")).arg(1).query(&mut connection).unwrap();
-                let flow = client.start_flow_blocking("Hold", &Labels::new(), Duration::from_secs(60));
+                let _: () = redis::cmd("SET")
+                    .arg(format!("test:waiting:{name}"))
+                    .arg(1)
+                    .query(&mut connection)
+                    .unwrap();
+                let flow =
+                    client.start_flow_blocking("Hold", &Labels::new(), Duration::from_secs(60));
                 if !flow.should_run() {
                     return;
                 }
-                let _: i64 = redis::cmd("INCR").arg(format!("test:held:{name}")).query(&mut connection).unwrap();
-                while redis::cmd("EXISTS").arg("test:release").query::<i64>(&mut connection).unwrap() == 0 {
+                let _: i64 = redis::cmd("INCR")
+                    .arg(format!("test:held:{name}"))
+                    .query(&mut connection)
+                    .unwrap();
+                while redis::cmd("EXISTS")
+                    .arg("test:release")
+                    .query::<i64>(&mut connection)
+                    .unwrap()
+                    == 0
+                {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 flow.end();

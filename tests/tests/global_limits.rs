@@ -3,6 +3,13 @@
 //! instances of a service would be, share one limit; and what a gate does when the
 //! store stops, is slow, or comes back empty.
 
+// Counts and bounds are small numbers, compared as floats for the rate's bound.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +27,12 @@ fn client(url: &str, flags: &str, store: &str) -> Client {
 }
 
 /// Starts `n` flows of `flag` on `client`, blocking; the accepted ones are kept.
-fn admitted(client: &Client, flag: &str, labels: &Labels<'_>, n: usize) -> (Vec<flowgate::Flow>, Vec<RejectReason>) {
+fn admitted(
+    client: &Client,
+    flag: &str,
+    labels: &Labels<'_>,
+    n: usize,
+) -> (Vec<flowgate::Flow>, Vec<RejectReason>) {
     let mut kept = Vec::new();
     let mut refused = Vec::new();
     for _ in 0..n {
@@ -44,9 +56,14 @@ fn eventually(what: &str, mut holds: impl FnMut() -> bool) {
 
 #[test]
 fn two_instances_share_one_rate_limit() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let flags = "[flags.Checkout]\nrate_limit = { limit = 30, per = \"1h\", scope = \"global\" }";
-    let (a, b) = (client(&redis.url(), flags, ""), client(&redis.url(), flags, ""));
+    let (a, b) = (
+        client(&redis.url(), flags, ""),
+        client(&redis.url(), flags, ""),
+    );
     let mut total = 0;
     for i in 0..200 {
         let instance = if i % 2 == 0 { &a } else { &b };
@@ -69,7 +86,9 @@ fn two_instances_share_one_rate_limit() {
 
 #[test]
 fn three_instances_never_run_more_than_the_global_max() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let flags = "[flags.Export]\nconcurrency = { max = 3, scope = \"global\" }";
     let instances: Vec<Client> = (0..3).map(|_| client(&redis.url(), flags, "")).collect();
     let mut held = Vec::new();
@@ -84,7 +103,12 @@ fn three_instances_never_run_more_than_the_global_max() {
     }
     assert_eq!(held.len(), 3, "held {} of a global 3", held.len());
     assert_eq!(refused.len(), 9);
-    assert!(refused.iter().all(|r| *r == RejectReason::ConcurrencyLimited), "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| *r == RejectReason::ConcurrencyLimited),
+        "{refused:?}"
+    );
     // In the store: 3 slots in all, over the instances that hold them.
     let slots: std::collections::HashMap<String, usize> =
         redis.query(redis::cmd("HGETALL").arg("flowgate:{Export}:slots"));
@@ -106,9 +130,13 @@ fn three_instances_never_run_more_than_the_global_max() {
 
 #[test]
 fn queued_flows_of_several_instances_take_turns() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let flags = "[flags.Report]\nconcurrency = { max = 2, queue = 64, scope = \"global\" }";
-    let instances: Vec<Arc<Client>> = (0..3).map(|_| Arc::new(client(&redis.url(), flags, ""))).collect();
+    let instances: Vec<Arc<Client>> = (0..3)
+        .map(|_| Arc::new(client(&redis.url(), flags, "")))
+        .collect();
     let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let threads: Vec<_> = (0..24)
@@ -116,7 +144,8 @@ fn queued_flows_of_several_instances_take_turns() {
             let instance = Arc::clone(&instances[i % 3]);
             let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
             std::thread::spawn(move || {
-                let flow = instance.start_flow_blocking("Report", &Labels::new(), Duration::from_secs(30));
+                let flow =
+                    instance.start_flow_blocking("Report", &Labels::new(), Duration::from_secs(30));
                 assert!(flow.should_run(), "{:?}", flow.rejection());
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
@@ -129,17 +158,35 @@ fn queued_flows_of_several_instances_take_turns() {
     for thread in threads {
         thread.join().expect("a flow");
     }
-    assert!(peak.load(Ordering::SeqCst) <= 2, "peak {}", peak.load(Ordering::SeqCst));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 2,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
 }
 
 #[test]
 fn a_rate_limit_per_label_value_is_one_bucket_per_value_in_the_fleet() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let flags = "[flags.Api]\nrate_limit = { limit = 2, per = \"1h\", by = \"tenant\", scope = \"global\" }";
-    let (a, b) = (client(&redis.url(), flags, ""), client(&redis.url(), flags, ""));
+    let (a, b) = (
+        client(&redis.url(), flags, ""),
+        client(&redis.url(), flags, ""),
+    );
     // Values a careless or hostile caller sends: braces, separators, long, unicode.
     let long = "t".repeat(5_000);
-    let values = ["acme", "", "a}b", "{x}", "a|b", "é😀", long.as_str(), "acme "];
+    let values = [
+        "acme",
+        "",
+        "a}b",
+        "{x}",
+        "a|b",
+        "é😀",
+        long.as_str(),
+        "acme ",
+    ];
     for value in values {
         let labels = labels! { "tenant" => value };
         let (first, _) = admitted(&a, "Api", &labels, 3);
@@ -160,16 +207,22 @@ fn a_rate_limit_per_label_value_is_one_bucket_per_value_in_the_fleet() {
 /// A store nobody answers: each `on_store_error` does what it says.
 #[test]
 fn an_unreachable_store_follows_on_store_error() {
-    let url = flowgate_tests::unanswered_unleash_url().replace("http://", "redis://").replace("/api", "/0");
+    let url = flowgate_tests::unanswered_unleash_url()
+        .replace("http://", "redis://")
+        .replace("/api", "/0");
     let flags = "[flags.Pay]\nrate_limit = { limit = 10, per = \"1h\", scope = \"global\" }\n\
                  [flags.Ship]\nconcurrency = { max = 4, scope = \"global\" }";
     let expect = [
-        ("local", 5, 2),   // the limits divided by `instances = 2`
+        ("local", 5, 2), // the limits divided by `instances = 2`
         ("reject", 0, 0),
         ("accept", 20, 20),
     ];
     for (policy, rate_admitted, concurrency_admitted) in expect {
-        let client = client(&url, flags, &format!("on_store_error = \"{policy}\"\ninstances = 2"));
+        let client = client(
+            &url,
+            flags,
+            &format!("on_store_error = \"{policy}\"\ninstances = 2"),
+        );
         let (rated, refused) = admitted(&client, "Pay", &Labels::new(), 20);
         assert_eq!(rated.len(), rate_admitted, "{policy}: {refused:?}");
         let (held, _) = admitted(&client, "Ship", &Labels::new(), 20);
@@ -184,7 +237,9 @@ fn an_unreachable_store_follows_on_store_error() {
 
 #[test]
 fn a_store_that_stops_and_comes_back_empty_is_shared_again() {
-    let Some(mut redis) = RedisServer::start() else { return };
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
     let flags = "[flags.Pay]\nrate_limit = { limit = 4, per = \"1h\", scope = \"global\" }";
     let client = client(&redis.url(), flags, "on_store_error = \"reject\"");
     assert_eq!(admitted(&client, "Pay", &Labels::new(), 10).0.len(), 4);
@@ -208,22 +263,35 @@ fn a_store_that_stops_and_comes_back_empty_is_shared_again() {
 /// A store that answers too late: the gate does not wait for it.
 #[test]
 fn a_slow_store_never_holds_a_gate_past_its_timeout() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let flags = "[flags.Pay]\nrate_limit = { limit = 1000, per = \"1s\", scope = \"global\" }";
     let client = client(&redis.url(), flags, "on_store_error = \"accept\"");
     let slept = Arc::new(AtomicBool::new(false));
     let sleeper = {
         let (slept, mut connection) = (Arc::clone(&slept), redis.connection().unwrap());
         std::thread::spawn(move || {
-            let _: () = redis::cmd("DEBUG").arg("SLEEP").arg(2).query(&mut connection).unwrap();
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(2)
+                .query(&mut connection)
+                .unwrap();
             slept.store(true, Ordering::SeqCst);
         })
     };
     // Give the sleep a head start: the store blocks every client while it runs.
     eventually("redis is asleep", || redis.is_asleep());
     let flow = client.start_flow_blocking("Pay", &Labels::new(), Duration::from_millis(100));
-    assert!(!slept.load(Ordering::SeqCst), "the gate waited for the store");
-    assert!(flow.should_run(), "on_store_error = \"accept\": {:?}", flow.rejection());
+    assert!(
+        !slept.load(Ordering::SeqCst),
+        "the gate waited for the store"
+    );
+    assert!(
+        flow.should_run(),
+        "on_store_error = \"accept\": {:?}",
+        flow.rejection()
+    );
     sleeper.join().unwrap();
 }
 
@@ -232,7 +300,9 @@ fn a_slow_store_never_holds_a_gate_past_its_timeout() {
 /// loses few tokens to batches that expire.
 #[test]
 fn generated_limits_never_admit_more_than_the_bucket() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let mut rng = fastrand::Rng::with_seed(18);
     for case in 0..12 {
         let (limit, burst, instances) = (rng.u64(1..5_000), rng.u64(1..300), rng.usize(1..5));
@@ -240,15 +310,69 @@ fn generated_limits_never_admit_more_than_the_bucket() {
         let flags = format!(
             "[flags.{flag}]\nrate_limit = {{ limit = {limit}, per = \"1h\", burst = {burst}, scope = \"global\" }}"
         );
-        let fleet: Vec<Client> = (0..instances).map(|_| client(&redis.url(), &flags, "")).collect();
+        let fleet: Vec<Client> = (0..instances)
+            .map(|_| client(&redis.url(), &flags, ""))
+            .collect();
         let started = Instant::now();
         let mut total = 0;
         for i in 0..(burst as usize + 50) * 2 {
-            let flow = fleet[i % instances].start_flow_blocking(flag.as_str(), &Labels::new(), TIMEOUT);
+            let flow =
+                fleet[i % instances].start_flow_blocking(flag.as_str(), &Labels::new(), TIMEOUT);
             total += u64::from(flow.should_run());
         }
-        let refilled = (limit as f64 * (started.elapsed().as_secs_f64() + 0.1) / 3600.0).ceil() as u64;
-        assert!(total <= burst + refilled, "case {case}: {total} admitted of {burst} (+{refilled}) over {instances} instances");
-        assert!(total * 10 >= burst * 8, "case {case}: only {total} of {burst} admitted");
+        let refilled =
+            (limit as f64 * (started.elapsed().as_secs_f64() + 0.1) / 3600.0).ceil() as u64;
+        assert!(
+            total <= burst + refilled,
+            "case {case}: {total} admitted of {burst} (+{refilled}) over {instances} instances"
+        );
+        assert!(
+            total * 10 >= burst * 8,
+            "case {case}: only {total} of {burst} admitted"
+        );
     }
+}
+
+/// A store URL's password never shows: not in the client's `Debug`, not in the store's
+/// errors, not in a load error.
+#[test]
+fn the_store_password_never_shows() {
+    let flags = "[flags.Pay]\nrate_limit = { limit = 1, per = \"1s\", scope = \"global\" }";
+    let client = client("redis://default:Sup3rS3cret@127.0.0.1:1/0", flags, "");
+    let _ = client.start_flow_blocking("Pay", &Labels::new(), Duration::from_millis(50));
+    let shown = format!(
+        "{client:?} {:?} {:?}",
+        client.store_stats(),
+        client.inspect()
+    );
+    assert!(!shown.contains("Sup3rS3cret"), "{shown}");
+    for url in [
+        "rediss://:Sup3rS3cret@cache:6379",
+        "redis://:Sup3rS3cret@/0",
+        "Sup3rS3cret@cache",
+    ] {
+        let error = Client::builder()
+            .toml(format!("{flags}\n[store]\nredis = \"{url}\"\n"))
+            .build()
+            .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("Sup3rS3cret"), "{shown}");
+    }
+}
+
+/// A global limit without a store URL anywhere is a load error naming what to add.
+#[test]
+fn a_global_limit_needs_a_store() {
+    if std::env::var_os("FLOWGATE_REDIS_URL").is_some() {
+        return;
+    }
+    let error = Client::builder()
+        .toml("[flags.Pay]\nconcurrency = { max = 1, scope = \"global\" }\n")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("[store] redis") && error.contains("FLOWGATE_REDIS_URL"),
+        "{error}"
+    );
 }

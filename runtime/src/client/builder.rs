@@ -204,7 +204,8 @@ impl Client {
                 let Some(policy) = weak.upgrade() else {
                     return false;
                 };
-                match flowgate_config::read_file(path).and_then(|document| policy.apply(&document)) {
+                match flowgate_config::read_file(path).and_then(|document| policy.apply(&document))
+                {
                     Ok(()) => {}
                     Err(error) => tracing::warn!(
                         target: "flowgate",

@@ -24,7 +24,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
-    pub fn store_stats(&self) -> Option<crate::StoreStats> {
+    pub fn store_stats(&self) -> Option<crate::limits::global::StoreStats> {
         self.inner.policy.store_stats()
     }
 
@@ -105,6 +105,7 @@ impl Client {
                 burst: rate.spec.burst,
                 by: rate.by.as_deref().map(str::to_owned),
                 max_keys: rate.by.is_some().then_some(rate.max_keys),
+                global: rate.is_global(),
             }),
             concurrency: spec
                 .concurrency
@@ -114,6 +115,7 @@ impl Client {
                     queue: concurrency.spec.queue,
                     by: concurrency.by.as_deref().map(str::to_owned),
                     max_keys: concurrency.by.is_some().then_some(concurrency.max_keys),
+                    global: concurrency.is_global(),
                     in_flight,
                     queued,
                     keys: metrics.keys(flag).to_vec(),

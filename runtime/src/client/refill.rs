@@ -6,22 +6,10 @@
 //! Kept apart from `start` (and boxed by its caller): gates without global limits carry
 //! none of it.
 
-use std::sync::Arc;
-
-use super::start::{Deadline, Step};
+use super::start::{Deadline, Refilling, Step};
 use super::Client;
-use crate::flow::Decision;
 use crate::labels::Labels;
-use crate::limits::global::{GlobalRate, Take};
-use crate::metrics::StatsRef;
-
-/// An accepted flow waiting for a token of `rate`.
-pub(super) struct Refilling {
-    pub(super) stats: StatsRef,
-    pub(super) decision: Decision,
-    pub(super) success: bool,
-    pub(super) rate: Arc<GlobalRate>,
-}
+use crate::limits::global::Take;
 
 impl Client {
     pub(super) async fn refill(

@@ -322,7 +322,7 @@ impl Client {
             }
             #[cfg(feature = "redis")]
             Admission::Refill(rate) => {
-                return Step::Refill(super::refill::Refilling {
+                return Step::Refill(Refilling {
                     stats,
                     decision,
                     success,
@@ -340,8 +340,8 @@ impl Client {
         retry_after: Duration,
         labels: &Labels<'_>,
     ) -> Flow {
-        let rejection =
-            Rejection::of(stats.flag_name(), RejectReason::RateLimited).with_retry_after(retry_after);
+        let rejection = Rejection::of(stats.flag_name(), RejectReason::RateLimited)
+            .with_retry_after(retry_after);
         let told = self.told(labels);
         Flow::new(
             stats,
@@ -426,7 +426,16 @@ pub(super) enum Step {
     Queue(Queued),
     /// Waiting for a global rate limit's next batch of tokens.
     #[cfg(feature = "redis")]
-    Refill(super::refill::Refilling),
+    Refill(Refilling),
+}
+
+/// An accepted flow waiting for a token of a global rate limit (see `refill`).
+#[cfg(feature = "redis")]
+pub(super) struct Refilling {
+    pub(super) stats: StatsRef,
+    pub(super) decision: Decision,
+    pub(super) success: bool,
+    pub(super) rate: Arc<crate::limits::global::GlobalRate>,
 }
 
 impl Step {

@@ -130,7 +130,11 @@ impl FlagLimits {
     #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
     pub(crate) fn stop_global_now(&self) {
         #[cfg(feature = "redis")]
-        if let Some(leases) = self.global.as_ref().and_then(|global| global.leases.as_ref()) {
+        if let Some(leases) = self
+            .global
+            .as_ref()
+            .and_then(|global| global.leases.as_ref())
+        {
             leases.stop_now();
         }
     }
@@ -140,7 +144,11 @@ impl FlagLimits {
     #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
     pub(crate) fn stop_global(&self) {
         #[cfg(feature = "redis")]
-        if let Some(leases) = self.global.as_ref().and_then(|global| global.leases.as_ref()) {
+        if let Some(leases) = self
+            .global
+            .as_ref()
+            .and_then(|global| global.leases.as_ref())
+        {
             leases.stop();
         }
     }

@@ -28,13 +28,14 @@ pub(crate) struct Keyed<S> {
 }
 
 impl<S> Keyed<S> {
+    /// Whether the limit is shared by the fleet.
     pub(crate) fn is_global(&self) -> bool {
         self.scope == Scope::Global
     }
 }
 
 impl LimitSpec {
-    /// Whether a limit is shared by the fleet.
+    /// Whether a limit of the flag is shared by the fleet.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn is_global(&self) -> bool {
         self.rate.as_ref().is_some_and(Keyed::is_global)

@@ -130,12 +130,17 @@ impl GlobalRate {
     /// Applies new parameters (a reload): the next request uses them.
     pub(crate) fn update(&self, spec: RateSpec) {
         self.interval_ns.store(spec.interval(), Ordering::Relaxed);
-        self.capacity_ns
-            .store(spec.interval().saturating_mul(spec.burst.max(1)), Ordering::Relaxed);
+        self.capacity_ns.store(
+            spec.interval().saturating_mul(spec.burst.max(1)),
+            Ordering::Relaxed,
+        );
         let instances = self.store.instances();
         self.local.update(divided(spec, instances), now_ns());
         self.divided_by.store(instances, Ordering::Relaxed);
-        *self.spec.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = spec;
+        *self
+            .spec
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = spec;
     }
 
     /// A token from the batch in hand, or what to do without one. Never waits.
@@ -179,7 +184,10 @@ impl GlobalRate {
             OnStoreError::Local => {
                 let instances = self.store.instances();
                 if self.divided_by.swap(instances, Ordering::Relaxed) != instances {
-                    let spec = *self.spec.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let spec = *self
+                        .spec
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     self.local.update(divided(spec, instances), now);
                 }
                 match self.local.try_acquire(now) {
@@ -238,7 +246,8 @@ impl GlobalRate {
             i64::try_from(self.capacity_ns.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
             i64::from(want),
         ];
-        let reply: Option<(i64, i64, i64)> = self.store.run(&SCRIPT, &[&self.key], None, &args).await;
+        let reply: Option<(i64, i64, i64)> =
+            self.store.run(&SCRIPT, &[&self.key], None, &args).await;
         let Some((granted, left, retry_ns)) = reply else {
             return;
         };
@@ -247,7 +256,8 @@ impl GlobalRate {
             let retry = u64::try_from(retry_ns).unwrap_or(0).max(1);
             self.denied_epoch
                 .store(self.store.health.epoch(), Ordering::Relaxed);
-            self.denied_until.store(now.saturating_add(retry), Ordering::Release);
+            self.denied_until
+                .store(now.saturating_add(retry), Ordering::Release);
             self.want.store(1, Ordering::Relaxed);
             return;
         }
@@ -259,13 +269,21 @@ impl GlobalRate {
         let unused = self.tokens.swap(0, Ordering::AcqRel);
         let carried = if still_valid { unused } else { 0 };
         // What this instance used of its last batch tells how much it needs.
-        let used = self.last_batch.load(Ordering::Relaxed).saturating_sub(unused);
-        let share = u64::try_from(left.max(0)).unwrap_or(0) / (2 * u64::from(self.store.instances()));
-        let next = share.min(u64::from(used) * 2 + 2).clamp(1, u64::from(MAX_BATCH));
-        self.want.store(u32::try_from(next).unwrap_or(MAX_BATCH), Ordering::Relaxed);
+        let used = self
+            .last_batch
+            .load(Ordering::Relaxed)
+            .saturating_sub(unused);
+        let share =
+            u64::try_from(left.max(0)).unwrap_or(0) / (2 * u64::from(self.store.instances()));
+        let next = share
+            .min(u64::from(used) * 2 + 2)
+            .clamp(1, u64::from(MAX_BATCH));
+        self.want
+            .store(u32::try_from(next).unwrap_or(MAX_BATCH), Ordering::Relaxed);
         self.last_batch.store(granted, Ordering::Relaxed);
         self.denied_until.store(0, Ordering::Release);
-        self.tokens.store(granted.saturating_add(carried), Ordering::Release);
+        self.tokens
+            .store(granted.saturating_add(carried), Ordering::Release);
         self.valid_until
             .store(now.saturating_add(nanos(BATCH_LIFETIME)), Ordering::Release);
     }

@@ -126,7 +126,10 @@ mod tests {
         health.succeeded();
         health.failed("timed out");
         let stats = health.stats();
-        assert_eq!((stats.failures, stats.went_down, stats.came_back), (101, 2, 1));
+        assert_eq!(
+            (stats.failures, stats.went_down, stats.came_back),
+            (101, 2, 1)
+        );
         assert!(!stats.up);
         assert_eq!(stats.last_error.as_deref(), Some("timed out"));
     }

@@ -74,8 +74,21 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         // Generated hostile values: braces, separators, control characters, long text.
         for value in [
-            "", "a", "a}b", "a{b", "a|b", "a_b", "}", "{}", "\n", "\u{0}", "é", "x".repeat(64).as_str(),
-            "x".repeat(65).as_str(), "y".repeat(10_000).as_str(), "😀".repeat(40).as_str(),
+            "",
+            "a",
+            "a}b",
+            "a{b",
+            "a|b",
+            "a_b",
+            "}",
+            "{}",
+            "\n",
+            "\u{0}",
+            "é",
+            "x".repeat(64).as_str(),
+            "x".repeat(65).as_str(),
+            "y".repeat(10_000).as_str(),
+            "😀".repeat(40).as_str(),
         ] {
             let key = rate("F", Some(value));
             assert!(key.len() < 200, "{key}");

@@ -145,9 +145,14 @@ impl Leases {
         let keeper = &self.keeper;
         keeper.max.store(spec.max, Ordering::SeqCst);
         keeper.queue.store(spec.queue, Ordering::SeqCst);
-        keeper
-            .lease_ms
-            .store(u64::try_from(millis(lease)).unwrap_or(u64::MAX), Ordering::SeqCst);
+        keeper.lease_ms.store(
+            u64::try_from(millis(lease)).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+        if !keeper.store.health.is_down() {
+            // The new queue now; the keeper adjusts the slots at its next turn.
+            keeper.set_local(keeper.held.load(Ordering::SeqCst));
+        }
         keeper.demand.notify_one();
     }
 
@@ -207,7 +212,11 @@ impl Keeper {
         let mut busy = Instant::now();
         let mut by_policy = false;
         loop {
-            let wait = if self.limiter.waiting() > 0 { POLL } else { TICK };
+            let wait = if self.limiter.waiting() > 0 {
+                POLL
+            } else {
+                TICK
+            };
             let _ = tokio::time::timeout(wait, self.demand.notified()).await;
             let (in_flight, waiting) = (self.limiter.in_flight(), self.limiter.waiting());
             let stopping = self.stopping.load(Ordering::SeqCst);

@@ -76,14 +76,16 @@ impl Store {
         };
         let shown = redacted_url(&url);
         if config.redis.is_none() {
-            flowgate_config::check_store_url(&url).map_err(|message| {
-                ConfigError::new(URL_VARIABLE, message).at_key("redis")
-            })?;
+            flowgate_config::check_store_url(&url)
+                .map_err(|message| ConfigError::new(URL_VARIABLE, message).at_key("redis"))?;
         }
         let client = redis::Client::open(url.as_str()).map_err(|error| {
             ConfigError::new(
                 "flowgate.toml",
-                format!("the store's URL {shown:?} cannot be used: {:?}", error.kind()),
+                format!(
+                    "the store's URL {shown:?} cannot be used: {:?}",
+                    error.kind()
+                ),
             )
             .at_key("redis")
         })?;
@@ -96,7 +98,10 @@ impl Store {
         let connection = {
             let _in_runtime = runtime.handle().enter();
             ConnectionManager::new_lazy_with_config(client, settings).map_err(|error| {
-                ConfigError::new("flowgate.toml", format!("the store {shown:?}: {:?}", error.kind()))
+                ConfigError::new(
+                    "flowgate.toml",
+                    format!("the store {shown:?}: {:?}", error.kind()),
+                )
             })?
         };
         let store = Arc::new(Self {
