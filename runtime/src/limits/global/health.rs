@@ -23,7 +23,8 @@ pub(crate) struct Health {
     shown: String,
 }
 
-/// The counts of [`Health`], at one time.
+/// The state of the store global limits are kept in, at one time: see
+/// [`Client::store_stats`](crate::Client::store_stats).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreStats {
