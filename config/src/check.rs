@@ -590,7 +590,7 @@ fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, Co
             return Err(at.error(
                 &lease.span(),
                 "lease",
-                "a `lease` is how long a dead instance's slots of a global limit last:                  add `scope = \"global\"`, or remove it",
+                "a `lease` is how long a dead instance's slots of a global limit last: add `scope = \"global\"`, or remove it",
             ))
         }
     };
@@ -599,7 +599,7 @@ fn check_concurrency(at: &At<'_>, raw: RawConcurrency) -> Result<Concurrency, Co
             return Err(at.error(
                 &scope.span(),
                 "scope",
-                "a global concurrency limit per label value (`by`) is not supported yet:                  remove `by` for one global limit, or keep `by` with `scope = \"local\"`",
+                "a global concurrency limit per label value (`by`) is not supported yet: remove `by` for one global limit, or keep `by` with `scope = \"local\"`",
             ));
         }
     }

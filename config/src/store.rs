@@ -223,6 +223,7 @@ instances = 4
             let error = parse(text, "flowgate.toml").unwrap_err().to_string();
             assert!(error.contains(wanted), "{text:?}\n got: {error}\nwant: {wanted}");
             assert!(!error.contains("hunter2") && !error.contains(":pw@"), "{error}");
+            assert!(!error.contains("  "), "stray spaces: {error}");
         }
     }
 

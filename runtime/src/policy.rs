@@ -38,8 +38,12 @@ impl Policy {
     /// # Errors
     /// A global limit with no store to keep it in (or without the `redis` feature):
     /// nothing is applied, the policy in force stays.
-    pub(crate) fn apply(&self, document: &flowgate_config::Document) -> Result<(), ConfigError> {
-        let store = self.store_for(document)?;
+    pub(crate) fn apply(
+        &self,
+        document: &flowgate_config::Document,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        let store = self.store_for(document, origin)?;
         let fallbacks = document
             .flags
             .iter()
@@ -75,10 +79,11 @@ impl Policy {
     fn store_for(
         &self,
         document: &flowgate_config::Document,
+        origin: &str,
     ) -> Result<Option<std::sync::Arc<crate::limits::global::Store>>, ConfigError> {
-        if first_global(document).is_none() {
+        let Some(flag) = first_global(document) else {
             return Ok(None);
-        }
+        };
         let config = document.store.clone().unwrap_or_default();
         let mut current = self
             .store
@@ -87,7 +92,7 @@ impl Policy {
         if let Some(store) = current.as_ref().filter(|store| store.is_for(&config)) {
             return Ok(Some(std::sync::Arc::clone(store)));
         }
-        let store = crate::limits::global::Store::open(&config)?;
+        let store = crate::limits::global::Store::open(&config, origin, flag)?;
         *current = Some(std::sync::Arc::clone(&store));
         Ok(Some(store))
     }
@@ -95,14 +100,19 @@ impl Policy {
     /// Without the `redis` feature, a global limit is an error that says so.
     #[cfg(not(feature = "redis"))]
     #[allow(clippy::unused_self)]
-    fn store_for(&self, document: &flowgate_config::Document) -> Result<Option<()>, ConfigError> {
+    fn store_for(
+        &self,
+        document: &flowgate_config::Document,
+        origin: &str,
+    ) -> Result<Option<()>, ConfigError> {
         match first_global(document) {
             None => Ok(None),
             Some(flag) => Err(ConfigError::new(
-                "flowgate.toml",
+                origin,
                 "a limit with `scope = \"global\"` is kept in Redis: enable flowgate's \
                  `redis` feature, or make it `scope = \"local\"`",
             )
+            .at(flag.line, 1)
             .in_flag(flag.name.as_str())
             .at_key("scope")),
         }

@@ -376,3 +376,135 @@ fn a_global_limit_needs_a_store() {
         "{error}"
     );
 }
+
+/// What the store holds may have been written by anyone: garbage, a bucket owed far
+/// into the future, another type under the key, counts that are not numbers. A gate
+/// still answers, within the limit's own bounds, and never crashes.
+#[test]
+fn hostile_store_contents_are_bounded() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let flags = "[flags.Pay]\nrate_limit = { limit = 10, per = \"1s\", scope = \"global\" }\n\
+                 [flags.Ship]\nconcurrency = { max = 2, scope = \"global\" }";
+    let client = client(&redis.url(), flags, "on_store_error = \"reject\"");
+    for value in ["garbage", "-1e308", "1e308", "nan", "99999999999999999999"] {
+        let _: () = redis.query(redis::cmd("SET").arg("flowgate:{Pay}:rate").arg(value));
+        let flow = client.start_flow_blocking("Pay", &Labels::new(), TIMEOUT);
+        if let Some(rejection) = flow.rejection() {
+            // Refused for at most the time a bucket takes to refill from empty.
+            let retry = rejection.retry_after().unwrap_or_default();
+            assert!(
+                retry <= Duration::from_secs(1),
+                "{value}: retry after {retry:?}"
+            );
+        }
+    }
+    // Another type under the slots' key, and counts that are not numbers.
+    let _: () = redis.query(
+        redis::cmd("HSET")
+            .arg("flowgate:{Ship}:slots")
+            .arg("ghost")
+            .arg("many"),
+    );
+    let (held, _) = admitted(&client, "Ship", &Labels::new(), 4);
+    assert_eq!(held.len(), 2, "a count that is not a number counts as none");
+    drop(held);
+    let _: () = redis.query(redis::cmd("DEL").arg("flowgate:{Pay}:rate"));
+    let _: () = redis.query(redis::cmd("LPUSH").arg("flowgate:{Pay}:rate").arg("x"));
+    let flow = client.start_flow_blocking("Pay", &Labels::new(), TIMEOUT);
+    // The store refuses the script (wrong type): `on_store_error` decides.
+    assert!(!flow.should_run());
+    assert!(client.store_stats().unwrap().failures > 0);
+}
+
+/// Flows that come seldom (a new user's first trial found a global limit of 20 a
+/// minute admitting 8 of them): no token is fetched ahead of them to expire unused,
+/// and whatever expires goes back, so the fleet gets the whole limit.
+#[test]
+fn flows_that_come_seldom_get_the_whole_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let flags = "[flags.Slow]\nrate_limit = { limit = 20, per = \"1m\", scope = \"global\" }";
+    let (a, b) = (
+        client(&redis.url(), flags, ""),
+        client(&redis.url(), flags, ""),
+    );
+    let started = Instant::now();
+    let mut total = 0;
+    for i in 0..60 {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        total += u64::from(
+            instance
+                .start_flow_blocking("Slow", &Labels::new(), TIMEOUT)
+                .should_run(),
+        );
+        // The pace of the traffic, not a wait for anything.
+        std::thread::sleep(Duration::from_millis(20 + 15 * (i % 3)));
+    }
+    let refilled = (20.0 * (started.elapsed().as_secs_f64() + 0.1) / 60.0).ceil() as u64;
+    assert!(
+        total <= 20 + refilled,
+        "{total} admitted, at most {} allowed",
+        20 + refilled
+    );
+    assert!(
+        total >= 20,
+        "{total} admitted of 20: tokens were lost to batches"
+    );
+}
+
+/// A busy instance whose own queue never empties does not keep every slot: an
+/// instance that starts later gets its fair share while the first is still busy.
+#[test]
+fn a_busy_instance_does_not_starve_the_others() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let flags = "[flags.Render]\nconcurrency = { max = 4, queue = 64, scope = \"global\" }";
+    let busy = Arc::new(client(&redis.url(), flags, ""));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (busy, stop) = (Arc::clone(&busy), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let flow = busy.start_flow_blocking("Render", &Labels::new(), TIMEOUT);
+                    std::thread::sleep(Duration::from_millis(5));
+                    drop(flow);
+                }
+            })
+        })
+        .collect();
+    eventually("the busy instance holds every slot", || {
+        let slots: std::collections::HashMap<String, usize> =
+            redis.query(redis::cmd("HGETALL").arg("flowgate:{Render}:slots"));
+        slots.values().sum::<usize>() == 4
+    });
+    let late = Arc::new(client(&redis.url(), flags, ""));
+    let flows: Vec<_> = (0..2)
+        .map(|_| {
+            let late = Arc::clone(&late);
+            std::thread::spawn(move || {
+                let flow =
+                    late.start_flow_blocking("Render", &Labels::new(), Duration::from_secs(3));
+                let reason = flow.rejection().map(flowgate::Rejection::reason);
+                std::thread::sleep(Duration::from_millis(20));
+                reason
+            })
+        })
+        .collect();
+    let refused: Vec<_> = flows
+        .into_iter()
+        .filter_map(|f| f.join().unwrap())
+        .collect();
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert!(
+        refused.is_empty(),
+        "the late instance was starved: {refused:?}"
+    );
+}

@@ -191,7 +191,8 @@ impl Client {
         #[cfg(feature = "watch")]
         let seen = crate::watch::Seen::now(path);
         let policy = Arc::new(Policy::default());
-        policy.apply(&flowgate_config::read_file(path)?)?;
+        let origin = path.display().to_string();
+        policy.apply(&flowgate_config::read_file(path)?, &origin)?;
         let Some(inner) = Arc::get_mut(&mut self.inner) else {
             // Never: the client was just made, and is not shared yet.
             return Ok(());
@@ -204,7 +205,8 @@ impl Client {
                 let Some(policy) = weak.upgrade() else {
                     return false;
                 };
-                match flowgate_config::read_file(path).and_then(|document| policy.apply(&document))
+                match flowgate_config::read_file(path)
+                    .and_then(|document| policy.apply(&document, &path.display().to_string()))
                 {
                     Ok(()) => {}
                     Err(error) => tracing::warn!(

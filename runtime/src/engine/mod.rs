@@ -218,7 +218,7 @@ impl Engine {
 
     fn install(&self, document: &Document, origin: &str) -> Result<(), ConfigError> {
         let snapshot = compile::snapshot(document, origin)?;
-        self.shared.policy.apply(document)?;
+        self.shared.policy.apply(document, origin)?;
         self.shared.store.install(snapshot);
         Ok(())
     }

@@ -21,7 +21,10 @@
 //! bucket empties (half the tokens left over the instances, at most twice what this
 //! instance used from its last batch): near exhaustion each batch is one token, one
 //! round trip per admitted flow, and a refused flow remembers the retry time, so
-//! refused flows cost no round trip until it passes.
+//! refused flows cost no round trip until it passes. A batch is sized to what this
+//! instance used of its last one, per lifetime: flows that come seldom take one token
+//! at a time and nothing is fetched ahead of them. Tokens that expire unused go back
+//! to the bucket with the next request.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -47,14 +50,21 @@ static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 -- KEYS[1]: the bucket. ARGV: the interval between tokens (ns), the bucket's
--- capacity (burst × interval, ns), tokens wanted.
+-- capacity (burst × interval, ns), tokens wanted, tokens given back (granted
+-- earlier, never used).
 local interval = tonumber(ARGV[1]) / 1000
 local capacity = tonumber(ARGV[2]) / 1000
 local wanted = tonumber(ARGV[3])
+local returned = tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat ~= tat then tat = now end
+tat = tat - returned * interval
 if tat < now then tat = now end
+-- A bucket never owes more than its capacity (a value written by anyone else is
+-- brought back within it).
+if tat > now + capacity then tat = now + capacity end
 local free = math.floor((now + capacity - tat) / interval + 1e-6)
 if free < 1 then
   return {0, 0, math.ceil((tat + interval - capacity - now) * 1000)}
@@ -92,9 +102,10 @@ pub(crate) struct GlobalRate {
     /// store came back since (its `epoch` moved: it may have lost the bucket).
     denied_until: AtomicU64,
     denied_epoch: AtomicU64,
-    /// The size of the next batch, and of the last one.
+    /// The size of the next batch, and of the last one, and when that came (`now_ns`).
     want: AtomicU32,
     last_batch: AtomicU32,
+    batch_at: AtomicU64,
     refilling: AtomicBool,
     /// Bumped when a refill is over, whatever its outcome.
     refilled: tokio::sync::watch::Sender<u64>,
@@ -118,6 +129,7 @@ impl GlobalRate {
             denied_epoch: AtomicU64::new(0),
             want: AtomicU32::new(1),
             last_batch: AtomicU32::new(0),
+            batch_at: AtomicU64::new(0),
             refilling: AtomicBool::new(false),
             refilled: tokio::sync::watch::Sender::new(0),
             local: RateLimiter::continuing(divided(spec, instances), 0),
@@ -154,8 +166,11 @@ impl GlobalRate {
                 .tokens
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
             if let Ok(before) = taken {
-                // Running low: fetch the next batch before flows have to wait for it.
-                if before - 1 == self.low_water() {
+                // Running low: fetch the next batch before flows have to wait for it
+                // (batches of four or more: smaller ones are for flows that come
+                // seldom, and a batch fetched ahead of them would expire unused).
+                let low_water = self.low_water();
+                if before - 1 == low_water && low_water > 0 {
                     self.refill_in_background();
                 }
                 return Take::Taken;
@@ -241,51 +256,90 @@ impl GlobalRate {
 
     async fn refill(&self) {
         let want = self.want.load(Ordering::Relaxed).clamp(1, MAX_BATCH);
+        // Tokens of the last batch still valid are kept (at most a quarter of it, when
+        // the refill was started early): they are used before this batch runs low
+        // again, so no token is used more than two lifetimes after its grant. Tokens
+        // that expired unused go back to the bucket with this request.
+        let asked_at = now_ns();
+        let still_valid = asked_at < self.valid_until.swap(0, Ordering::AcqRel);
+        let unused = self.tokens.swap(0, Ordering::AcqRel);
+        let (carried, returned) = if still_valid {
+            (unused, 0)
+        } else {
+            (0, unused)
+        };
         let args = [
             i64::try_from(self.interval_ns.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
             i64::try_from(self.capacity_ns.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
             i64::from(want),
+            i64::from(returned),
         ];
         let reply: Option<(i64, i64, i64)> =
             self.store.run(&SCRIPT, &[&self.key], None, &args).await;
-        let Some((granted, left, retry_ns)) = reply else {
-            return;
-        };
         let now = now_ns();
-        if granted <= 0 {
-            let retry = u64::try_from(retry_ns).unwrap_or(0).max(1);
-            self.denied_epoch
-                .store(self.store.health.epoch(), Ordering::Relaxed);
-            self.denied_until
-                .store(now.saturating_add(retry), Ordering::Release);
-            self.want.store(1, Ordering::Relaxed);
-            return;
-        }
+        let (granted, left) = match reply {
+            Some((granted, left, _)) if granted > 0 => (granted, left),
+            Some((_, _, retry_ns)) => {
+                // Never longer than the bucket takes to refill from empty, whatever
+                // the reply.
+                let longest = self.capacity_ns.load(Ordering::Relaxed);
+                let retry = u64::try_from(retry_ns)
+                    .unwrap_or(0)
+                    .clamp(1, longest.max(1));
+                self.denied_epoch
+                    .store(self.store.health.epoch(), Ordering::Relaxed);
+                self.denied_until
+                    .store(now.saturating_add(retry), Ordering::Release);
+                self.want.store(1, Ordering::Relaxed);
+                self.keep(carried, asked_at);
+                return;
+            }
+            None => {
+                self.keep(carried, asked_at);
+                return;
+            }
+        };
         let granted = u32::try_from(granted).unwrap_or(MAX_BATCH).min(MAX_BATCH);
-        // Tokens of the last batch still valid are kept (at most a quarter of it, when
-        // the refill was started early): they are used before this batch runs low
-        // again, so no token is used more than two lifetimes after its grant.
-        let still_valid = now < self.valid_until.swap(0, Ordering::AcqRel);
-        let unused = self.tokens.swap(0, Ordering::AcqRel);
-        let carried = if still_valid { unused } else { 0 };
-        // What this instance used of its last batch tells how much it needs.
-        let used = self
-            .last_batch
-            .load(Ordering::Relaxed)
-            .saturating_sub(unused);
+        // The next batch: what this instance used of its last one, scaled to a
+        // lifetime (a batch used up in a tenth of it could be ten times larger; at most
+        // doubled each time), within a share of what the bucket has left.
+        let used = u64::from(
+            self.last_batch
+                .load(Ordering::Relaxed)
+                .saturating_sub(unused),
+        );
+        let took = asked_at
+            .saturating_sub(self.batch_at.load(Ordering::Relaxed))
+            .max(1);
+        let per_lifetime = used.saturating_mul(nanos(BATCH_LIFETIME)) / took;
         let share =
             u64::try_from(left.max(0)).unwrap_or(0) / (2 * u64::from(self.store.instances()));
-        let next = share
-            .min(u64::from(used) * 2 + 2)
+        let next = per_lifetime
+            .min(used * 2 + 2)
+            .min(share)
             .clamp(1, u64::from(MAX_BATCH));
         self.want
             .store(u32::try_from(next).unwrap_or(MAX_BATCH), Ordering::Relaxed);
-        self.last_batch.store(granted, Ordering::Relaxed);
+        self.last_batch
+            .store(granted.saturating_add(carried), Ordering::Relaxed);
+        self.batch_at.store(now, Ordering::Relaxed);
         self.denied_until.store(0, Ordering::Release);
         self.tokens
             .store(granted.saturating_add(carried), Ordering::Release);
         self.valid_until
             .store(now.saturating_add(nanos(BATCH_LIFETIME)), Ordering::Release);
+    }
+
+    /// Puts back the still valid tokens a refill took out, valid as they were (until a
+    /// lifetime after `asked_at` at most).
+    fn keep(&self, carried: u32, asked_at: u64) {
+        if carried > 0 {
+            self.tokens.fetch_add(carried, Ordering::AcqRel);
+            self.valid_until.store(
+                asked_at.saturating_add(nanos(BATCH_LIFETIME)),
+                Ordering::Release,
+            );
+        }
     }
 }
 

@@ -18,13 +18,15 @@ pub(crate) fn rate(flag: &str, value: Option<&str>) -> String {
     }
 }
 
-/// The two keys of a global concurrency limit of `flag`: slots held per instance (a
-/// hash), and when each instance's lease ends (a sorted set).
-pub(crate) fn concurrency(flag: &str) -> [String; 2] {
+/// The three keys of a global concurrency limit of `flag`: slots held per instance (a
+/// hash), when each instance's lease ends (a sorted set), and flows running and
+/// waiting per instance (a hash, for fair shares).
+pub(crate) fn concurrency(flag: &str) -> [String; 3] {
     let tag = escape(flag);
     [
         format!("flowgate:{{{tag}}}:slots"),
         format!("flowgate:{{{tag}}}:leases"),
+        format!("flowgate:{{{tag}}}:demand"),
     ]
 }
 
@@ -68,8 +70,9 @@ mod tests {
 
     #[test]
     fn a_limits_keys_share_one_slot_and_values_stay_apart() {
-        let [slots, leases] = concurrency("Checkout");
+        let [slots, leases, demand] = concurrency("Checkout");
         assert_eq!(tag(&slots), tag(&leases));
+        assert_eq!(tag(&slots), tag(&demand));
         assert_eq!(rate("Checkout", None), "flowgate:{Checkout}:rate");
         let mut seen = std::collections::HashSet::new();
         // Generated hostile values: braces, separators, control characters, long text.

@@ -25,6 +25,14 @@
 //! connection). When the store says the fleet is full, waiters beyond `queue` are
 //! refused at once (the local queue's length is `queue` plus `max`, so that a flow may
 //! wait for that one answer).
+//!
+//! **Fair shares.** Each request also says how many flows run and wait here (the
+//! instance's demand). When the fleet wants more than `max`, an instance is granted
+//! at most its max-min fair share of it, so a busy instance whose own queue never
+//! empties cannot keep every slot from the others (a new user's trial found one
+//! starved for seconds). An instance above its share admits no new flow until it is
+//! below it; the store keeps counting its running flows until they end, so the fleet
+//! stays within `max` meanwhile.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -55,35 +63,80 @@ pub(crate) fn renew_every(lease: Duration) -> Duration {
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS[1]: slots per instance (hash), KEYS[2]: lease ends (sorted set, ms).
--- ARGV: this instance, slots wanted, max, lease (ms).
+-- KEYS[1]: slots per instance (hash), KEYS[2]: lease ends (sorted set, ms),
+-- KEYS[3]: demand per instance (hash: flows running and waiting there).
+-- ARGV: this instance, slots wanted, max, lease (ms), demand, flows running.
+local me = ARGV[1]
+local wanted, max, lease = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local demand, running = tonumber(ARGV[5]), tonumber(ARGV[6])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, instance in ipairs(ended) do
   redis.call('HDEL', KEYS[1], instance)
+  redis.call('HDEL', KEYS[3], instance)
 end
 if #ended > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
-local others = 0
+local others, mine = 0, 0
 local held = redis.call('HGETALL', KEYS[1])
 for i = 1, #held, 2 do
-  if held[i] ~= ARGV[1] then others = others + (tonumber(held[i + 1]) or 0) end
+  local n = tonumber(held[i + 1]) or 0
+  if held[i] == me then mine = n else others = others + n end
 end
-local lease = tonumber(ARGV[4])
-local granted = math.max(0, math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - others))
-if granted > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], granted)
-  redis.call('ZADD', KEYS[2], now + lease, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], 2 * lease)
-  redis.call('PEXPIRE', KEYS[2], 2 * lease)
+-- When the fleet wants more than max, each instance gets at most a fair share of it
+-- (max-min fairness over the demands), so that one busy instance cannot keep every
+-- slot from the others.
+local demands, total = {demand}, demand
+local wants = redis.call('HGETALL', KEYS[3])
+for i = 1, #wants, 2 do
+  local n = tonumber(wants[i + 1]) or 0
+  if wants[i] ~= me and n > 0 then
+    demands[#demands + 1] = n
+    total = total + n
+  end
+end
+local share = max
+if total > max then
+  table.sort(demands)
+  local left = max
+  for i, d in ipairs(demands) do
+    local level = math.ceil(left / (#demands - i + 1))
+    if d >= level then
+      share = level
+      break
+    end
+    left = left - d
+  end
+end
+local granted = math.max(0, math.min(wanted, max - others, share))
+-- What the store counts for this instance: what it is granted, and never fewer than
+-- the flows it still runs on slots it held.
+local record = math.max(granted, math.min(running, mine))
+if record > 0 then redis.call('HSET', KEYS[1], me, record) else redis.call('HDEL', KEYS[1], me) end
+if demand > 0 then redis.call('HSET', KEYS[3], me, demand) else redis.call('HDEL', KEYS[3], me) end
+if record > 0 or demand > 0 then
+  redis.call('ZADD', KEYS[2], now + lease, me)
+  for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], 2 * lease) end
 else
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[2], me)
 end
-return {granted, others}
+return {granted, others, record}
 ",
     )
 });
+
+/// What a keeper asks the store for.
+#[derive(Debug, Clone, Copy)]
+struct Ask {
+    /// Slots wanted in all (running, waiting and spare).
+    wanted: usize,
+    max: usize,
+    lease: Duration,
+    /// Flows running and waiting here, for the fair share.
+    demand: usize,
+    /// Flows running here now: the store never counts fewer.
+    running: usize,
+}
 
 /// A global concurrency limit in this instance: the handle on its keeper. The keeper
 /// stops (giving back every slot once no flow holds one) when [`stop`](Self::stop) is
@@ -97,7 +150,7 @@ pub(crate) struct Leases {
 struct Keeper {
     store: Arc<Store>,
     limiter: Arc<ConcurrencyLimiter>,
-    keys: [String; 2],
+    keys: [String; 3],
     max: AtomicUsize,
     queue: AtomicUsize,
     lease_ms: std::sync::atomic::AtomicU64,
@@ -180,7 +233,15 @@ impl Leases {
             let lease = Duration::from_millis(keeper.lease_ms.load(Ordering::SeqCst));
             keeper.set_local(0);
             keeper.held.store(0, Ordering::SeqCst);
-            keeper.ask(0, max, lease).await
+            keeper
+                .ask(Ask {
+                    wanted: 0,
+                    max,
+                    lease,
+                    demand: 0,
+                    running: 0,
+                })
+                .await
         });
     }
 }
@@ -253,17 +314,26 @@ impl Keeper {
                 self.set_local(target);
                 self.held.store(target, Ordering::SeqCst);
             }
-            let Some((granted, others)) = self.ask(target, max, lease).await else {
+            let asked = Ask {
+                wanted: target,
+                max,
+                lease,
+                demand: in_flight + waiting,
+                running: self.limiter.in_flight(),
+            };
+            let Some((granted, others, record)) = self.ask(asked).await else {
                 self.by_policy();
                 by_policy = true;
                 continue;
             };
             by_policy = false;
             renewed = Instant::now();
-            self.held.store(granted, Ordering::SeqCst);
-            self.free
-                .store(max.saturating_sub(others + granted), Ordering::SeqCst);
+            // New flows run on `granted` slots; the store counts `record`, which may
+            // be more while flows admitted before a fair share lowered it still run.
             self.set_local(granted);
+            self.held.store(record, Ordering::SeqCst);
+            self.free
+                .store(max.saturating_sub(others + record), Ordering::SeqCst);
             if granted < target {
                 // The fleet is full: only `queue` flows may wait for a slot.
                 self.limiter
@@ -282,20 +352,25 @@ impl Keeper {
         (free / (2 * instances)).min(MAX_SPARE)
     }
 
-    /// Asks the store for `wanted` slots in all; `(granted, others)`.
-    async fn ask(&self, wanted: usize, max: usize, lease: Duration) -> Option<(usize, usize)> {
+    /// Asks the store; `(granted, others' slots, what the store counts for this one)`.
+    async fn ask(&self, ask: Ask) -> Option<(usize, usize, usize)> {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let args = [
-            i64::try_from(wanted).unwrap_or(i64::MAX),
-            i64::try_from(max).unwrap_or(i64::MAX),
-            millis(lease),
+            count(ask.wanted),
+            count(ask.max),
+            millis(ask.lease),
+            count(ask.demand),
+            count(ask.running),
         ];
-        let keys = [self.keys[0].as_str(), self.keys[1].as_str()];
+        let keys = [
+            self.keys[0].as_str(),
+            self.keys[1].as_str(),
+            self.keys[2].as_str(),
+        ];
         let instance = Some(self.store.instance());
-        let reply: (i64, i64) = self.store.run(&SCRIPT, &keys, instance, &args).await?;
-        Some((
-            usize::try_from(reply.0).unwrap_or(0),
-            usize::try_from(reply.1).unwrap_or(0),
-        ))
+        let reply: (i64, i64, i64) = self.store.run(&SCRIPT, &keys, instance, &args).await?;
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        Some((count(reply.0), count(reply.1), count(reply.2)))
     }
 
     /// The local limiter as `on_store_error` says while the store is down. Slots held

@@ -58,36 +58,53 @@ impl Store {
     /// A store for `config` (its URL, else [`URL_VARIABLE`]); connects lazily, so a
     /// store that is down at start is a store that is down, not an error.
     ///
+    /// `origin` names the rules file in errors; `flag` is the first with a global limit.
+    ///
     /// # Errors
     /// No URL anywhere, a URL the redis crate cannot read, or no runtime for it.
-    pub(crate) fn open(config: &flowgate_config::Store) -> Result<Arc<Self>, ConfigError> {
+    /// When both `[store] redis` and the variable are set, the file's URL is used.
+    pub(crate) fn open(
+        config: &flowgate_config::Store,
+        origin: &str,
+        flag: &flowgate_config::Flag,
+    ) -> Result<Arc<Self>, ConfigError> {
+        // Placed at the `[store]` table, else at the flag that needs one.
+        let place = |error: ConfigError| match config.line {
+            0 => error.at(flag.line, 1).in_flag(flag.name.as_str()),
+            line => error.at(line, 1),
+        };
         let url = match &config.redis {
             Some(url) => url.clone(),
             None => std::env::var(URL_VARIABLE).map_err(|_| {
-                ConfigError::new(
-                    "flowgate.toml",
-                    format!(
-                        "global limits need a store: `[store] redis = \"redis://host:6379/0\"`, \
-                         or the {URL_VARIABLE} variable"
-                    ),
+                place(
+                    ConfigError::new(
+                        origin,
+                        format!(
+                            "a global limit is kept in Redis: add `[store] redis = \
+                             \"redis://host:6379/0\"`, or set the {URL_VARIABLE} variable"
+                        ),
+                    )
+                    .at_key("scope"),
                 )
-                .at_key("store")
             })?,
         };
         let shown = redacted_url(&url);
         if config.redis.is_none() {
             flowgate_config::check_store_url(&url)
-                .map_err(|message| ConfigError::new(URL_VARIABLE, message).at_key("redis"))?;
+                .map_err(|message| ConfigError::new(URL_VARIABLE, message))?;
         }
         let client = redis::Client::open(url.as_str()).map_err(|error| {
-            ConfigError::new(
-                "flowgate.toml",
-                format!(
-                    "the store's URL {shown:?} cannot be used: {:?}",
-                    error.kind()
-                ),
+            place(
+                ConfigError::new(
+                    origin,
+                    format!(
+                        "the store's URL {shown:?} cannot be used ({:?}): the port is a number \
+                         from 1 to 65535 and the database a number (`redis://host:6379/0`)",
+                        error.kind()
+                    ),
+                )
+                .at_key("redis"),
             )
-            .at_key("redis")
         })?;
         let runtime = Background::start()?;
         let settings = redis::aio::ConnectionManagerConfig::new()
