@@ -203,6 +203,9 @@ pub struct Store {
     /// `redis = "redis://host:6379/0"`; `None`: the `FLOWGATE_REDIS_URL` variable. A
     /// URL may carry a password: it is never printed (see [`redacted_url`]).
     pub redis: Option<String>,
+    /// `cluster = ["redis://node-a:7000", ...]`: some nodes of a Redis Cluster, in place
+    /// of `redis`.
+    pub cluster: Vec<String>,
     /// What a global limit does while the store cannot be reached.
     pub on_store_error: OnStoreError,
     /// How many instances share the limits, to divide them by when enforced locally;
@@ -216,6 +219,14 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("redis", &self.redis.as_deref().map(redacted_url))
+            .field(
+                "cluster",
+                &self
+                    .cluster
+                    .iter()
+                    .map(|url| redacted_url(url))
+                    .collect::<Vec<_>>(),
+            )
             .field("on_store_error", &self.on_store_error)
             .field("instances", &self.instances)
             .field("line", &self.line)

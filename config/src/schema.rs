@@ -23,11 +23,13 @@ pub(crate) struct RawFile {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a store: `{ redis = \"redis://127.0.0.1:6379/0\", on_store_error = \"local\", instances = 4 }`"
+    expecting = "a store: `{ redis = \"redis://127.0.0.1:6379/0\", cluster = [\"redis://node:7000\"], on_store_error = \"local\", instances = 4 }`"
 )]
 pub(crate) struct RawStore {
     #[serde(default)]
     pub(crate) redis: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) cluster: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub(crate) on_store_error: Option<Spanned<String>>,
     #[serde(default)]

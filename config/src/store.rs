@@ -16,6 +16,9 @@ use crate::schema::RawStore;
 pub(crate) const MIN_LEASE: Duration = Duration::from_secs(1);
 pub(crate) const MAX_LEASE: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The most nodes `cluster` may list.
+const MAX_NODES: usize = 1_000;
+
 /// The most instances `instances` may say.
 const MAX_INSTANCES: i64 = 100_000;
 
@@ -40,6 +43,29 @@ pub(crate) fn check_store(
             Some(url.into_inner())
         }
     };
+    let mut cluster = Vec::new();
+    if let Some(nodes) = raw.cluster {
+        if redis.is_some() {
+            return Err(error(
+                &nodes.span(),
+                "cluster",
+                "`redis` names one server, `cluster` the nodes of a cluster: keep one".into(),
+            ));
+        }
+        let span = nodes.span();
+        let nodes = nodes.into_inner();
+        if nodes.is_empty() || nodes.len() > MAX_NODES {
+            return Err(error(
+                &span,
+                "cluster",
+                format!("`cluster` lists from 1 to {MAX_NODES} node URLs"),
+            ));
+        }
+        for node in nodes {
+            check_url(node.get_ref()).map_err(|message| error(&node.span(), "cluster", message))?;
+            cluster.push(node.into_inner());
+        }
+    }
     let on_store_error = match &raw.on_store_error {
         None => OnStoreError::default(),
         Some(value) => match value.get_ref().as_str() {
@@ -71,6 +97,7 @@ pub(crate) fn check_store(
     };
     Ok(Store {
         redis,
+        cluster,
         on_store_error,
         instances,
         line,
@@ -219,6 +246,9 @@ instances = 4
             ("[flags.A]\n[store]\non_store_error = \"ignore\"\n", "key `on_store_error`: expected \"local\", \"reject\" or \"accept\", got \"ignore\""),
             ("[flags.A]\n[store]\ninstances = 0\n", "key `instances`: `instances` is a whole number from 1"),
             ("[flags.A]\n[store]\nurl = \"redis://x\"\n", "unknown"),
+            ("[flags.A]\n[store]\ncluster = []\n", "key `cluster`: `cluster` lists from 1"),
+            ("[flags.A]\n[store]\ncluster = [\"redis://a:1\", \"cache:2\"]\n", "3:27: key `cluster`: the store's URL \"cache:2\" has no scheme"),
+            ("[flags.A]\n[store]\nredis = \"redis://a:1\"\ncluster = [\"redis://b:2\"]\n", "keep one"),
         ] {
             let error = parse(text, "flowgate.toml").unwrap_err().to_string();
             assert!(error.contains(wanted), "{text:?}\n got: {error}\nwant: {wanted}");

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Arguments beyond the defaults (a cluster node's).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -23,6 +25,10 @@ impl RedisServer {
     /// When it is required and missing, or does not answer within 10 s.
     #[must_use]
     pub fn start() -> Option<Self> {
+        Self::start_with(Vec::new())
+    }
+
+    fn start_with(extra: Vec<String>) -> Option<Self> {
         if Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -41,7 +47,14 @@ impl RedisServer {
             .local_addr()
             .expect("its address")
             .port();
-        let mut server = Self { child: None, port };
+        let mut server = Self {
+            child: None,
+            port,
+            extra: extra
+                .into_iter()
+                .map(|arg| arg.replace("{port}", &port.to_string()))
+                .collect(),
+        };
         server.launch();
         Some(server)
     }
@@ -58,6 +71,7 @@ impl RedisServer {
                 "yes",
             ])
             .args(["--loglevel", "warning", "--enable-debug-command", "yes"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -131,6 +145,114 @@ impl RedisServer {
         self.stop();
         self.launch();
     }
+}
+
+/// Three `redis-server` nodes in cluster mode on 127.0.0.1, their slots assigned by
+/// `redis-cli --cluster create`, each stopped by its PID when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts the cluster, or `None` as [`RedisServer::start`].
+    ///
+    /// # Panics
+    /// When the nodes do not form a cluster within 30 s.
+    #[must_use]
+    pub fn start() -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "flowgate-cluster-{}-{}",
+            std::process::id(),
+            fastrand_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a folder for the nodes' files");
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let config = dir.join("nodes-{port}.conf").display().to_string();
+            nodes.push(RedisServer::start_with(vec![
+                "--cluster-enabled".into(),
+                "yes".into(),
+                "--cluster-config-file".into(),
+                config,
+                "--cluster-node-timeout".into(),
+                "5000".into(),
+            ])?);
+        }
+        let cluster = Self { nodes, dir };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli (Debian's redis-tools, installed with redis-server)");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cluster.nodes.iter().all(|node| {
+            node.connection().is_ok_and(|mut c| {
+                redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query::<String>(&mut c)
+                    .is_ok_and(|info| info.contains("cluster_state:ok"))
+            })
+        }) {
+            assert!(Instant::now() < deadline, "the cluster never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(cluster)
+    }
+
+    /// The nodes' URLs.
+    #[must_use]
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The node that holds `key`'s slot, asked through any node (`CLUSTER KEYSLOT` and
+    /// `CLUSTER NODES`' slot ranges): the key's value is read there.
+    ///
+    /// # Panics
+    /// When the nodes do not answer.
+    #[must_use]
+    pub fn node_of(&self, key: &str) -> &RedisServer {
+        let slot: i64 = self.nodes[0].query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(key));
+        self.nodes
+            .iter()
+            .find(|node| {
+                let mine: String = node.query(&redis::cmd("CLUSTER").arg("NODES").clone());
+                mine.lines()
+                    .filter(|line| line.contains("myself"))
+                    .flat_map(|line| line.split_whitespace().skip(8))
+                    .any(|range| {
+                        let (from, to) = range.split_once('-').unwrap_or((range, range));
+                        let (from, to): (i64, i64) =
+                            (from.parse().unwrap_or(-1), to.parse().unwrap_or(-1));
+                        (from..=to).contains(&slot)
+                    })
+            })
+            .expect("a node serves every slot")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn fastrand_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(0, |a| a.port())
 }
 
 impl Drop for RedisServer {

@@ -508,3 +508,42 @@ fn a_busy_instance_does_not_starve_the_others() {
         "the late instance was starved: {refused:?}"
     );
 }
+
+/// A Redis Cluster of three nodes: each limit's keys hash to one slot, so its scripts
+/// run there, and two instances share the limit through the cluster.
+#[test]
+fn a_redis_cluster_holds_the_limits() {
+    let Some(cluster) = flowgate_tests::redis_server::RedisCluster::start() else {
+        return;
+    };
+    let flags = "[flags.Pay]\nrate_limit = { limit = 6, per = \"1h\", by = \"tenant\", scope = \"global\" }\n\
+                 [flags.Ship]\nconcurrency = { max = 2, scope = \"global\" }";
+    let nodes: Vec<String> = cluster
+        .urls()
+        .iter()
+        .map(|url| format!("{url:?}"))
+        .collect();
+    let store = format!("[store]\ncluster = [{}]\n", nodes.join(", "));
+    let build = || {
+        Client::builder()
+            .toml(format!("{flags}\n{store}"))
+            .build()
+            .expect("the rules build")
+    };
+    let (a, b) = (build(), build());
+    for tenant in ["acme", "globex", "initech"] {
+        let labels = labels! { "tenant" => tenant };
+        let (first, _) = admitted(&a, "Pay", &labels, 4);
+        let (second, _) = admitted(&b, "Pay", &labels, 4);
+        assert_eq!(first.len() + second.len(), 6, "tenant {tenant}");
+    }
+    let (held_a, _) = admitted(&a, "Ship", &Labels::new(), 2);
+    let (held_b, refused) = admitted(&b, "Ship", &Labels::new(), 2);
+    assert_eq!(held_a.len() + held_b.len(), 2, "{refused:?}");
+    // The concurrency limit's keys live on one node, together.
+    let node = cluster.node_of("flowgate:{Ship}:slots");
+    let slots: std::collections::HashMap<String, usize> =
+        node.query(redis::cmd("HGETALL").arg("flowgate:{Ship}:slots"));
+    assert_eq!(slots.values().sum::<usize>(), 2, "{slots:?}");
+    assert!(a.store_stats().unwrap().up);
+}

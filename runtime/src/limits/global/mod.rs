@@ -5,8 +5,9 @@
 //!
 //! One algorithm a file: [`gcra`] (the rate limit's script and its batches of tokens),
 //! [`leases`] (the concurrency limit's leased slots and their keeper); what they share
-//! is the connection in [`store`], whether it answers in [`health`], the names of keys
-//! in [`keys`], and how a flow waits for the store's runtime in [`pending`]. Each
+//! is the store in [`store`] and its connection (a server or a cluster) in
+//! [`connection`], whether it answers in [`health`], the names of keys in [`keys`], and
+//! how a flow waits for the store's runtime in [`pending`]. Each
 //! file's opening comment states its trick, what it buys and what it costs in accuracy.
 //!
 //! Both are layers over the local machinery rather than beside it: a global rate limit
@@ -14,6 +15,7 @@
 //! limiter whose `max` is the slots this instance holds in the store, so queueing,
 //! permits, reloads and cancellation behave exactly as they do locally.
 
+mod connection;
 mod gcra;
 mod health;
 mod keys;

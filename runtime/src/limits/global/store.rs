@@ -1,6 +1,6 @@
-//! The Redis server global limits keep their state in: one multiplexed connection
-//! (redis's `ConnectionManager`, which reconnects by itself) on a runtime of flowgate's
-//! own, so that limits work the same under any executor and under blocking gates.
+//! The Redis server (or cluster) global limits keep their state in: one connection
+//! (see `connection.rs`) on a runtime of flowgate's own, so that limits work the same
+//! under any executor and under blocking gates.
 //!
 //! Every request is bounded by [`OP_TIMEOUT`]; a request that fails or times out marks
 //! the store down ([`Health`]), and while it is down no flow waits on it: the limits
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowgate_config::{redacted_url, ConfigError, OnStoreError};
-use redis::aio::ConnectionManager;
 
+use super::connection::Connection;
 use super::health::Health;
 use super::keys;
 
@@ -30,7 +30,7 @@ pub(crate) const URL_VARIABLE: &str = "FLOWGATE_REDIS_URL";
 
 /// A connection to the store, shared by every global limit of a client.
 pub(crate) struct Store {
-    connection: ConnectionManager,
+    connection: Connection,
     runtime: Background,
     /// This process, as the store knows it: host, process id and a random part.
     instance: String,
@@ -73,9 +73,11 @@ impl Store {
             0 => error.at(flag.line, 1).in_flag(flag.name.as_str()),
             line => error.at(line, 1),
         };
-        let url = match &config.redis {
-            Some(url) => url.clone(),
-            None => std::env::var(URL_VARIABLE).map_err(|_| {
+        let cluster = !config.cluster.is_empty();
+        let url = match (&config.redis, cluster) {
+            (_, true) => config.cluster.join(","),
+            (Some(url), false) => url.clone(),
+            (None, false) => std::env::var(URL_VARIABLE).map_err(|_| {
                 place(
                     ConfigError::new(
                         origin,
@@ -88,12 +90,26 @@ impl Store {
                 )
             })?,
         };
-        let shown = redacted_url(&url);
-        if config.redis.is_none() {
+        let shown = if cluster {
+            let nodes: Vec<String> = config.cluster.iter().map(|url| redacted_url(url)).collect();
+            format!("cluster {}", nodes.join(", "))
+        } else {
+            redacted_url(&url)
+        };
+        if config.redis.is_none() && !cluster {
             flowgate_config::check_store_url(&url)
                 .map_err(|message| ConfigError::new(URL_VARIABLE, message))?;
         }
-        let client = redis::Client::open(url.as_str()).map_err(|error| {
+        let runtime = Background::start()?;
+        let connection = {
+            let _in_runtime = runtime.handle().enter();
+            if cluster {
+                Connection::cluster(&config.cluster, OP_TIMEOUT)
+            } else {
+                Connection::single(&url, OP_TIMEOUT)
+            }
+        }
+        .map_err(|error| {
             place(
                 ConfigError::new(
                     origin,
@@ -103,24 +119,9 @@ impl Store {
                         error.kind()
                     ),
                 )
-                .at_key("redis"),
+                .at_key(if cluster { "cluster" } else { "redis" }),
             )
         })?;
-        let runtime = Background::start()?;
-        let settings = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let connection = {
-            let _in_runtime = runtime.handle().enter();
-            ConnectionManager::new_lazy_with_config(client, settings).map_err(|error| {
-                ConfigError::new(
-                    "flowgate.toml",
-                    format!("the store {shown:?}: {:?}", error.kind()),
-                )
-            })?
-        };
         let store = Arc::new(Self {
             connection,
             runtime,
@@ -138,10 +139,14 @@ impl Store {
 
     /// Whether this store is the one `config` describes (same URL and settings).
     pub(crate) fn is_for(&self, config: &flowgate_config::Store) -> bool {
-        let url = config
-            .redis
-            .clone()
-            .or_else(|| std::env::var(URL_VARIABLE).ok());
+        let url = if config.cluster.is_empty() {
+            config
+                .redis
+                .clone()
+                .or_else(|| std::env::var(URL_VARIABLE).ok())
+        } else {
+            Some(config.cluster.join(","))
+        };
         url.as_deref() == Some(self.url.as_str())
             && config.on_store_error == self.on_error
             && config.instances == self.configured_instances
@@ -182,8 +187,7 @@ impl Store {
         for arg in args {
             invocation.arg(*arg);
         }
-        let mut connection = self.connection.clone();
-        let call = invocation.invoke_async::<T>(&mut connection);
+        let call = self.connection.invoke::<T>(&invocation);
         match tokio::time::timeout(OP_TIMEOUT, call).await {
             Ok(Ok(value)) => {
                 self.health.succeeded();
@@ -234,6 +238,20 @@ fn describe(error: &redis::RedisError) -> String {
     }
 }
 
+/// KEYS[1]: the instances seen lately (sorted set, scored by when). ARGV: this
+/// instance, now (ms), the oldest time still alive, the key's time to live (ms).
+/// A script rather than a transaction: one key, so it runs on a cluster too.
+static HEARTBEAT_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCARD', KEYS[1])
+",
+    )
+});
+
 /// Says every [`HEARTBEAT`] that this instance is alive, counts the instances alive,
 /// and so notices a store that came back. Ends when the store is dropped.
 async fn heartbeat(store: std::sync::Weak<Store>) {
@@ -243,32 +261,16 @@ async fn heartbeat(store: std::sync::Weak<Store>) {
         tick.tick().await;
         let Some(store) = store.upgrade() else { return };
         let now = unix_ms();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .zadd(keys::INSTANCES, store.instance(), now)
-            .ignore()
-            .zrembyscore(keys::INSTANCES, "-inf", now - 5 * millis(HEARTBEAT))
-            .ignore()
-            .pexpire(keys::INSTANCES, 10 * millis(HEARTBEAT))
-            .ignore()
-            .zcard(keys::INSTANCES);
-        let mut connection = store.connection.clone();
-        let counted: Option<(u32,)> =
-            match tokio::time::timeout(OP_TIMEOUT, pipe.query_async(&mut connection)).await {
-                Ok(Ok(value)) => {
-                    store.health.succeeded();
-                    Some(value)
-                }
-                Ok(Err(error)) => {
-                    store.health.failed(&describe(&error));
-                    None
-                }
-                Err(_elapsed) => {
-                    store.health.failed("no reply within 250 ms");
-                    None
-                }
-            };
-        if let (Some((alive,)), None) = (counted, store.configured_instances) {
+        let args = [now, now - 5 * millis(HEARTBEAT), 10 * millis(HEARTBEAT)];
+        let counted: Option<u32> = store
+            .run(
+                &HEARTBEAT_SCRIPT,
+                &[keys::INSTANCES],
+                Some(store.instance()),
+                &args,
+            )
+            .await;
+        if let (Some(alive), None) = (counted, store.configured_instances) {
             store.instances.store(alive.max(1), Ordering::Relaxed);
         }
     }
