@@ -17,10 +17,13 @@ use redis::{RedisResult, ScriptInvocation};
 /// See the module documentation.
 pub(crate) enum Connection {
     Single(ConnectionManager),
-    Cluster {
-        client: ClusterClient,
-        connected: tokio::sync::Mutex<Option<ClusterConnection>>,
-    },
+    Cluster(Box<Cluster>),
+}
+
+/// A cluster's client, and its connection once made.
+pub(crate) struct Cluster {
+    client: ClusterClient,
+    connected: tokio::sync::Mutex<Option<ClusterConnection>>,
 }
 
 impl Connection {
@@ -43,10 +46,10 @@ impl Connection {
             .response_timeout(timeout)
             .retries(1)
             .build()?;
-        Ok(Self::Cluster {
+        Ok(Self::Cluster(Box::new(Cluster {
             client,
             connected: tokio::sync::Mutex::new(None),
-        })
+        })))
     }
 
     /// Runs `invocation`.
@@ -56,16 +59,16 @@ impl Connection {
     ) -> RedisResult<T> {
         match self {
             Self::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
-            Self::Cluster { client, connected } => {
+            Self::Cluster(cluster) => {
+                let Cluster { client, connected } = &**cluster;
                 let mut connection = {
                     let mut connected = connected.lock().await;
-                    match &*connected {
-                        Some(connection) => connection.clone(),
-                        None => {
-                            let connection = client.get_async_connection().await?;
-                            *connected = Some(connection.clone());
-                            connection
-                        }
+                    if let Some(connection) = &*connected {
+                        connection.clone()
+                    } else {
+                        let connection = client.get_async_connection().await?;
+                        *connected = Some(connection.clone());
+                        connection
                     }
                 };
                 let result = invocation.invoke_async(&mut connection).await;
