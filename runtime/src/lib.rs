@@ -75,6 +75,7 @@
 
 #[cfg(feature = "aperture")]
 pub mod aperture;
+mod background;
 mod client;
 mod clock;
 pub mod engine;

@@ -74,6 +74,7 @@ use proto::{CheckRequest, FlowEndRequest, InflightRequestRef};
 use stats::Counters;
 use verdict::Verdict;
 
+use crate::background::Background;
 use crate::labels::Labels;
 use crate::limits::Permit;
 use crate::source::{Answer, Check, DecisionSource, Evaluation, FlowDecider, Serving, Undecided};
@@ -111,7 +112,7 @@ impl Aperture {
     pub fn connect(config: ApertureConfig) -> Result<Self, ConfigError> {
         // Owned before anything can fail: a runtime dropped on an error path must
         // shut down without waiting (`connect` may run inside another runtime).
-        let runtime = Background::start()?;
+        let runtime = Background::start("flowgate-aperture", "Aperture source")?;
         let agent = {
             let _entered = runtime.handle().enter();
             Agent::new(&config)?
@@ -281,39 +282,6 @@ impl Drop for Lent {
     fn drop(&mut self) {
         if let Some(request) = self.request.take() {
             self.shared.end(request);
-        }
-    }
-}
-
-/// The source's runtime, shut down without waiting when the source drops (a source
-/// may be dropped inside another runtime, where waiting is not allowed).
-struct Background(Option<tokio::runtime::Runtime>);
-
-impl Background {
-    fn start() -> Result<Self, ConfigError> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("flowgate-aperture")
-            .enable_all()
-            .build()
-            .map(|runtime| Self(Some(runtime)))
-            .map_err(|e| {
-                ConfigError::new("Aperture source", format!("cannot start its runtime: {e}"))
-            })
-    }
-
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0
-            .as_ref()
-            .map(tokio::runtime::Runtime::handle)
-            .expect("the runtime is there until the source drops")
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
         }
     }
 }

@@ -13,10 +13,6 @@
 //!
 //! [`DecisionSource::evaluate`]: super::DecisionSource::evaluate
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use super::Undecided;
@@ -79,20 +75,6 @@ impl Check {
     /// Parks the thread rather than entering a runtime: a blocking gate may run on a
     /// thread of one.
     pub(crate) fn answer_blocking(self) -> Answer {
-        struct Unpark(std::thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut context = Context::from_waker(&waker);
-        let mut answer = std::pin::pin!(self.answer());
-        loop {
-            match Future::poll(Pin::as_mut(&mut answer), &mut context) {
-                Poll::Ready(answer) => return answer,
-                Poll::Pending => std::thread::park(),
-            }
-        }
+        crate::background::park_on(self.answer())
     }
 }

@@ -3,9 +3,6 @@
 //! runtime (it may be running on a thread of one).
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use super::store::Store;
 
@@ -30,20 +27,6 @@ impl<T: Send + 'static> Pending<T> {
     }
 
     pub(crate) fn answer_blocking(self) -> Option<T> {
-        struct Unpark(std::thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut context = Context::from_waker(&waker);
-        let mut answer = std::pin::pin!(self.answer());
-        loop {
-            match Future::poll(Pin::as_mut(&mut answer), &mut context) {
-                Poll::Ready(answer) => return answer,
-                Poll::Pending => std::thread::park(),
-            }
-        }
+        crate::background::park_on(self.answer())
     }
 }

@@ -18,6 +18,7 @@ use flowgate_config::{redacted_url, ConfigError, OnStoreError};
 use super::connection::Connection;
 use super::health::Health;
 use super::keys;
+use crate::background::Background;
 
 /// The longest a request to the store may take before it counts as failed.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(250);
@@ -100,7 +101,7 @@ impl Store {
             flowgate_config::check_store_url(&url)
                 .map_err(|message| ConfigError::new(URL_VARIABLE, message))?;
         }
-        let runtime = Background::start()?;
+        let runtime = Background::start("flowgate-store", "store")?;
         let connection = {
             let _in_runtime = runtime.handle().enter();
             if cluster {
@@ -297,34 +298,4 @@ fn instance_name() -> String {
         .take(32)
         .collect();
     format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
-}
-
-/// The store's own runtime: two threads, stopped without waiting when the store goes.
-struct Background(Option<tokio::runtime::Runtime>);
-
-impl Background {
-    fn start() -> Result<Self, ConfigError> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("flowgate-store")
-            .enable_all()
-            .build()
-            .map(|runtime| Self(Some(runtime)))
-            .map_err(|e| ConfigError::new("store", format!("cannot start its runtime: {e}")))
-    }
-
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0
-            .as_ref()
-            .map(tokio::runtime::Runtime::handle)
-            .expect("the runtime is there until the store drops")
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
