@@ -13,13 +13,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+#[cfg(any(feature = "aperture", feature = "redis"))]
 use flowgate_config::ConfigError;
 
-/// See the module documentation.
-#[cfg_attr(not(any(feature = "aperture", feature = "redis")), allow(dead_code))]
+/// See the module documentation. Only with the features that need it: a multi-thread
+/// runtime needs tokio's `rt-multi-thread`, which they turn on.
+#[cfg(any(feature = "aperture", feature = "redis"))]
 pub(crate) struct Background(Option<tokio::runtime::Runtime>);
 
-#[cfg_attr(not(any(feature = "aperture", feature = "redis")), allow(dead_code))]
+#[cfg(any(feature = "aperture", feature = "redis"))]
 impl Background {
     /// Two worker threads named `name`; `owner` names the component in the error.
     pub(crate) fn start(name: &str, owner: &str) -> Result<Self, ConfigError> {
@@ -40,6 +42,7 @@ impl Background {
     }
 }
 
+#[cfg(any(feature = "aperture", feature = "redis"))]
 impl Drop for Background {
     fn drop(&mut self) {
         if let Some(runtime) = self.0.take() {
@@ -49,7 +52,6 @@ impl Drop for Background {
 }
 
 /// Polls `future` to its end on this thread, parking it while the future waits.
-#[cfg_attr(not(any(feature = "aperture", feature = "redis")), allow(dead_code))]
 pub(crate) fn park_on<F: Future>(future: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl Wake for Unpark {
