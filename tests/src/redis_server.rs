@@ -9,6 +9,19 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Waits for `holds` to be true, checking every 20 ms, for at most `within`: what a
+/// store or a process does is seen in Redis, which sends no signal.
+///
+/// # Panics
+/// When it never holds: `never: {what}`.
+pub fn eventually(what: &str, within: Duration, mut holds: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !holds() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A running `redis-server`; see the module documentation.
 #[derive(Debug)]
 pub struct RedisServer {

@@ -57,12 +57,8 @@ fn spawn_worker(redis: &RedisServer, role: &str, name: &str, flows: usize) -> Ch
         .expect("a worker process")
 }
 
-fn eventually(what: &str, mut holds: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !holds() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn eventually(what: &str, holds: impl FnMut() -> bool) {
+    flowgate_tests::redis_server::eventually(what, Duration::from_secs(30), holds);
 }
 
 #[test]

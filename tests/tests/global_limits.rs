@@ -46,12 +46,8 @@ fn admitted(
 }
 
 /// Waits for `what` to hold, up to 20 s (the store's heartbeat is 1 s, leases 2 s).
-fn eventually(what: &str, mut holds: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !holds() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn eventually(what: &str, holds: impl FnMut() -> bool) {
+    flowgate_tests::redis_server::eventually(what, Duration::from_secs(20), holds);
 }
 
 #[test]

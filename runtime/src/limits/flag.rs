@@ -63,7 +63,7 @@ impl FlagLimits {
         store: StoreRef<'_>,
     ) -> Self {
         if let Some(old) = old {
-            old.stop_global();
+            old.stop_global(false);
         }
         // A global concurrency limit's local limiter starts with no slot: the keeper
         // gets them from the store.
@@ -125,31 +125,22 @@ impl FlagLimits {
         }
     }
 
-    /// Gives back the slots of a global concurrency limit now, when no flow holds
-    /// them (the client is dropped).
-    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
-    pub(crate) fn stop_global_now(&self) {
+    /// Gives back the slots of a global concurrency limit: once no flow holds them
+    /// (these limits are replaced or gone), or, with `now`, before returning when no
+    /// flow holds any (the client is dropped).
+    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self, unused_variables))]
+    pub(crate) fn stop_global(&self, now: bool) {
         #[cfg(feature = "redis")]
         if let Some(leases) = self
             .global
             .as_ref()
             .and_then(|global| global.leases.as_ref())
         {
-            leases.stop_now();
-        }
-    }
-
-    /// Gives back the slots of a global concurrency limit (once no flow holds them):
-    /// these limits are replaced or gone.
-    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_self))]
-    pub(crate) fn stop_global(&self) {
-        #[cfg(feature = "redis")]
-        if let Some(leases) = self
-            .global
-            .as_ref()
-            .and_then(|global| global.leases.as_ref())
-        {
-            leases.stop();
+            if now {
+                leases.stop_now();
+            } else {
+                leases.stop();
+            }
         }
     }
 
@@ -198,7 +189,7 @@ impl FlagLimits {
 
     /// Marks every limit of the flag replaced (the flag's limits are gone).
     pub(crate) fn retire(&self) {
-        self.stop_global();
+        self.stop_global(false);
         if let Some(rate) = &self.rate {
             rate.retire();
         }

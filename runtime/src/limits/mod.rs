@@ -80,7 +80,7 @@ impl Drop for Limits {
     /// limiters themselves may live on in call sites, which keep them.)
     fn drop(&mut self) {
         for (_, limits) in &self.flags.load().list {
-            limits.stop_global_now();
+            limits.stop_global(true);
         }
     }
 }

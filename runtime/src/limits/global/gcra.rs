@@ -171,7 +171,7 @@ impl GlobalRate {
                 // seldom, and a batch fetched ahead of them would expire unused).
                 let low_water = self.low_water();
                 if before - 1 == low_water && low_water > 0 {
-                    self.refill_in_background();
+                    self.start_refill();
                 }
                 return Take::Taken;
             }
@@ -235,10 +235,6 @@ impl GlobalRate {
                 }
             }
         })
-    }
-
-    fn refill_in_background(self: &Arc<Self>) {
-        self.start_refill();
     }
 
     /// Starts fetching a batch unless one is being fetched.
